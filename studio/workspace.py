@@ -1,0 +1,110 @@
+"""Where things live: datasets/, runs/ and cache/ under one workspace folder.
+
+The workspace is `./workspace` beside the project unless `STUDIO_WORKSPACE` (or the app's
+`--workspace`) names another. Every file the studio writes goes through `atomic_write_*`,
+so a process killed mid-save leaves the previous version readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SAFE_NAME = re.compile(r"[^\w.-]+", re.UNICODE)
+
+
+def workspace_root() -> Path:
+    """The workspace folder, created on first use."""
+    root = Path(os.environ.get("STUDIO_WORKSPACE") or PROJECT_ROOT / "workspace").expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def datasets_dir() -> Path:
+    return _subdir("datasets")
+
+
+def runs_dir() -> Path:
+    return _subdir("runs")
+
+
+def cache_dir() -> Path:
+    return _subdir("cache")
+
+
+def _subdir(name: str) -> Path:
+    path = workspace_root() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def safe_name(name: str, default: str = "untitled") -> str:
+    """A file or folder name made from user text: no separators, no `..`, no leading dot."""
+    cleaned = _SAFE_NAME.sub("-", Path(str(name)).name).strip("-.")
+    return cleaned[:120] or default
+
+
+def inside(root: Path, candidate: str | Path) -> Path:
+    """Resolve `candidate` under `root`; refuse anything that escapes it."""
+    root = Path(root).resolve()
+    path = (root / candidate).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"'{candidate}' is outside the workspace folder {root}.")
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, keep_previous: bool = False) -> Path:
+    """Write to a temp file in the same folder, fsync, then rename over `path`.
+
+    With `keep_previous`, the old file is kept as `<name>.prev` so one save can be undone.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if keep_previous and path.exists():
+            os.replace(path, path.with_name(path.name + ".prev"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, keep_previous: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), keep_previous=keep_previous)
+
+
+def atomic_write_json(path: str | Path, obj, keep_previous: bool = False) -> Path:
+    return atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n", keep_previous)
+
+
+def append_jsonl(path: str | Path, obj) -> None:
+    """Append one JSON line; a single write call so readers never see half a line."""
+    line = json.dumps(obj, ensure_ascii=False) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read a JSONL file written by `append_jsonl`, skipping a torn last line."""
+    rows = []
+    path = Path(path)
+    if not path.exists():
+        return rows
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
