@@ -1,0 +1,55 @@
+"""Launch Tuning Studio in the browser.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--workspace DIR] [--no-browser] [--auth user:pass] [--share]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+
+def first_free_port(host: str, start: int) -> int:
+    for port in range(start, start + 100):
+        with socket.socket() as probe:
+            if probe.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) != 0:
+                return port
+    raise SystemExit(f"No free port between {start} and {start + 99}; pass --port.")
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Tuning Studio: fine-tune a language model on your own data.")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
+    parser.add_argument("--port", type=int, default=None, help="Port (default: the first free one from 7860).")
+    parser.add_argument("--workspace", default=None, help="Folder for datasets, runs and the model cache.")
+    parser.add_argument("--no-browser", action="store_true", help="Do not open a browser tab.")
+    parser.add_argument("--auth", default=None, metavar="USER:PASS", help="Ask for this login (needed with --share or another host).")
+    parser.add_argument("--share", action="store_true", help="Open a public link (needs --auth).")
+    args = parser.parse_args(argv)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    if (args.share or not loopback) and not args.auth:
+        parser.error("--share and non-loopback hosts let other people in: add --auth user:password.")
+    if args.auth and ":" not in args.auth:
+        parser.error("--auth takes user:password.")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
+    if args.workspace:
+        os.environ["STUDIO_WORKSPACE"] = os.path.abspath(args.workspace)
+    from studio.ui import build_ui
+
+    port = args.port or first_free_port(args.host, 7860)
+    demo = build_ui()
+    print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
+    demo.queue().launch(
+        server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
+        auth=tuple(args.auth.split(":", 1)) if args.auth else None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The command line: the same code path the UI uses.
+
+    python -m studio train --preset cpu-lora --dataset data.jsonl --output runs/demo [--set key=value ...]
+    python -m studio generate [--base MODEL] [--adapter runs/demo] --prompt "..." [--temperature 0.7 ...]
+    python -m studio eval [--base MODEL] [--adapter runs/demo] --dataset test.jsonl
+    python -m studio export --run runs/demo --output merged/ [--merge]
+    python -m studio data check FILE
+    python -m studio runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from studio.config import list_presets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m studio", description="Tuning Studio: fine-tune a language model on your own data.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="Train a run (prints a progress line per logging step).")
+    train.add_argument("--preset", help=f"A preset name ({', '.join(list_presets())}) or a YAML path.")
+    train.add_argument("--config", help="A full config.yaml, e.g. a run folder's (same as --preset).")
+    train.add_argument("--dataset", help="Training data file.")
+    train.add_argument("--output", help="Run folder to write.")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override a setting; repeatable.")
+    train.add_argument("--resume", action="store_true", help="Continue the run in --output (or --config's) from its last checkpoint.")
+    train.set_defaults(handler=command_train)
+
+    generate = commands.add_parser("generate", help="Answer one prompt.")
+    _add_model_arguments(generate)
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--system", default="", help="System prompt.")
+    generate.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (repeatable); higher = more varied.")
+    generate.add_argument("--top-p", type=float, default=0.9)
+    generate.add_argument("--top-k", type=int, default=50)
+    generate.add_argument("--max-new-tokens", type=int, default=256)
+    generate.add_argument("--repetition-penalty", type=float, default=1.0)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(handler=command_generate)
+
+    evaluate = commands.add_parser("eval", help="Score greedy answers on held-out rows; prints JSON metrics.")
+    _add_model_arguments(evaluate)
+    evaluate.add_argument("--dataset", required=True)
+    evaluate.add_argument("--limit", type=int, default=0, help="Only the first N rows (0 = all).")
+    evaluate.add_argument("--max-new-tokens", type=int, default=None)
+    evaluate.add_argument("--details", action="store_true", help="Include every row's prompt, reference and answer.")
+    evaluate.set_defaults(handler=command_eval)
+
+    export = commands.add_parser("export", help="Copy a run's adapter, or merge it into a full model.")
+    export.add_argument("--run", required=True)
+    export.add_argument("--output", required=True)
+    export.add_argument("--merge", action="store_true", help="Merge the adapter into the base weights.")
+    export.set_defaults(handler=command_export)
+
+    data_command = commands.add_parser("data", help="Dataset tools.")
+    data_commands = data_command.add_subparsers(dest="data_command", required=True)
+    check = data_commands.add_parser("check", help="Shape, rows, token lengths; exit 1 with row-level errors.")
+    check.add_argument("file")
+    check.add_argument("--base", default=None, help="Count tokens with this model's tokenizer (default: embedded).")
+    check.add_argument("--cutoff-length", type=int, default=512)
+    check.add_argument("--no-tokens", action="store_true", help="Skip token counts (no model load).")
+    check.set_defaults(handler=command_data_check)
+
+    runs = commands.add_parser("runs", help="List runs in the workspace.")
+    runs.set_defaults(handler=command_runs)
+    return parser
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", default=None, help="Base model (default: the run's base, else the embedded model).")
+    parser.add_argument("--adapter", default=None, help="A run folder, or its adapter/ or model/ folder.")
+
+
+def command_train(args) -> int:
+    from pathlib import Path
+
+    from studio.config import load_config, parse_overrides
+    from studio.train import run_training
+
+    overrides = parse_overrides(args.set)
+    if args.dataset:
+        overrides["dataset"] = args.dataset
+    if args.output:
+        overrides["output_dir"] = args.output
+    preset = args.config or args.preset
+    if args.resume and not preset and args.output:
+        preset = str(Path(args.output) / "config.yaml")
+    config = load_config(preset, overrides)
+    summary = run_training(config, resume=args.resume)
+    print(json.dumps({"run": config.output_dir, **summary}, indent=2))
+    return 0 if summary["status"] == "finished" else 2
+
+
+def command_generate(args) -> int:
+    from studio.generate import GenerationSettings, load_for_chat, stream_chat
+
+    model, tokenizer = load_for_chat(args.base, args.adapter)
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
+    settings = GenerationSettings(args.temperature, args.top_p, args.top_k, args.max_new_tokens, args.repetition_penalty, args.seed)
+    shown = ""
+    for text in stream_chat(model, tokenizer, messages, settings):
+        sys.stdout.write(text[len(shown):])
+        sys.stdout.flush()
+        shown = text
+    sys.stdout.write("\n")
+    return 0
+
+
+def command_eval(args) -> int:
+    from studio import data
+    from studio.evaluate import evaluate_rows
+    from studio.generate import load_for_chat
+
+    dataset = data.load_dataset(args.dataset)
+    rows = dataset.rows[: args.limit] if args.limit else dataset.rows
+    model, tokenizer = load_for_chat(args.base, args.adapter)
+    result = evaluate_rows(model, tokenizer, rows, dataset.shape, args.max_new_tokens)
+    if not args.details:
+        result.pop("details")
+    print(json.dumps({"model": args.adapter or args.base or "embedded", **result}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def command_export(args) -> int:
+    from studio.export import export_run
+
+    folder = export_run(args.run, args.output, args.merge)
+    print(f"Wrote {folder}")
+    return 0
+
+
+def command_data_check(args) -> int:
+    from studio import data
+
+    tokenizer = None
+    if not args.no_tokens:
+        from studio.models import load_tokenizer, resolve_source
+
+        tokenizer = load_tokenizer(resolve_source(args.base or "embedded"))
+    report = data.check_file(args.file, tokenizer, args.cutoff_length)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0 if report["ok"] else 1
+
+
+def command_runs(args) -> int:
+    from studio.jobs import JobManager
+
+    for run in JobManager().list_runs():
+        losses = " ".join(f"{key} {value:.4f}" for key, value in (("loss", run.train_loss), ("eval", run.eval_loss)) if value is not None)
+        print(f"{run.name:50} {run.status:9} {run.method:14} {run.dataset:24} {losses}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

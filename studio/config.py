@@ -1,0 +1,188 @@
+"""RunConfig: every training setting in one dataclass, YAML in and out, and validation.
+
+Each field's `help` is also the UI widget's help text. Presets (`presets/*.yaml`) hold only
+the keys that differ from the defaults here; a run folder's `config.yaml` holds them all.
+
+    cfg = load_config("cpu-lora", overrides={"dataset": "data.jsonl"})
+    cfg.validate()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studio.workspace import PROJECT_ROOT
+
+PRESETS_DIR = PROJECT_ROOT / "presets"
+METHODS = (
+    "lora", "qlora", "lora-8bit", "dora", "adalora", "ia3",
+    "prefix-tuning", "prompt-tuning", "p-tuning", "freeze", "full",
+)
+STAGES = ("sft", "pretrain")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+EMBEDDED_MODEL = "embedded"
+
+
+def setting(default: Any, help: str, **choices: Any) -> Any:
+    """A dataclass field whose help text the CLI, the UI and the docs share."""
+    metadata = {"help": help, **choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class RunConfig:
+    base_model: str = setting(EMBEDDED_MODEL, "Base model: 'embedded' (SmolLM2-135M-Instruct, ships with the studio), a local folder, a .gguf file or a hub id.")
+    method: str = setting("lora", "Fine-tuning method: what is trained and what stays frozen.", choices=METHODS)
+    stage: str = setting("sft", "sft: learn to answer (instruction/chat data). pretrain: continue pre-training on raw text.", choices=STAGES)
+    dataset: str = setting("", "Training data: a .jsonl/.json/.csv/.txt file, or the name of a dataset in the workspace.")
+    validation_split: float = setting(0.1, "Share of rows held out to measure validation loss (0 = none).")
+    validation_dataset: str = setting("", "A separate validation file; when set, validation_split is ignored.")
+    epochs: float = setting(3.0, "Passes over the training rows.")
+    max_steps: int = setting(0, "Stop after this many optimizer steps (0 = run all epochs).")
+    learning_rate: float = setting(2e-4, "Step size of the optimizer; adapters take larger rates (1e-4 to 1e-3) than full fine-tuning (1e-5).")
+    lr_scheduler: str = setting("cosine", "How the learning rate changes over the run.", choices=("cosine", "linear", "constant", "constant_with_warmup"))
+    warmup_ratio: float = setting(0.05, "Share of steps spent ramping the learning rate up from zero.")
+    weight_decay: float = setting(0.0, "L2 penalty on trained weights.")
+    max_grad_norm: float = setting(1.0, "Gradients are clipped to this norm (keeps early steps stable).")
+    batch_size: int = setting(4, "Examples per step on the device.")
+    gradient_accumulation: int = setting(1, "Steps whose gradients add up before one update (effective batch = batch_size x this).")
+    cutoff_length: int = setting(512, "Longest example in tokens; longer ones are cut and counted.")
+    train_on_prompt: bool = setting(False, "Also learn the prompt tokens, not only the answers.")
+    chat_template: str = setting("", "Override the model's chat template: 'chatml' or a Jinja template (empty = the model's own).")
+    lora_rank: int = setting(8, "LoRA rank r: size of the low-rank update; larger learns more and costs more.")
+    lora_alpha: int = setting(16, "LoRA scaling alpha; the update is scaled by alpha / r.")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input during training.")
+    target_modules: str = setting("all-linear", "Layers that get adapters: 'all-linear' or a comma list such as 'q_proj,v_proj'.")
+    num_virtual_tokens: int = setting(16, "Prompt methods: number of learned virtual tokens.")
+    trainable_layers: int = setting(2, "Freeze: how many of the top decoder layers are trained.")
+    precision: str = setting("auto", "Number format: auto = bf16 on a GPU that supports it, else fp32.", choices=PRECISIONS)
+    gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass: less memory, about 30% slower.")
+    trust_remote_code: bool = setting(False, "Run Python code shipped with the model. Only for models you trust.")
+    seed: int = setting(42, "Random seed for the split, the shuffle and the adapter's initial weights.")
+    output_dir: str = setting("", "Run folder; empty = a new folder under the workspace's runs/.")
+    logging_steps: int = setting(1, "Write a log line (loss, speed) every this many steps.")
+    eval_steps: int = setting(20, "Measure validation loss and answer the probe prompts every this many steps (0 = only at the end).")
+    save_steps: int = setting(50, "Save a checkpoint for resume every this many steps.")
+    probe_prompts: list = setting([], "Prompts answered at each evaluation, so you can watch the answers change.")
+    probe_max_new_tokens: int = setting(32, "Longest probe answer in tokens.")
+
+    def validate(self) -> "RunConfig":
+        """Raise ValueError naming the first setting that cannot work."""
+        for spec in fields(self):
+            allowed = spec.metadata.get("choices")
+            if allowed and getattr(self, spec.name) not in allowed:
+                raise ValueError(f"{spec.name} '{getattr(self, spec.name)}' is not one of: {', '.join(allowed)}.")
+        positive = ("batch_size", "gradient_accumulation", "cutoff_length", "lora_rank", "lora_alpha",
+                    "num_virtual_tokens", "logging_steps", "save_steps", "probe_max_new_tokens")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be above 0 (it is {getattr(self, name)}).")
+        if self.learning_rate <= 0 or self.learning_rate > 1:
+            raise ValueError(f"learning_rate {self.learning_rate} is out of range; try 2e-4 for adapters, 1e-5 for full.")
+        if not 0 <= self.validation_split < 1:
+            raise ValueError("validation_split is a share of the rows: at least 0 and below 1, e.g. 0.1.")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("Set epochs above 0 or max_steps above 0, or training has nothing to do.")
+        if self.max_steps < 0 or self.eval_steps < 0:
+            raise ValueError("max_steps and eval_steps cannot be negative (0 means off).")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_dropout must be at least 0 and below 1.")
+        if self.trainable_layers <= 0:
+            raise ValueError("trainable_layers must be at least 1.")
+        if not self.dataset:
+            raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def overrides(self) -> dict:
+        """Only the settings that differ from the defaults (what a preset stores)."""
+        defaults = RunConfig().to_dict()
+        return {key: value for key, value in self.to_dict().items() if defaults[key] != value}
+
+
+def help_text(name: str) -> str:
+    return next(spec.metadata["help"] for spec in fields(RunConfig) if spec.name == name)
+
+
+def list_presets() -> list[str]:
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+
+
+def preset_path(preset: str) -> Path:
+    """A preset name from presets/ or a path to a YAML file."""
+    candidate = Path(preset).expanduser()
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    named = PRESETS_DIR / f"{preset}.yaml"
+    if named.exists():
+        return named
+    raise ValueError(f"No preset '{preset}'. Use one of: {', '.join(list_presets())}, or a path to a .yaml file.")
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold 'setting: value' lines, not a {type(data).__name__}.")
+    return data
+
+
+def from_dict(values: dict) -> RunConfig:
+    """Build a RunConfig, converting strings from the CLI to each field's type."""
+    known = {spec.name: spec for spec in fields(RunConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown setting(s): {', '.join(unknown)}. Known settings: {', '.join(known)}.")
+    config = RunConfig()
+    for key, value in values.items():
+        setattr(config, key, _coerce(key, value, type(getattr(config, key))))
+    return config
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                return value.lower() in ("true", "yes", "1", "on")
+            raise ValueError
+        if kind is list:
+            return [item for item in (value.split("||") if isinstance(value, str) else list(value)) if item]
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a {kind.__name__}, not '{value}'.") from None
+
+
+def load_config(preset: str | None = None, overrides: dict | None = None) -> RunConfig:
+    """Defaults, then the preset's keys, then the overrides."""
+    values = read_yaml(preset_path(preset)) if preset else {}
+    values.update(overrides or {})
+    return from_dict(values)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` strings from `--set` into a dict (types are fixed by from_dict)."""
+    result = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ValueError(f"--set takes key=value, got '{pair}'.")
+        result[key.strip()] = value.strip()
+    return result

@@ -1,0 +1,117 @@
+"""Metrics for before/after evaluation: exact match, token F1, ROUGE-L and perplexity.
+
+    python -m studio eval --adapter runs/demo --dataset test.jsonl
+
+Text metrics compare the greedy answer with the reference answer of each held-out row;
+perplexity is measured on the reference answers themselves (lower = the model finds them likelier).
+Chinese and other unspaced scripts are compared character by character.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import unicodedata
+
+import torch
+
+from studio import data
+
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_PUNCTUATION = set(string.punctuation) | {"。", "，", "！", "？", "：", "；", "、", "“", "”", "（", "）"}
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower().strip()
+    return "".join(char for char in text if char not in _PUNCTUATION).strip()
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(normalize(text))
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    predicted, expected = words(prediction), words(reference)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    common = sum(min(predicted.count(word), expected.count(word)) for word in set(predicted))
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """F-measure of the longest common subsequence of words."""
+    predicted, expected = words(prediction), words(reference)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    previous = [0] * (len(expected) + 1)
+    for word in predicted:
+        current = [0]
+        for index, other in enumerate(expected):
+            current.append(previous[index] + 1 if word == other else max(previous[index + 1], current[-1]))
+        previous = current
+    longest = previous[-1]
+    if longest == 0:
+        return 0.0
+    precision, recall = longest / len(predicted), longest / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def split_prompt(row: dict, shape: str) -> tuple[list[dict], str]:
+    """(the conversation up to the last answer, that answer) for one held-out row."""
+    messages = data.to_messages(row, shape)
+    if not messages or messages[-1]["role"] != "assistant":
+        raise ValueError("Evaluation rows must end with an answer to compare against.")
+    return messages[:-1], messages[-1]["content"]
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: int = 1024, batch_size: int = 8) -> float:
+    """exp(mean loss) over the answer tokens only, as the training loss counts them."""
+    from transformers import DataCollatorForSeq2Seq
+
+    examples, _ = data.tokenize_sft(rows, shape, tokenizer, cutoff_length)
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    device = next(model.parameters()).device
+    total_loss, total_tokens = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = collate(examples[start:start + batch_size]).to(device)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        labels = batch["labels"][:, 1:]
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="sum")
+        total_loss += losses.item()
+        total_tokens += int((labels != -100).sum())
+    return math.exp(total_loss / total_tokens) if total_tokens else float("nan")
+
+
+def evaluate_rows(model, tokenizer, rows: list[dict], shape: str, max_new_tokens: int | None = None,
+                  batch_size: int = 8) -> dict:
+    """Greedy answers to held-out rows and the metrics over them (per row and in total)."""
+    from studio.generate import generate_batch
+
+    if shape not in ("instruction", "chat"):
+        raise ValueError(f"Evaluation needs instruction or chat rows, not {shape}.")
+    if not rows:
+        raise ValueError("No rows to evaluate.")
+    prompts, references = zip(*(split_prompt(row, shape) for row in rows))
+    if max_new_tokens is None:
+        # Answers much longer than the longest reference cannot match it; don't pay for them.
+        longest = max(len(tokenizer(reference, add_special_tokens=False)["input_ids"]) for reference in references)
+        max_new_tokens = min(256, longest + 16)
+    predictions = generate_batch(model, tokenizer, list(prompts), max_new_tokens, batch_size)
+    details = [
+        {"prompt": prompt[-1]["content"], "reference": reference, "prediction": prediction,
+         "exact_match": exact_match(prediction, reference), "f1": token_f1(prediction, reference),
+         "rouge_l": rouge_l(prediction, reference)}
+        for prompt, reference, prediction in zip(prompts, references, predictions)
+    ]
+    totals = {key: round(sum(row[key] for row in details) / len(details), 4) for key in ("exact_match", "f1", "rouge_l")}
+    totals["perplexity"] = round(perplexity(model, tokenizer, rows, shape), 4)
+    return {"rows": len(details), **totals, "max_new_tokens": max_new_tokens, "details": details}

@@ -1,0 +1,225 @@
+"""Training jobs: start, watch, abort and resume `python -m studio train` subprocesses; list runs.
+
+Everything a job's state needs is in its run folder (job.json, events.jsonl, summary.json),
+so a restarted app finds running jobs again, and a job killed without a summary is reported
+as failed rather than running forever.
+
+    manager = JobManager()
+    run_dir = manager.start(config)
+    manager.status(run_dir)   # running | finished | aborted | failed
+    manager.abort(run_dir)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from studio.config import RunConfig
+from studio.workspace import PROJECT_ROOT, atomic_write_json, atomic_write_text, runs_dir, workspace_root
+
+JOB_FILE = "job.json"
+
+
+@dataclass
+class RunInfo:
+    name: str
+    path: Path
+    status: str
+    method: str = ""
+    stage: str = ""
+    dataset: str = ""
+    base_model: str = ""
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    wall_seconds: float | None = None
+    started: float | None = None
+    error: str | None = None
+
+
+class JobManager:
+    """One shared manager per app; one training job at a time on the machine."""
+
+    def __init__(self):
+        self._processes: dict[Path, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def start(self, config: RunConfig) -> Path:
+        from studio.train import new_run_dir
+
+        config.validate()
+        with self._lock:
+            self._refuse_if_busy()
+            run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
+            if (run_dir / "summary.json").exists() or (run_dir / JOB_FILE).exists():
+                raise ValueError(f"{run_dir.name} already holds a run; choose another output folder or resume it.")
+            config.output_dir = str(run_dir.resolve())
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+            self._spawn(run_dir, resume=False)
+        return run_dir
+
+    def resume(self, run_dir: Path) -> Path:
+        from studio.train import latest_checkpoint
+
+        run_dir = Path(run_dir)
+        with self._lock:
+            self._refuse_if_busy()
+            if latest_checkpoint(run_dir) is None:
+                raise ValueError(f"{run_dir.name} has no checkpoint to resume from.")
+            (run_dir / "summary.json").unlink(missing_ok=True)
+            self._spawn(run_dir, resume=True)
+        return run_dir
+
+    def _refuse_if_busy(self) -> None:
+        running = self.running()
+        if running is not None:
+            raise ValueError(f"A training job is already running ({running.name}). Wait for it or abort it first.")
+
+    def _spawn(self, run_dir: Path, resume: bool) -> None:
+        command = [sys.executable, "-m", "studio", "train", "--config", str(run_dir / "config.yaml")]
+        if resume:
+            command.append("--resume")
+        (run_dir / "abort").unlink(missing_ok=True)
+        log = open(run_dir / "train.log", "ab")
+        environment = {**os.environ, "STUDIO_WORKSPACE": str(workspace_root()), "PYTHONUNBUFFERED": "1"}
+        # A session of its own: the job outlives a closed browser and ignores the app's Ctrl-C.
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=environment, start_new_session=True)
+        log.close()
+        self._processes[run_dir.resolve()] = process
+        atomic_write_json(run_dir / JOB_FILE, {"pid": process.pid, "started": time.time(), "command": command})
+
+    def is_alive(self, run_dir: Path) -> bool:
+        run_dir = Path(run_dir).resolve()
+        process = self._processes.get(run_dir)
+        if process is not None:
+            return process.poll() is None
+        job = _read_json(run_dir / JOB_FILE)
+        return bool(job) and _pid_runs_studio(job.get("pid"), run_dir)
+
+    def status(self, run_dir: Path) -> str:
+        """running | finished | aborted | failed; a dead job without a summary is marked failed."""
+        run_dir = Path(run_dir)
+        summary = _read_json(run_dir / "summary.json")
+        if summary:
+            return summary.get("status", "failed")
+        if not (run_dir / JOB_FILE).exists():
+            return "failed" if (run_dir / "events.jsonl").exists() else "created"
+        if self.is_alive(run_dir):
+            return "running"
+        self._mark_failed(run_dir)
+        return "failed"
+
+    def _mark_failed(self, run_dir: Path) -> None:
+        from studio.train import latest_checkpoint
+
+        checkpoint = latest_checkpoint(run_dir)
+        tail = _log_tail(run_dir / "train.log", 5)
+        error = "The training process ended without finishing (killed or crashed)."
+        if checkpoint:
+            error += f" Its last checkpoint, {checkpoint.name}, can be resumed."
+        if tail:
+            error += f"\nLast output:\n{tail}"
+        atomic_write_json(run_dir / "summary.json", {"status": "failed", "error": error})
+
+    def abort(self, run_dir: Path, timeout: float = 120.0) -> str:
+        """Ask the job to stop after its current step (it saves a checkpoint); kill it if it hangs."""
+        run_dir = Path(run_dir)
+        if self.status(run_dir) != "running":
+            return self.status(run_dir)
+        (run_dir / "abort").touch()
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.is_alive(run_dir):
+            time.sleep(0.2)
+        if self.is_alive(run_dir):
+            job = _read_json(run_dir / JOB_FILE)
+            os.killpg(job["pid"], signal.SIGKILL)
+            time.sleep(0.5)
+        return self.status(run_dir)
+
+    def running(self) -> RunInfo | None:
+        return next((run for run in self.list_runs() if run.status == "running"), None)
+
+    def list_runs(self) -> list[RunInfo]:
+        runs = [self.describe(path) for path in runs_dir().iterdir() if (path / "config.yaml").exists()]
+        return sorted(runs, key=lambda run: run.started or 0, reverse=True)
+
+    def describe(self, run_dir: Path) -> RunInfo:
+        run_dir = Path(run_dir)
+        status = self.status(run_dir)
+        config = _read_yaml(run_dir / "config.yaml")
+        summary = _read_json(run_dir / "summary.json") or {}
+        job = _read_json(run_dir / JOB_FILE) or {}
+        return RunInfo(
+            name=run_dir.name, path=run_dir, status=status, method=config.get("method", ""),
+            stage=config.get("stage", ""), dataset=Path(config.get("dataset", "")).name,
+            base_model=config.get("base_model", ""), train_loss=summary.get("train_loss"),
+            eval_loss=summary.get("eval_loss"), wall_seconds=summary.get("wall_seconds"),
+            started=job.get("started") or run_dir.stat().st_mtime, error=summary.get("error"),
+        )
+
+    def wait(self, run_dir: Path, timeout: float | None = None) -> str:
+        deadline = None if timeout is None else time.time() + timeout
+        while self.status(run_dir) == "running":
+            if deadline is not None and time.time() > deadline:
+                raise TimeoutError(f"{Path(run_dir).name} still running after {timeout} s.")
+            time.sleep(0.5)
+        return self.status(run_dir)
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    from studio.config import from_dict
+
+    return from_dict(_read_yaml(Path(run_dir) / "config.yaml"))
+
+
+def _pid_runs_studio(pid, run_dir: Path) -> bool:
+    """The pid is alive and is our training command for this run (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, TypeError, ValueError):
+        return _pid_exists(pid)
+    # A zombie has exited; only its parent has not collected it yet.
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return "studio" in cmdline and str(run_dir) in cmdline
+
+
+def _pid_exists(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _log_tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

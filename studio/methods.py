@@ -1,0 +1,153 @@
+"""Fine-tuning methods: each name in RunConfig.method becomes a PEFT config, a freeze or full training.
+
+    model = apply_method(model, config, total_steps)   # returns the model to train
+
+PEFT provides every method but `freeze` (train only the top N decoder layers), written here.
+QLoRA and 8-bit LoRA differ from LoRA only in how the base is loaded (`method_bits`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from studio.config import RunConfig
+
+ADAPTER_METHODS = ("lora", "qlora", "lora-8bit", "dora", "adalora", "ia3")
+PROMPT_METHODS = ("prefix-tuning", "prompt-tuning", "p-tuning")
+WEIGHT_METHODS = ("freeze", "full")
+
+DESCRIPTIONS = {
+    "lora": "LoRA: small low-rank matrices beside each chosen layer; the base stays frozen.",
+    "qlora": "QLoRA: LoRA on a base loaded in 4-bit (nf4) through bitsandbytes; least memory.",
+    "lora-8bit": "LoRA on a base loaded in 8-bit through bitsandbytes.",
+    "dora": "DoRA: LoRA that learns each weight's magnitude and direction apart; often closer to full tuning.",
+    "adalora": "AdaLoRA: LoRA whose rank is shared out during training to the layers that need it most.",
+    "ia3": "IA3: learned scaling vectors on keys, values and the feed-forward; the fewest parameters.",
+    "prefix-tuning": "Prefix tuning (P-Tuning v2): learned key/value vectors prepended at every layer.",
+    "prompt-tuning": "Prompt tuning: learned embeddings prepended to the input only.",
+    "p-tuning": "P-Tuning: virtual tokens produced by a small trained encoder, prepended to the input.",
+    "freeze": "Freeze: train all weights of the top N decoder layers, keep the rest fixed.",
+    "full": "Full fine-tuning: every weight is trained; most memory, saves a whole model.",
+}
+
+
+def method_bits(method: str) -> int:
+    """How many bits the base model is loaded in for this method (0 = not quantized)."""
+    return {"qlora": 4, "lora-8bit": 8}.get(method, 0)
+
+
+def saves_adapter(method: str) -> bool:
+    """Adapter methods save `adapter/`; freeze and full save a whole `model/`."""
+    return method not in WEIGHT_METHODS
+
+
+def peft_config(config: RunConfig, model: nn.Module, total_steps: int):
+    """The PEFT config for an adapter or prompt method."""
+    from peft import (
+        AdaLoraConfig, IA3Config, LoraConfig, PrefixTuningConfig, PromptEncoderConfig,
+        PromptTuningConfig, PromptTuningInit, TaskType,
+    )
+
+    targets = _target_modules(config.target_modules)
+    method = config.method
+    if method in ("lora", "qlora", "lora-8bit", "dora"):
+        return LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=config.lora_rank, lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout, target_modules=targets, use_dora=method == "dora",
+        )
+    if method == "adalora":
+        # AdaLoRA starts above the target rank and prunes down to it over the run.
+        return AdaLoraConfig(
+            task_type=TaskType.CAUSAL_LM, init_r=int(config.lora_rank * 1.5), target_r=config.lora_rank,
+            lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
+            total_step=max(total_steps, 3), tinit=0, tfinal=0, deltaT=1,
+        )
+    if method == "ia3":
+        # PEFT knows each architecture's key/value/feed-forward layers; "all-linear" means "use those".
+        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=None if targets == "all-linear" else targets,
+                         feedforward_modules=None if targets == "all-linear" else [])
+    tokens = config.num_virtual_tokens
+    if method == "prefix-tuning":
+        return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens)
+    if method == "prompt-tuning":
+        # Starting from real token embeddings trains faster than random vectors.
+        return PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
+                                  prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB)
+    if method == "p-tuning":
+        hidden = model.config.hidden_size
+        return PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
+                                   encoder_hidden_size=hidden)
+    raise ValueError(f"'{method}' is not a PEFT method.")
+
+
+def _target_modules(value: str):
+    value = (value or "all-linear").strip()
+    if value == "all-linear":
+        return value
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def apply_method(model: nn.Module, config: RunConfig, total_steps: int) -> nn.Module:
+    """Make only the method's parameters trainable; returns the model to train."""
+    if config.method == "full":
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+        return model
+    if config.method == "freeze":
+        return freeze_lower_layers(model, config.trainable_layers)
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if method_bits(config.method):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    elif config.gradient_checkpointing:
+        # Checkpointed layers need a grad-carrying input even when the embeddings are frozen.
+        model.enable_input_require_grads()
+    try:
+        return get_peft_model(model, peft_config(config, model, total_steps))
+    except ValueError as error:
+        if "Target modules" in str(error) or "target_modules" in str(error):
+            names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)})
+            raise ValueError(f"target_modules '{config.target_modules}' matches no layer. This model's linear layers: {', '.join(names)}.") from None
+        raise
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks (model.layers, transformer.h, ...): the longest ModuleList."""
+    candidates = [module for module in model.modules() if isinstance(module, nn.ModuleList)]
+    if not candidates:
+        raise ValueError("Could not find the decoder layers of this model, so freeze cannot pick the top ones.")
+    return max(candidates, key=len)
+
+
+def freeze_lower_layers(model: nn.Module, trainable_layers: int) -> nn.Module:
+    layers = decoder_layers(model)
+    if trainable_layers > len(layers):
+        raise ValueError(f"trainable_layers is {trainable_layers} but the model has {len(layers)} layers.")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for layer in layers[len(layers) - trainable_layers:]:
+        for parameter in layer.parameters():
+            parameter.requires_grad_(True)
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit weights count as their unpacked size."""
+    trainable = total = 0
+    for parameter in model.parameters():
+        count = parameter.numel()
+        if parameter.__class__.__name__ == "Params4bit":
+            count *= 2
+        total += count
+        if parameter.requires_grad:
+            trainable += count
+    return trainable, total
+
+
+def update_adalora(model: nn.Module, global_step: int) -> None:
+    """AdaLoRA reallocates ranks from the gradients of each step, before they are cleared."""
+    base = getattr(model, "base_model", None)
+    if base is not None and hasattr(base, "update_and_allocate"):
+        with torch.no_grad():
+            base.update_and_allocate(global_step)

