@@ -6,8 +6,7 @@ shapes (see DESIGN.md): instruction (alpaca), chat (OpenAI `messages` or sharegp
 .jsonl, .json, .csv and .txt and are all-or-nothing: a file with any problem is refused with
 every problem listed by row and field, and nothing is written.
 
-Tokenising renders conversations with the model's own chat template and trains only the
-assistant turns; `render_example` shows the same split as text, for the UI.
+Tokenising for training lives in `studio.tokens`.
 
     python -m studio data check my_data.jsonl
 """
@@ -17,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import random
 import re
 from collections import Counter
@@ -530,7 +528,7 @@ def preference_parts(row: dict) -> tuple[list[dict], str, str]:
     return _with_system(row, messages), _response_text(row["chosen"]), _response_text(row["rejected"])
 
 
-def _training_messages(row: dict, shape: str) -> list[dict]:
+def training_messages(row: dict, shape: str) -> list[dict]:
     """The conversation SFT learns from; for a preference pair, the prompt and the chosen answer."""
     if shape == "preference":
         prompt, chosen, _ = preference_parts(row)
@@ -581,140 +579,10 @@ def split_rows(rows: list[dict], validation_split: float, seed: int) -> tuple[li
     return shuffled[count:], shuffled[:count]
 
 
-# -------------------------------------------------------------------------------- tokenising
-
-
-def _require_template(tokenizer) -> None:
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(NO_CHAT_TEMPLATE)
-
-
-def _render(tokenizer, messages: list[dict], add_generation_prompt=False, tokenize=False):
-    """The chat template's text, or its token ids; an empty conversation renders as nothing."""
-    if not messages:
-        return [] if tokenize else ""
-    result = tokenizer.apply_chat_template(messages, tokenize=tokenize, return_dict=False,
-                                           add_generation_prompt=add_generation_prompt)
-    if tokenize and hasattr(result, "keys"):  # some tokenizers return a BatchEncoding regardless
-        result = result["input_ids"]
-    return list(result) if tokenize else result
-
-
-def _token_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[bool]] | None:
-    """Ids and trained flags from token-level prefixes; None when the template is not prefix-consistent."""
-    input_ids = _render(tokenizer, messages, tokenize=True)
-    trained = [False] * len(input_ids)
-    for index, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        before = _render(tokenizer, messages[:index], add_generation_prompt=True, tokenize=True)
-        through = _render(tokenizer, messages[: index + 1], tokenize=True)
-        if through[: len(before)] != before or input_ids[: len(through)] != through:
-            return None
-        trained[len(before): len(through)] = [True] * (len(through) - len(before))
-    return input_ids, trained
-
-
-def _text_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered text and the character spans of the assistant turns in it."""
-    full_text = _render(tokenizer, messages)
-    spans, cursor = [], 0
-    for index, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        before = _render(tokenizer, messages[:index], add_generation_prompt=True)
-        through = _render(tokenizer, messages[: index + 1])
-        if full_text.startswith(through) and through.startswith(before) and len(before) >= cursor:
-            spans.append((len(before), len(through)))
-        else:  # templates that rewrite earlier turns: find the reply's own text instead
-            start = full_text.find(message["content"], cursor)
-            if start < 0:
-                continue
-            end = start + len(message["content"])
-            if tokenizer.eos_token and full_text.startswith(tokenizer.eos_token, end):
-                end += len(tokenizer.eos_token)  # so the model still learns where its reply stops
-            spans.append((start, end))
-        cursor = spans[-1][1]
-    return full_text, spans
-
-
-def _pieces(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
-    pieces, cursor = [], 0
-    for start, end in spans:
-        if start > cursor:
-            pieces.append((text[cursor:start], False))
-        pieces.append((text[start:end], True))
-        cursor = end
-    if cursor < len(text):
-        pieces.append((text[cursor:], False))
-    return [piece for piece in pieces if piece[0]]
-
-
-def _text_mask(tokenizer, messages: list[dict]) -> tuple[list[int], list[bool]]:
-    full_text, spans = _text_spans(tokenizer, messages)
-    if getattr(tokenizer, "is_fast", False):
-        encoding = tokenizer(full_text, add_special_tokens=False, return_offsets_mapping=True)
-        trained = [any(start <= offset[0] < end for start, end in spans) for offset in encoding["offset_mapping"]]
-        return list(encoding["input_ids"]), trained
-    input_ids, trained = [], []  # no offsets from slow tokenizers: tokenise each piece on its own
-    for piece, is_trained in _pieces(full_text, spans):
-        ids = tokenizer.encode(piece, add_special_tokens=False)
-        input_ids += ids
-        trained += [is_trained] * len(ids)
-    return input_ids, trained
-
-
-def tokenize_sft(rows, shape, tokenizer, cutoff_length, train_on_prompt=False) -> tuple[list[dict], int]:
-    """Examples with labels on the assistant turns only, and how many rows were cut or dropped."""
-    _require_template(tokenizer)
-    if shape == "text":
-        raise ValueError("Text rows have no prompt and reply to mask; train them with stage pretrain.")
-    examples, truncated = [], 0
-    for number, row in enumerate(rows, 1):
-        messages = _training_messages(row, shape)
-        try:
-            input_ids, trained = _token_mask(tokenizer, messages) or _text_mask(tokenizer, messages)
-        except TemplateError as error:
-            raise ValueError(f"Row {number}: the model's chat template cannot render this conversation ({error}). "
-                             "Fix the row or use a model whose template allows these roles.") from error
-        if train_on_prompt:
-            labels = list(input_ids)
-        else:
-            labels = [token if is_trained else IGNORED_LABEL for token, is_trained in zip(input_ids, trained)]
-        was_cut = len(input_ids) > cutoff_length
-        input_ids, labels = input_ids[:cutoff_length], labels[:cutoff_length]
-        if all(label == IGNORED_LABEL for label in labels):  # nothing left to learn from this row
-            truncated += 1
-            continue
-        truncated += was_cut
-        examples.append({"input_ids": input_ids, "labels": labels})
-    return examples, truncated
-
-
-def tokenize_text(rows, tokenizer, cutoff_length) -> list[dict]:
-    """Pre-training examples: each text plus end-of-text, long texts cut into cutoff-length blocks."""
-    examples = []
-    for row in rows:
-        input_ids = list(tokenizer(row["text"])["input_ids"])
-        if tokenizer.eos_token_id is not None and input_ids[-1:] != [tokenizer.eos_token_id]:
-            input_ids.append(tokenizer.eos_token_id)
-        for start in range(0, len(input_ids), cutoff_length):
-            block = input_ids[start: start + cutoff_length]
-            if len(block) > 1:  # a single token has no next token to predict
-                examples.append({"input_ids": block, "labels": list(block)})
-    return examples
-
-
-def render_example(row, shape, tokenizer) -> list[tuple[str, bool]]:
-    """What the model sees: the rendered text in pieces, each flagged trained (True) or masked."""
-    if shape == "text":
-        return [(row["text"] + (tokenizer.eos_token or ""), True)]
-    _require_template(tokenizer)
-    return _pieces(*_text_spans(tokenizer, _training_messages(row, shape)))
-
-
 def check_file(path, tokenizer=None, cutoff_length=None) -> dict:
     """The `studio data check` report; dataset problems go in "problems", only a missing file raises."""
+    from studio import tokens  # tokens builds on this module
+
     path = _existing_file(path)
     report = {"file": str(path), "shape": None, "rows": 0, "problems": [], "ok": False}
     try:
@@ -731,26 +599,11 @@ def check_file(path, tokenizer=None, cutoff_length=None) -> dict:
         flagged = {problem.row for problem in problems}
         usable = [row for number, row in enumerate(rows, 1) if number not in flagged]
         try:
-            lengths = [_token_count(row, shape, tokenizer) for row in usable]
+            lengths = [tokens.token_count(row, shape, tokenizer) for row in usable]
         except (ValueError, TemplateError) as error:
             report["problems"].append(str(error))
             report["ok"] = False
             return report
-        report["tokens"] = _length_summary(lengths)
+        report["tokens"] = tokens.length_summary(lengths)
         report["over_cutoff"] = sum(length > cutoff_length for length in lengths) if cutoff_length else 0
     return report
-
-
-def _token_count(row: dict, shape: str, tokenizer) -> int:
-    if shape == "text":
-        return len(tokenizer(row["text"])["input_ids"]) + 1  # + end-of-text
-    _require_template(tokenizer)
-    return len(_render(tokenizer, _training_messages(row, shape), tokenize=True))
-
-
-def _length_summary(lengths: list[int]) -> dict:
-    if not lengths:
-        return {"min": 0, "mean": 0.0, "max": 0, "p95": 0}
-    ordered = sorted(lengths)
-    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-    return {"min": ordered[0], "mean": round(sum(ordered) / len(ordered), 1), "max": ordered[-1], "p95": p95}

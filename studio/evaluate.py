@@ -16,7 +16,7 @@ import unicodedata
 
 import torch
 
-from studio import data
+from studio import data, tokens
 
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _PUNCTUATION = set(string.punctuation) | {"。", "，", "！", "？", "：", "；", "、", "“", "”", "（", "）"}
@@ -77,7 +77,7 @@ def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: in
     """exp(mean loss) over the answer tokens only, as the training loss counts them."""
     from transformers import DataCollatorForSeq2Seq
 
-    examples, _ = data.tokenize_sft(rows, shape, tokenizer, cutoff_length)
+    examples, _ = tokens.tokenize_sft(rows, shape, tokenizer, cutoff_length)
     collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     device = next(model.parameters()).device
     total_loss, total_tokens = 0.0, 0

@@ -29,6 +29,7 @@ class StudioCallback(TrainerCallback):
         self.aborted = False
         self.last_loss = None
         self.last_eval_loss = None
+        self.last_eval_step = None
         self.trained_tokens = 0
         self._abort_requested = False
         self._train_seconds = 0.0
@@ -81,6 +82,7 @@ class StudioCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         metrics = metrics or {}
         event = {"step": state.global_step, "epoch": round(state.epoch or 0, 3)}
+        self.last_eval_step = state.global_step
         if "eval_loss" in metrics:
             self.last_eval_loss = float(metrics["eval_loss"])
             event["eval_loss"] = self.last_eval_loss

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from studio import data
+from studio import data, tokens
 from studio.config import RunConfig
 from studio.methods import apply_method, count_parameters, method_bits, saves_adapter, update_adalora
 from studio.models import load_model, pick_device
@@ -63,8 +63,8 @@ def prepare_rows(config: RunConfig) -> tuple[str, list[dict], list[dict]]:
 
 def tokenize(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> tuple[list[dict], int]:
     if config.stage == "pretrain":
-        return data.tokenize_text(rows, tokenizer, config.cutoff_length), 0
-    return data.tokenize_sft(rows, shape, tokenizer, config.cutoff_length, config.train_on_prompt)
+        return tokens.tokenize_text(rows, tokenizer, config.cutoff_length), 0
+    return tokens.tokenize_sft(rows, shape, tokenizer, config.cutoff_length, config.train_on_prompt)
 
 
 def apply_chat_template_override(tokenizer, template: str) -> None:
@@ -123,7 +123,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> dict:
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, set_seed
 
     set_seed(config.seed)
     random.seed(config.seed)
@@ -147,7 +147,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> di
     from studio.events import StudioCallback
 
     callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
-    trainer = Trainer(
+    trainer = make_trainer_class()(
         model=model,
         args=_training_arguments(config, run_dir, total_steps, has_validation=bool(validation_set)),
         train_dataset=train_set,
@@ -156,12 +156,14 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> di
         processing_class=tokenizer,
         callbacks=[callback],
     )
+    # Our callback prints one readable line per log; the Trainer's own printer would repeat it as a dict.
+    trainer.remove_callback(PrinterCallback)
     signal.signal(signal.SIGTERM, lambda *_: callback.request_abort())
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint to resume from; start a new run instead.")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if validation_set and not callback.aborted:
+    if validation_set and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
     _save_result(model, tokenizer, config, run_dir)
     train_seconds = callback.train_seconds()
@@ -178,6 +180,52 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> di
         "trainable_parameters": trainable,
         "error": None,
     }
+
+
+def make_trainer_class():
+    """Trainer whose loss projects onto the vocabulary only where a label is trained.
+
+    In SFT most tokens are masked prompt; the vocabulary projection (49k columns for the embedded
+    model) and its softmax are a fifth of the work per token, so skipping them where no label is
+    learned saves that share for the same loss. Models without `logits_to_keep` take the usual path.
+    """
+    from transformers import Trainer
+
+    class StudioTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs or not accepts_logits_mask(model):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return trained_token_loss(model, inputs, num_items_in_batch)
+
+    return StudioTrainer
+
+
+def accepts_logits_mask(model) -> bool:
+    """True for models that take a boolean `logits_to_keep`; prompt methods shift positions, so no."""
+    import inspect
+
+    if getattr(model, "peft_config", None) and any(
+        config.is_prompt_learning for config in model.peft_config.values()
+    ):
+        return False
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
+
+
+def trained_token_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
+    """Causal LM loss equal to the model's own, computing logits only before trained labels."""
+    labels = inputs["labels"]
+    targets = labels[:, 1:]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = targets != -100
+    if not keep.any():
+        # A batch with nothing to learn still needs a graph for the backward pass.
+        keep[:, 0] = True
+    logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                   logits_to_keep=keep).logits
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets[keep[:, :-1]], ignore_index=-100, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum()
+    return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
 
 def _training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_validation: bool):

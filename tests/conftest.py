@@ -8,39 +8,38 @@ from pathlib import Path
 
 import pytest
 
+from studio.data import CHATML_TEMPLATE
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures" / "llamafactory"
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 CORPUS = [
     "the cat sat on the mat", "the dog ate the bone", "what is the colour of the sky",
     "the sky is blue", "classify the review as positive or negative", "great food and friendly staff",
     "terrible service and cold soup", "positive", "negative", "hello how are you", "i am fine thank you",
     "one two three four five six seven eight nine ten", "answer with one word",
+    "system user assistant tool", "What is the capital of France? Paris.",
+    "Hello! Hi there, how are you? Goodbye!", "The quick brown fox jumps over the lazy dog.",
 ]
 
 
 def build_tiny_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    """A byte-level BPE tokenizer trained in memory, with ChatML special tokens and template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<pad>"]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    from tokenizers import decoders
-
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(CORPUS * 5, trainer)
     wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", eos_token="<|im_end|>",
                                       bos_token="<|im_start|>", pad_token="<pad>")
-    wrapped.chat_template = CHATML
+    wrapped.chat_template = CHATML_TEMPLATE
     return wrapped
 
 
@@ -53,6 +52,11 @@ def build_tiny_model(vocab_size: int):
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=True, eos_token_id=2, bos_token_id=1, pad_token_id=3)
     return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_tiny_tokenizer()
 
 
 @pytest.fixture(scope="session")

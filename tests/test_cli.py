@@ -1,0 +1,96 @@
+"""The command line: train, generate, eval, export and data check, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from studio.__main__ import main
+from tests.conftest import PROJECT
+
+
+def train_tiny(model_dir, dataset, output, *extra) -> int:
+    return main(["train", "--preset", "cpu-lora", "--dataset", str(dataset), "--output", str(output),
+                 "--set", f"base_model={model_dir}", "--set", "max_steps=4", "--set", "batch_size=2",
+                 "--set", "eval_steps=2", "--set", "probe_max_new_tokens=2", *extra])
+
+
+@pytest.fixture
+def tiny_run(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
+    assert train_tiny(tiny_model_dir, tiny_sft_file, tmp_path / "run") == 0
+    return tmp_path / "run"
+
+
+def test_train_prints_progress_and_writes_the_run_folder(tiny_run, capsys):
+    assert {"config.yaml", "events.jsonl", "summary.json", "adapter", "checkpoints"} <= {p.name for p in tiny_run.iterdir()}
+    assert json.loads((tiny_run / "summary.json").read_text())["status"] == "finished"
+
+
+def test_train_exits_non_zero_with_the_reason(tiny_model_dir, tmp_path, workspace, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "hi", "output": ""}\n')
+    assert train_tiny(tiny_model_dir, bad, tmp_path / "failed") == 1
+    assert "row 1, field 'output'" in capsys.readouterr().err
+    assert json.loads((tmp_path / "failed" / "summary.json").read_text())["status"] == "failed"
+
+
+def test_generate_with_a_run_is_repeatable_at_temperature_zero(tiny_run, capsys):
+    arguments = ["generate", "--adapter", str(tiny_run), "--prompt", "the sky", "--temperature", "0", "--max-new-tokens", "5"]
+    assert main(arguments) == 0
+    first = capsys.readouterr().out
+    assert main(arguments) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_eval_prints_json_metrics(tiny_run, tiny_sft_file, capsys):
+    assert main(["eval", "--adapter", str(tiny_run), "--dataset", str(tiny_sft_file), "--limit", "4"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["rows"] == 4 and 0 <= metrics["exact_match"] <= 1 and metrics["perplexity"] > 1
+
+
+def test_export_merged_loads_with_plain_transformers_and_answers_the_same(tiny_run, tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    from studio.generate import load_for_chat
+
+    assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "merged"), "--merge"]) == 0
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    tuned, tokenizer = load_for_chat(None, tiny_run)
+    ids = tokenizer("the cat sat", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.equal(merged.generate(ids, max_new_tokens=6, do_sample=False),
+                           tuned.generate(ids, max_new_tokens=6, do_sample=False))
+    assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "adapter-copy")]) == 0
+    assert (tmp_path / "adapter-copy" / "adapter_config.json").exists()
+    assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "merged"), "--merge"]) == 1
+
+
+def test_data_check_names_row_and_field_and_writes_nothing(tmp_path, workspace, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c"}\n')
+    assert main(["data", "check", str(bad), "--no-tokens"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert any("row 2, field 'output'" in problem for problem in report["problems"])
+    bad.write_text('{"instruction": "a", "output": "b"}\nnot json\n')
+    assert main(["data", "check", str(bad), "--no-tokens"]) == 1
+    assert "row 2: is not valid JSON" in capsys.readouterr().out
+    assert not (workspace / "datasets").exists() or not any((workspace / "datasets").iterdir())
+
+
+def test_data_check_passes_a_good_file(tiny_sft_file, capsys):
+    assert main(["data", "check", str(tiny_sft_file), "--no-tokens"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 12
+
+
+def test_train_runs_under_accelerate_launch(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
+               "-m", "studio", "train", "--preset", "cpu-lora", "--dataset", str(tiny_sft_file),
+               "--output", str(tmp_path / "accelerated"), "--set", f"base_model={tiny_model_dir}",
+               "--set", "max_steps=2", "--set", "batch_size=2"]
+    result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "accelerated" / "summary.json").read_text())["status"] == "finished"

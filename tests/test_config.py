@@ -1,0 +1,60 @@
+"""RunConfig: defaults, presets as overrides, CLI strings typed, and settings that cannot work refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.config import RunConfig, from_dict, help_text, load_config, parse_overrides, preset_path
+
+REQUIRED_FIELDS = (
+    "base_model method stage dataset validation_split epochs max_steps learning_rate batch_size "
+    "gradient_accumulation cutoff_length lora_rank lora_alpha lora_dropout target_modules num_virtual_tokens "
+    "trainable_layers seed output_dir eval_steps probe_prompts"
+).split()
+
+
+def test_every_required_setting_exists_with_help():
+    config = RunConfig()
+    for name in REQUIRED_FIELDS:
+        assert hasattr(config, name)
+        assert help_text(name)
+
+
+def test_cli_strings_become_typed_values():
+    config = from_dict(parse_overrides(["epochs=2", "learning_rate=5e-4", "train_on_prompt=yes", "batch_size=16",
+                                        "probe_prompts=Who are you?||What is 2+2?"]))
+    assert config.epochs == 2.0 and config.learning_rate == 5e-4 and config.train_on_prompt is True
+    assert config.batch_size == 16 and config.probe_prompts == ["Who are you?", "What is 2+2?"]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"method": "lorax"}, "method 'lorax' is not one of"),
+    ({"batch_size": 0}, "batch_size must be above 0"),
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"validation_split": 1.5}, "validation_split"),
+    ({"epochs": 0, "max_steps": 0}, "nothing to do"),
+    ({"dataset": ""}, "No dataset"),
+])
+def test_impossible_settings_are_refused(values, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict({"dataset": "x.jsonl", **values}).validate()
+
+
+def test_unknown_and_badly_typed_settings_name_the_key():
+    with pytest.raises(ValueError, match="Unknown setting.*lora_rnak"):
+        from_dict({"lora_rnak": 8})
+    with pytest.raises(ValueError, match="batch_size must be a int"):
+        from_dict({"batch_size": "eight"})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["epochs"])
+
+
+def test_presets_hold_overrides_only_and_yaml_round_trips(tmp_path):
+    config = load_config("cpu-lora", {"dataset": "data.jsonl"})
+    assert config.epochs == 1 and config.method == "lora"
+    path = tmp_path / "mine.yaml"
+    path.write_text(config.to_yaml())
+    assert load_config(str(path)) == config
+    assert "epochs" in config.overrides() and "lora_dropout" not in config.overrides()
+    with pytest.raises(ValueError, match="No preset 'nope'"):
+        preset_path("nope")

@@ -1,0 +1,41 @@
+"""Metrics: exact match, F1 and ROUGE-L on English and Chinese; perplexity on answer tokens."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from studio.evaluate import exact_match, perplexity, rouge_l, split_prompt, token_f1
+
+
+def test_exact_match_ignores_case_space_and_punctuation():
+    assert exact_match(" Positive. ", "positive") == 1.0
+    assert exact_match("positive, I think", "positive") == 0.0
+
+
+def test_f1_and_rouge_l():
+    assert token_f1("the cat sat", "the cat sat") == 1.0
+    assert token_f1("a dog", "the cat") == 0.0
+    assert rouge_l("the cat sat on the mat", "the cat on the mat") == pytest.approx(2 * 1 * (5 / 6) / (1 + 5 / 6))
+    assert rouge_l("", "") == 1.0
+
+
+def test_chinese_is_compared_by_character():
+    assert token_f1("我是助手", "我是一个助手") == pytest.approx(2 * 1 * (4 / 6) / (1 + 4 / 6))
+    assert exact_match("巴黎。", "巴黎") == 1.0
+
+
+def test_split_prompt_takes_the_last_answer_as_reference():
+    prompt, reference = split_prompt({"instruction": "Say hi", "input": "", "output": "hi"}, "instruction")
+    assert reference == "hi" and prompt[-1] == {"role": "user", "content": "Say hi"}
+
+
+def test_perplexity_is_finite_and_above_one(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"instruction": "the sky", "input": "", "output": "is blue"}] * 3
+    value = perplexity(model, tokenizer, rows, "instruction")
+    assert math.isfinite(value) and value > 1

@@ -1,0 +1,51 @@
+"""Model sources: local folders load, bad names and unreachable hub ids fail fast with a clear message."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from studio.models import load_model, pick_dtype, resolve_source
+
+
+def test_local_folder_loads_in_float32_on_cpu(tiny_model_dir):
+    model, tokenizer = load_model(str(tiny_model_dir))
+    assert model.dtype == torch.float32 and tokenizer.pad_token is not None
+    assert resolve_source(str(tiny_model_dir)).kind == "folder"
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no config.json"):
+        resolve_source(str(tmp_path))
+
+
+def test_missing_gguf_and_nonsense_names_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="No GGUF file"):
+        resolve_source(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ValueError, match="not a model folder"):
+        resolve_source("./no/such/folder")
+
+
+def test_unreachable_hub_id_fails_fast(monkeypatch):
+    started = time.time()
+    with pytest.raises(ValueError, match="cannot be reached"):
+        resolve_source("someone/some-model-that-is-not-cached")
+    assert time.time() - started < 10
+
+
+def test_cpu_precision_is_float32_and_bf16_can_be_asked_for():
+    assert pick_dtype("auto", "cpu") == torch.float32
+    assert pick_dtype("bf16", "cpu") == torch.bfloat16
+
+
+def test_remote_code_is_off_unless_asked(tmp_path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "custom-thing", "auto_map": {"AutoConfig": "configuration_x.XConfig",
+                                                   "AutoModelForCausalLM": "modeling_x.XModel"}}))
+    (tmp_path / "configuration_x.py").write_text("raise SystemExit('remote code ran')\n")
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        load_model(str(tmp_path))

@@ -1,0 +1,74 @@
+"""The training loop's own parts: the trained-token loss equals the model's loss, stages check their data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.config import RunConfig
+from studio.train import accepts_logits_mask, prepare_rows, run_training, trained_token_loss
+
+
+def batch_with_masked_prompt(vocab_size: int) -> dict:
+    torch.manual_seed(0)
+    input_ids = torch.randint(4, vocab_size, (3, 12))
+    labels = torch.full_like(input_ids, -100)
+    labels[0, 8:] = input_ids[0, 8:]
+    labels[1, 3:6] = input_ids[1, 3:6]
+    labels[2, 10:] = input_ids[2, 10:]
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[2, :2] = 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_trained_token_loss_equals_the_models_loss_and_gradients(tiny_model_dir, method):
+    from transformers import AutoModelForCausalLM
+
+    from studio.methods import apply_method
+
+    model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), RunConfig(method=method, lora_dropout=0.0), 10)
+    assert accepts_logits_mask(model)
+    batch = batch_with_masked_prompt(model.config.vocab_size)
+    expected = model(**batch).loss
+    expected.backward()
+    expected_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    ours = trained_token_loss(model, batch)
+    ours.backward()
+    assert torch.allclose(ours, expected, atol=1e-6)
+    for got, want in zip((p.grad for p in model.parameters() if p.requires_grad), expected_grads):
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_prompt_methods_keep_the_full_logits_path(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from studio.methods import apply_method
+
+    model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), RunConfig(method="prompt-tuning"), 10)
+    assert not accepts_logits_mask(model)
+
+
+def test_stage_and_data_shape_must_agree(tiny_sft_file, tiny_text_file, workspace):
+    with pytest.raises(ValueError, match="Stage 'pretrain' needs raw text"):
+        prepare_rows(RunConfig(dataset=str(tiny_sft_file), stage="pretrain"))
+    with pytest.raises(ValueError, match="Stage 'sft' needs instruction rows"):
+        prepare_rows(RunConfig(dataset=str(tiny_text_file), stage="sft"))
+    shape, train, validation = prepare_rows(RunConfig(dataset=str(tiny_sft_file), validation_split=0.25))
+    assert shape == "instruction" and len(train) == 9 and len(validation) == 3
+
+
+def test_pretrain_stage_trains_on_raw_text(tiny_model_dir, tiny_text_file, tmp_path, workspace):
+    config = RunConfig(base_model=str(tiny_model_dir), stage="pretrain", dataset=str(tiny_text_file),
+                       output_dir=str(tmp_path / "pretrain"), max_steps=3, batch_size=4, learning_rate=1e-2,
+                       probe_prompts=["the cat"], probe_max_new_tokens=3, eval_steps=3)
+    summary = run_training(config)
+    assert summary["status"] == "finished" and summary["trained_tokens"] > 0
+    assert (tmp_path / "pretrain" / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_a_missing_dataset_fails_with_a_clear_message(tiny_model_dir, tmp_path, workspace):
+    config = RunConfig(base_model=str(tiny_model_dir), dataset=str(tmp_path / "nope.jsonl"), output_dir=str(tmp_path / "r"))
+    with pytest.raises(ValueError, match="No dataset file"):
+        run_training(config)
