@@ -68,7 +68,7 @@ class StudioCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
-        if "loss" not in logs:
+        if "loss" not in logs or not state.is_world_process_zero:
             return
         self.last_loss = float(logs["loss"])
         event = {
@@ -81,6 +81,8 @@ class StudioCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         metrics = metrics or {}
+        if not state.is_world_process_zero:
+            return
         event = {"step": state.global_step, "epoch": round(state.epoch or 0, 3)}
         self.last_eval_step = state.global_step
         if "eval_loss" in metrics:
@@ -145,8 +147,14 @@ def format_progress(event: dict, total_steps: int) -> str:
         parts.append(f"{_clock(event['elapsed'])} elapsed, ETA {_clock(event.get('eta') or 0)}")
     line = " | ".join(parts)
     for probe in event.get("probes", []):
-        line += f"\n  probe: {probe['prompt'][:60]!r} -> {probe['answer'][:120]!r}"
+        line += f"\n  probe: {_tail(probe['prompt'], 60)!r} -> {probe['answer'][:120]!r}"
     return line
+
+
+def _tail(text: str, limit: int) -> str:
+    """The end of a long prompt: where the question that differs between probes usually is."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 def _clock(seconds: float) -> str:

@@ -86,12 +86,15 @@ class JobManager:
             raise ValueError(f"A training job is already running ({running.name}). Wait for it or abort it first.")
 
     def _spawn(self, run_dir: Path, resume: bool) -> None:
+        from studio.train import MANAGED_ENV
+
         command = [sys.executable, "-m", "studio", "train", "--config", str(run_dir / "config.yaml")]
         if resume:
             command.append("--resume")
         (run_dir / "abort").unlink(missing_ok=True)
         log = open(run_dir / "train.log", "ab")
-        environment = {**os.environ, "STUDIO_WORKSPACE": str(workspace_root()), "PYTHONUNBUFFERED": "1"}
+        environment = {**os.environ, "STUDIO_WORKSPACE": str(workspace_root()), "PYTHONUNBUFFERED": "1",
+                       MANAGED_ENV: "1"}
         # A session of its own: the job outlives a closed browser and ignores the app's Ctrl-C.
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=environment, start_new_session=True)

@@ -26,6 +26,7 @@ from studio.models import load_model, pick_device
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, runs_dir
 
 ABORT_FILE = "abort"
+MANAGED_ENV = "STUDIO_MANAGED_JOB"
 TEXT_SHAPES = ("text",)
 SFT_SHAPES = ("instruction", "chat")
 
@@ -94,26 +95,42 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
     config.validate()
     run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
     config.output_dir = str(run_dir.resolve())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / ABORT_FILE).unlink(missing_ok=True)
-    (run_dir / "summary.json").unlink(missing_ok=True)
-    atomic_write_text(run_dir / "config.yaml", config.to_yaml())
     events = run_dir / "events.jsonl"
-    if not resume:
-        events.unlink(missing_ok=True)
     started = time.time()
-    append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
+    # Under `accelerate launch` every process trains; only the first writes the run folder.
+    main = is_main_process()
+    if main:
+        _open_run_folder(config, run_dir, resume)
+        append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
     try:
-        summary = _train(config, run_dir, resume, started)
+        summary = _train(config, run_dir, resume, started, main)
     except BaseException as error:
         message = "Stopped by the user." if isinstance(error, KeyboardInterrupt) else _describe(error)
         summary = {"status": "failed", "error": message, "wall_seconds": round(time.time() - started, 1)}
-        atomic_write_json(run_dir / "summary.json", summary)
-        append_jsonl(events, {"event": "failed", "error": message, "time": time.time()})
+        if main:
+            atomic_write_json(run_dir / "summary.json", summary)
+            append_jsonl(events, {"event": "failed", "error": message, "time": time.time()})
         raise
-    atomic_write_json(run_dir / "summary.json", summary)
-    append_jsonl(events, {"event": summary["status"], "time": time.time()})
+    if main:
+        atomic_write_json(run_dir / "summary.json", summary)
+        append_jsonl(events, {"event": summary["status"], "time": time.time()})
     return summary
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _open_run_folder(config: RunConfig, run_dir: Path, resume: bool) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get(MANAGED_ENV):
+        # The job manager clears a stale abort request itself, before the job starts, so that
+        # an abort made while this process is still loading is not lost.
+        (run_dir / ABORT_FILE).unlink(missing_ok=True)
+    (run_dir / "summary.json").unlink(missing_ok=True)
+    atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+    if not resume:
+        (run_dir / "events.jsonl").unlink(missing_ok=True)
 
 
 def _describe(error: BaseException) -> str:
@@ -122,7 +139,7 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> dict:
+def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool) -> dict:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, set_seed
 
     set_seed(config.seed)
@@ -134,16 +151,18 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> di
     validation_set, _ = tokenize(config, shape, validation_rows, tokenizer) if validation_rows else ([], 0)
     if not train_set:
         raise ValueError("No training example is left after tokenising; raise cutoff_length.")
-    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation))
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation * processes))
     total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
     model = apply_method(model, config, total_steps)
     trainable, total = count_parameters(model)
     probes = default_probes(config, shape, validation_rows)
-    append_jsonl(run_dir / "events.jsonl", {
-        "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
-        "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
-        "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
-    })
+    if main:
+        append_jsonl(run_dir / "events.jsonl", {
+            "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
+            "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
+            "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
+        })
     from studio.events import StudioCallback
 
     callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
@@ -165,7 +184,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float) -> di
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if validation_set and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
-    _save_result(model, tokenizer, config, run_dir)
+    if main:
+        _save_result(model, tokenizer, config, run_dir)
     train_seconds = callback.train_seconds()
     return {
         "status": "aborted" if callback.aborted else "finished",

@@ -1,0 +1,73 @@
+"""Integration tests on the embedded model (SmolLM2-135M-Instruct): minutes on a CPU, marked slow."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.config import load_config
+from studio.models import resolve_source
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+SAMPLES = PROJECT / "presets" / "samples"
+
+
+@pytest.fixture(scope="session")
+def shared_workspace(tmp_path_factory):
+    return tmp_path_factory.mktemp("embedded-workspace")
+
+
+@pytest.fixture
+def embedded_workspace(shared_workspace, monkeypatch):
+    """One workspace for these tests, so the GGUF is de-quantized once per session."""
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(shared_workspace))
+    return shared_workspace
+
+
+def test_embedded_model_is_cached_once_as_safetensors(embedded_workspace):
+    source = resolve_source("embedded")
+    weights = next((embedded_workspace / "cache" / "models").glob("*/model.safetensors"))
+    stamp = weights.stat().st_mtime
+    assert source.kind == "embedded" and (weights.parent / "tokenizer.json").exists()
+    assert resolve_source("embedded").location == source.location
+    assert weights.stat().st_mtime == stamp
+
+
+def test_qlora_trains_on_the_embedded_model(embedded_workspace, tmp_path):
+    from studio.train import run_training
+
+    config = load_config("qlora-4bit", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(tmp_path / "q"),
+                                        "max_steps": 2, "batch_size": 2, "gradient_accumulation": 1,
+                                        "eval_steps": 0, "validation_split": 0.01, "probe_max_new_tokens": 4})
+    assert run_training(config)["status"] == "finished"
+    assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
+    """The README's demo: cpu-lora on 240 rows, then greedy answers on 60 held-out rows, before and after."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from studio.data import load_dataset
+    from studio.evaluate import evaluate_rows
+    from studio.generate import load_for_chat
+    from studio.train import run_training
+
+    run_dir = tmp_path / "reviews"
+    config = load_config("cpu-lora", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir)})
+    summary = run_training(config)
+    assert summary["status"] == "finished"
+
+    test = load_dataset(SAMPLES / "reviews-test.jsonl")
+    base_model, tokenizer = load_for_chat("embedded")
+    before = evaluate_rows(base_model, tokenizer, test.rows, test.shape)
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
+                                      str(run_dir / "adapter"))
+    after = evaluate_rows(plain.eval(), tokenizer, test.rows, test.shape)
+    tuned, tuned_tokenizer = load_for_chat(None, run_dir)
+    ours = evaluate_rows(tuned, tuned_tokenizer, test.rows, test.shape)
+    print(f"exact match before {before['exact_match']:.3f} after {after['exact_match']:.3f}; "
+          f"perplexity {before['perplexity']:.3f} -> {after['perplexity']:.3f}; {summary}")
+    assert after["exact_match"] >= before["exact_match"] + 0.25
+    assert after["perplexity"] < before["perplexity"]
+    assert ours["exact_match"] == after["exact_match"]
