@@ -71,3 +71,11 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     assert after["exact_match"] >= before["exact_match"] + 0.25
     assert after["perplexity"] < before["perplexity"]
     assert ours["exact_match"] == after["exact_match"]
+
+
+def test_a_gguf_file_path_loads_like_the_embedded_model(embedded_workspace):
+    from studio.models import embedded_gguf_path, load_model
+
+    model, tokenizer = load_model(str(embedded_gguf_path()))
+    assert model.studio_source.kind == "gguf" and model.config.num_hidden_layers == 30
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
