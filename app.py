@@ -41,11 +41,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.workspace:
         os.environ["STUDIO_WORKSPACE"] = os.path.abspath(args.workspace)
     from studio.ui import build_ui
+    from studio.ui.i18n import i18n
 
     port = args.port or first_free_port(args.host, 7860)
     demo = build_ui()
     print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
     demo.queue().launch(
+        i18n=i18n,
         server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
         auth=tuple(args.auth.split(":", 1)) if args.auth else None,
     )

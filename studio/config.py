@@ -10,13 +10,14 @@ the keys that differ from the defaults here; a run folder's `config.yaml` holds 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from studio.workspace import PROJECT_ROOT
+from studio.workspace import PROJECT_ROOT, atomic_write_text, safe_name
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
 METHODS = (
@@ -26,6 +27,9 @@ METHODS = (
 STAGES = ("sft", "pretrain")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EMBEDDED_MODEL = "embedded"
+SAVED_PRESET_HEADER = "# Saved from Tuning Studio"
+# What a run trains on and where it writes belong to the run; a preset is how to train.
+RUN_KEYS = ("dataset", "validation_dataset", "output_dir")
 
 
 def setting(default: Any, help: str, **choices: Any) -> Any:
@@ -186,3 +190,52 @@ def parse_overrides(pairs: list[str]) -> dict:
             raise ValueError(f"--set takes key=value, got '{pair}'.")
         result[key.strip()] = value.strip()
     return result
+
+
+def save_preset(config: RunConfig, name: str) -> Path:
+    """Write presets/<name>.yaml with the settings that differ from the defaults.
+
+    A preset saved here may be saved again; one that ships with the studio is never overwritten.
+    """
+    stem = safe_name(name, default="")
+    if not stem:
+        raise ValueError("Give the preset a name, e.g. my-lora.")
+    path = PRESETS_DIR / f"{stem}.yaml"
+    if path.exists() and not path.read_text(encoding="utf-8").startswith(SAVED_PRESET_HEADER):
+        raise ValueError(f"'{stem}' ships with the studio and is kept as it is; save under another name.")
+    values = {key: value for key, value in config.overrides().items() if key not in RUN_KEYS}
+    source = f" on {Path(config.dataset).name}" if config.dataset else ""
+    header = f"{SAVED_PRESET_HEADER}: {config.method}{source}; only the settings that differ from the defaults.\n"
+    values_text = yaml.safe_dump(values, sort_keys=False, allow_unicode=True) if values else ""
+    atomic_write_text(path, header + values_text)
+    return path
+
+
+def train_command(config: RunConfig) -> str:
+    """The `python -m studio train` line for this config: its closest preset plus `--set` for the rest."""
+    preset = min([None, *list_presets()], key=lambda name: len(_changed_settings(config, name)))
+    command = ["python", "-m", "studio", "train"]
+    if preset:
+        command += ["--preset", preset]
+    if config.dataset:
+        command += ["--dataset", config.dataset]
+    if config.output_dir:
+        command += ["--output", config.output_dir]
+    for key, value in _changed_settings(config, preset).items():
+        command += ["--set", f"{key}={_command_value(value)}"]
+    return shlex.join(command)
+
+
+def _changed_settings(config: RunConfig, preset: str | None) -> dict:
+    start = load_config(preset).to_dict()
+    return {key: value for key, value in config.to_dict().items()
+            if key not in ("dataset", "output_dir") and start[key] != value}
+
+
+def _command_value(value: Any) -> str:
+    """A value as `--set` reads it back (see from_dict)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "||".join(value)
+    return str(value)

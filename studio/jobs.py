@@ -127,7 +127,7 @@ class JobManager:
         from studio.train import latest_checkpoint
 
         checkpoint = latest_checkpoint(run_dir)
-        tail = _log_tail(run_dir / "train.log", 5)
+        tail = log_tail(run_dir / "train.log", 5)
         error = "The training process ended without finishing (killed or crashed)."
         if checkpoint:
             error += f" Its last checkpoint, {checkpoint.name}, can be resumed."
@@ -221,7 +221,7 @@ def _read_yaml(path: Path) -> dict:
         return {}
 
 
-def _log_tail(path: Path, lines: int) -> str:
+def log_tail(path: Path, lines: int) -> str:
     try:
         return "\n".join(Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except OSError:

@@ -75,6 +75,18 @@ def workspace(tmp_path, monkeypatch) -> Path:
     return tmp_path / "workspace"
 
 
+@pytest.fixture(scope="session")
+def shared_workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embedded-workspace")
+
+
+@pytest.fixture
+def embedded_workspace(shared_workspace, monkeypatch) -> Path:
+    """One workspace for the tests on the embedded model, so its GGUF is de-quantized once per session."""
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(shared_workspace))
+    return shared_workspace
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     return path

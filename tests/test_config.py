@@ -58,3 +58,63 @@ def test_presets_hold_overrides_only_and_yaml_round_trips(tmp_path):
     assert "epochs" in config.overrides() and "lora_dropout" not in config.overrides()
     with pytest.raises(ValueError, match="No preset 'nope'"):
         preset_path("nope")
+
+
+def command_config(command: str) -> RunConfig:
+    """What `python -m studio train` builds from a command line (as in studio/__main__.py)."""
+    import shlex
+
+    from studio.__main__ import build_parser
+
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    overrides = parse_overrides(args.set)
+    overrides.update({key: value for key, value in (("dataset", args.dataset), ("output_dir", args.output)) if value})
+    return load_config(args.preset, overrides)
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "cutoff_length": 256, "validation_split": 0.05,
+     "eval_steps": 10, "save_steps": 10, "max_steps": 7},
+    {"method": "prefix-tuning", "num_virtual_tokens": 4, "train_on_prompt": True, "learning_rate": 1e-5,
+     "probe_prompts": ["Who are you?", "it's 2+2"], "chat_template": "chatml", "output_dir": "/tmp/a run"},
+])
+def test_train_command_rebuilds_the_same_config(values):
+    from studio.config import train_command
+
+    config = from_dict({"dataset": "data set.jsonl", **values})
+    command = train_command(config)
+    assert command.startswith("python -m studio train ")
+    assert command_config(command) == config
+    if values.get("max_steps") == 7:
+        # The closest preset carries the rest, so only what differs from it is spelled out.
+        assert "--preset cpu-lora" in command and command.count("--set") == 1
+
+
+def test_saved_preset_holds_overrides_only_and_never_replaces_a_shipped_one(tmp_path, monkeypatch):
+    import shutil
+
+    from studio import config as config_module
+    from studio.config import save_preset
+
+    shutil.copy(preset_path("cpu-lora"), tmp_path / "cpu-lora.yaml")
+    monkeypatch.setattr(config_module, "PRESETS_DIR", tmp_path)
+    config = load_config("cpu-lora", {"dataset": "data.jsonl", "lora_rank": 4})
+    path = save_preset(config, "my lora")
+    assert path == tmp_path / "my-lora.yaml"
+    assert path.read_text().startswith("# Saved from Tuning Studio")
+    saved = yaml_keys(path)
+    assert saved == set(config.overrides()) - {"dataset"}
+    assert load_config("my-lora", {"dataset": "data.jsonl"}) == config
+    save_preset(load_config(None, {"dataset": "data.jsonl", "epochs": 2}), "my-lora")
+    assert yaml_keys(path) == {"epochs"}
+    with pytest.raises(ValueError, match="ships with the studio"):
+        save_preset(config, "cpu-lora")
+    with pytest.raises(ValueError, match="name"):
+        save_preset(config, "  ")
+
+
+def yaml_keys(path) -> set:
+    import yaml
+
+    return set(yaml.safe_load(path.read_text()))

@@ -12,18 +12,6 @@ pytestmark = pytest.mark.slow
 SAMPLES = PROJECT / "presets" / "samples"
 
 
-@pytest.fixture(scope="session")
-def shared_workspace(tmp_path_factory):
-    return tmp_path_factory.mktemp("embedded-workspace")
-
-
-@pytest.fixture
-def embedded_workspace(shared_workspace, monkeypatch):
-    """One workspace for these tests, so the GGUF is de-quantized once per session."""
-    monkeypatch.setenv("STUDIO_WORKSPACE", str(shared_workspace))
-    return shared_workspace
-
-
 def test_embedded_model_is_cached_once_as_safetensors(embedded_workspace):
     source = resolve_source("embedded")
     weights = next((embedded_workspace / "cache" / "models").glob("*/model.safetensors"))

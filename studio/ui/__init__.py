@@ -1,4 +1,4 @@
-"""The Gradio app: build_ui() returns the Blocks that app.py launches.
+"""The Gradio app: build_ui() returns the Blocks that app.py launches (with `i18n`).
 
 This is the only package that imports gradio; handlers stay thin over `studio`.
 """
@@ -9,33 +9,19 @@ import gradio as gr
 
 from studio.jobs import JobManager
 from studio.models import device_summary
+from studio.ui import dataset_tab, train_tab
+from studio.ui.i18n import i18n
 from studio.workspace import workspace_root
-
-RUN_COLUMNS = ["run", "status", "method", "stage", "dataset", "train loss", "eval loss", "seconds"]
-
-
-def runs_table(manager: JobManager) -> list[list]:
-    return [
-        [run.name, run.status, run.method, run.stage, run.dataset,
-         _rounded(run.train_loss), _rounded(run.eval_loss), _rounded(run.wall_seconds, 0)]
-        for run in manager.list_runs()
-    ]
-
-
-def _rounded(value, digits: int = 4):
-    return None if value is None else round(value, digits)
 
 
 def build_ui(manager: JobManager | None = None) -> gr.Blocks:
     manager = manager or JobManager()
     with gr.Blocks(title="Tuning Studio") as demo:
-        gr.Markdown(f"# Tuning Studio\n{device_summary()} · workspace `{workspace_root()}`")
-        with gr.Tab("Runs"):
-            gr.Markdown(
-                "Train from the command line, e.g. "
-                "`python -m studio train --preset cpu-lora --dataset presets/samples/reviews-train.jsonl`; "
-                "runs appear here as they start and finish."
-            )
-            table = gr.Dataframe(headers=RUN_COLUMNS, value=lambda: runs_table(manager), interactive=False)
-            gr.Button("Refresh").click(lambda: runs_table(manager), outputs=table)
+        with gr.Row(elem_id="studio-header"):
+            gr.Markdown(i18n("app.title"), elem_id="studio-title")
+            gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")
+        with gr.Tab(i18n("tab.dataset"), id="dataset"):
+            dataset_tab.build(manager)
+        with gr.Tab(i18n("tab.train"), id="train"):
+            train_tab.build(manager)
     return demo

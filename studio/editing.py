@@ -1,0 +1,404 @@
+"""Editing a dataset as a table: the Dataset tab's logic, without the UI.
+
+A `Draft` is one person's dataset being edited: its name, shape, rows and undo history. Rows
+become table cells (`table_columns`, `cell_text`) and edited cells come back (`apply_table`);
+search, find-and-replace, row numbers like "3, 5-7", duplicate prompts, problems and the
+token-length histogram are plain functions over lists of row dicts, tested without a browser.
+
+Nothing here changes a row in place: an edit returns new row dicts, so an undo snapshot is just
+the previous list of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from jinja2.exceptions import TemplateError
+
+from studio.config import PRESETS_DIR
+from studio.data import (
+    SHAPES,
+    SUFFIXES,
+    DatasetError,
+    Problem,
+    detect_shape,
+    import_dataset,
+    read_rows,
+    split_rows,
+    training_messages,
+    validate,
+    write_jsonl,
+)
+from studio.tokens import render_example, token_count
+from studio.workspace import datasets_dir, inside, safe_name
+
+SAMPLES_DIR = PRESETS_DIR / "samples"
+NUMBER_COLUMN = "#"  # the table's read-only first column: the row's number in the whole dataset
+UNDO_LIMIT = 30
+SHAPE_COLUMNS = {
+    "instruction": ("instruction", "input", "output"),
+    "chat": ("messages",),
+    "text": ("text",),
+    "preference": ("prompt", "chosen", "rejected"),
+}
+# Cells of these columns hold JSON text in the table and are parsed back into lists.
+JSON_COLUMNS = ("messages", "conversations", "history")
+BLANK_ROWS = {
+    "instruction": {"instruction": "", "input": "", "output": ""},
+    "chat": {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]},
+    "text": {"text": ""},
+    "preference": {"prompt": "", "chosen": "", "rejected": ""},
+}
+NICE_STEPS = (1, 2, 5)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One person's dataset being edited; `history` holds (rows before, what changed), oldest first."""
+
+    name: str = ""
+    shape: str = "instruction"
+    rows: list[dict] = field(default_factory=list)
+    history: tuple = ()
+    saved: bool = True
+
+    @property
+    def columns(self) -> list[str]:
+        return table_columns(self.rows, self.shape)
+
+    def edit(self, rows: list[dict], change: str) -> Draft:
+        history = (self.history + ((self.rows, change),))[-UNDO_LIMIT:]
+        return replace(self, rows=rows, history=history, saved=False)
+
+    def undo(self) -> tuple[Draft, str]:
+        """The draft before the last change, and what that change was."""
+        if not self.history:
+            raise ValueError("Nothing to undo.")
+        rows, change = self.history[-1]
+        return replace(self, rows=rows, history=self.history[:-1], saved=False), change
+
+
+# ------------------------------------------------------------------------ opening and saving
+
+
+def new_draft(name: str, shape: str) -> Draft:
+    if shape not in SHAPES:
+        raise ValueError(f"Unknown dataset shape '{shape}'; use one of {', '.join(SHAPES)}.")
+    return Draft(name=safe_name(name, default="new-dataset"), shape=shape, rows=[blank_row(shape)], saved=False)
+
+
+def open_file(path, name: str | None = None) -> Draft:
+    """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise."""
+    rows = read_rows(path)
+    return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=detect_shape(rows), rows=rows)
+
+
+def upload_file(path) -> Draft:
+    """Import into the workspace (all-or-nothing: any problem raises and nothing is written), then open.
+
+    The workspace file is named by `safe_name` of the uploaded file's name, never used as a path."""
+    return open_file(import_dataset(path))
+
+
+def sample_files() -> list[str]:
+    return sorted(path.name for path in SAMPLES_DIR.iterdir() if path.suffix.lower() in SUFFIXES)
+
+
+def sample_path(name: str) -> Path:
+    return inside(SAMPLES_DIR, Path(str(name)).name)
+
+
+def workspace_datasets() -> list[str]:
+    return sorted(path.stem for path in datasets_dir().glob("*.jsonl"))
+
+
+def workspace_path(name: str) -> Path:
+    return inside(datasets_dir(), f"{safe_name(name, default='dataset')}.jsonl")
+
+
+def require_usable(draft: Draft) -> None:
+    """Only data that trains leaves the editor: problems are listed by row and field instead."""
+    if not draft.rows:
+        raise ValueError("The dataset has no rows; add one first.")
+    problems = find_problems(draft.rows, draft.shape)
+    if problems:
+        raise DatasetError(problems, source=draft.name or "The dataset")
+
+
+def save(draft: Draft, name: str) -> tuple[Draft, Path]:
+    """Write the rows to `<workspace>/datasets/<name>.jsonl`, keeping the previous file as `.prev`."""
+    draft = replace(draft, name=safe_name(name or draft.name, default="dataset"))
+    require_usable(draft)
+    path = write_jsonl(workspace_path(draft.name), draft.rows, keep_previous=True)
+    return replace(draft, saved=True), path
+
+
+def split(draft: Draft, validation_share: float, seed: int) -> tuple[Path, int, Path, int]:
+    """Write `<name>-train.jsonl` and `<name>-validation.jsonl`; returns each path with its row count."""
+    require_usable(draft)
+    if len(draft.rows) < 2:
+        raise ValueError("Splitting needs at least 2 rows.")
+    train, validation = split_rows(draft.rows, validation_share, int(seed))
+    train_path = write_jsonl(workspace_path(f"{draft.name}-train"), train, keep_previous=True)
+    validation_path = write_jsonl(workspace_path(f"{draft.name}-validation"), validation, keep_previous=True)
+    return train_path, len(train), validation_path, len(validation)
+
+
+def export(draft: Draft, folder: Path) -> Path:
+    require_usable(draft)
+    return write_jsonl(Path(folder) / f"{safe_name(draft.name, default='dataset')}.jsonl", draft.rows)
+
+
+# ------------------------------------------------------------------------ rows as table cells
+
+
+def blank_row(shape: str) -> dict:
+    return json.loads(json.dumps(BLANK_ROWS[shape]))  # a fresh copy: rows are never shared
+
+
+def table_columns(rows: list[dict], shape: str) -> list[str]:
+    """The shape's own columns first, then every other key the rows hold, so nothing is hidden."""
+    present = list(dict.fromkeys(key for row in rows for key in row))
+    base = list(SHAPE_COLUMNS[shape])
+    if shape == "chat" and "conversations" in present and "messages" not in present:
+        base = ["conversations"]
+    if shape == "preference" and "prompt" not in present and present:
+        base = [key for key in ("instruction", "input", "messages", "conversations") if key in present] + base[1:]
+    return base + [key for key in present if key not in base]
+
+
+def cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def table_rows(rows: list[dict], columns: list[str], numbers: list[int]) -> list[list]:
+    return [[number] + [cell_text(rows[number - 1].get(column)) for column in columns] for number in numbers]
+
+
+def parse_cell(column: str, text: str, original):
+    """Text typed into a cell as the row's value; JSON cells become lists again when they parse."""
+    if column in JSON_COLUMNS or isinstance(original, (list, dict)):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            return text  # kept as typed, so find_problems can name the row and the parse error
+        if isinstance(value, (list, dict)):
+            return value
+    return text
+
+
+def apply_table(rows: list[dict], shape: str, records: list[dict], shown: list[int]) -> tuple[list[dict], int]:
+    """The rows after edits to the shown part of the table, and how many rows changed.
+
+    `records` are the table's rows as {column: cell}, the row number under "#". A record without a
+    number is a row added in the table: it goes in below the numbered row above it. A shown number
+    missing from the records is a row deleted in the table.
+    """
+    columns, rows, present, changed = table_columns(rows, shape), list(rows), set(), 0
+    added: dict[int, list[dict]] = {}  # new rows by the number of the row above them; 0 is the top
+    above = 0
+    for record in records:
+        number = _row_number(record.get(NUMBER_COLUMN))
+        cells = {column: _text(record[column]) for column in columns if column in record}
+        if number in shown and number <= len(rows) and number not in present:
+            present.add(number)
+            above = number
+            edited = _edited_row(rows[number - 1], cells)
+            changed += edited is not rows[number - 1]
+            rows[number - 1] = edited
+        elif any(text.strip() for text in cells.values()):  # an empty new row is not data yet
+            typed = {column: text for column, text in cells.items() if text}
+            added.setdefault(above, []).append(_edited_row(blank_row(shape), typed))
+    deleted = set(shown) - present
+    result = list(added.get(0, []))
+    for number, row in enumerate(rows, 1):
+        result += ([] if number in deleted else [row]) + added.get(number, [])
+    return result, changed + sum(map(len, added.values())) + len(deleted)
+
+
+def _row_number(value) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):  # pandas fills new cells with NaN
+        return ""
+    return str(value)
+
+
+def _edited_row(row: dict, cells: dict[str, str]) -> dict:
+    """A new dict when a cell differs; the same row otherwise, so unchanged rows are not counted."""
+    updated = dict(row)
+    for column, text in cells.items():
+        if text != cell_text(row.get(column)) and (column in row or text):
+            updated[column] = parse_cell(column, text, row.get(column))
+    return updated if updated != row else row
+
+
+# -------------------------------------------------------------------- search, edit and undo
+
+
+def matching_rows(rows: list[dict], query: str) -> list[int]:
+    """Numbers (from 1) of the rows where any cell contains `query`, ignoring case."""
+    query = (query or "").strip().casefold()
+    return [number for number, row in enumerate(rows, 1)
+            if not query or any(query in cell_text(value).casefold() for value in row.values())]
+
+
+def page_of(numbers: list[int], page: int, page_size: int) -> tuple[list[int], int]:
+    """The numbers on `page` (from 1, clamped to the pages there are) and that page."""
+    pages = max(1, math.ceil(len(numbers) / page_size))
+    page = min(max(1, int(page or 1)), pages)
+    return numbers[(page - 1) * page_size: page * page_size], page
+
+
+def parse_row_numbers(text: str, total: int) -> list[int]:
+    """"3, 5-7" -> [3, 5, 6, 7]; every number must be a row of the dataset."""
+    numbers = set()
+    for part in filter(None, (part.strip() for part in re.split(r"[,\s]+", text or ""))):
+        match = re.fullmatch(r"(\d+)(?:\s*[-–]\s*(\d+))?", part)
+        if not match:
+            raise ValueError(f"'{part}' is not a row number or a range like 5-7.")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if first > last:
+            first, last = last, first
+        if first < 1 or last > total:
+            raise ValueError(f"Row {last if last > total else first} does not exist; the dataset has {total} rows.")
+        numbers.update(range(first, last + 1))
+    if not numbers:
+        raise ValueError("Type the row numbers to delete, e.g. 3, 5-7.")
+    return sorted(numbers)
+
+
+def delete_rows(rows: list[dict], numbers: list[int]) -> list[dict]:
+    doomed = set(numbers)
+    return [row for number, row in enumerate(rows, 1) if number not in doomed]
+
+
+def replace_text(rows: list[dict], find: str, replacement: str, columns: list[str] | None = None) -> tuple[list[dict], int]:
+    """Replace `find` in every text of the chosen columns (all when none), inside JSON cells too;
+    returns the new rows and how many cells changed."""
+    if not find:
+        raise ValueError("Type the text to find.")
+    new_rows, cells = [], 0
+    for row in rows:
+        updated = {key: _replaced(value, find, replacement) if not columns or key in columns else value
+                   for key, value in row.items()}
+        changed = sum(updated[key] != row[key] for key in row)
+        cells += changed
+        new_rows.append(updated if changed else row)
+    return new_rows, cells
+
+
+def _replaced(value, find: str, replacement: str):
+    """Replace in strings, list items and object values; keys (roles, field names) stay as they are."""
+    if isinstance(value, str):
+        return value.replace(find, replacement)
+    if isinstance(value, list):
+        return [_replaced(item, find, replacement) for item in value]
+    if isinstance(value, dict):
+        return {key: _replaced(item, find, replacement) for key, item in value.items()}
+    return value
+
+
+# ------------------------------------------------------------------------------------ checks
+
+
+def find_problems(rows: list[dict], shape: str) -> list[Problem]:
+    """`studio.data.validate`'s problems, with JSON cells that do not parse named as such."""
+    unparsed = {}
+    for number, row in enumerate(rows, 1):
+        for column in JSON_COLUMNS:
+            if isinstance(row.get(column), str):
+                try:
+                    json.loads(row[column])
+                except json.JSONDecodeError as error:
+                    unparsed[(number, column)] = Problem(
+                        number, column, f"is not valid JSON ({error.msg} at column {error.colno}); fix the cell")
+    problems = [problem for problem in validate(rows, shape) if (problem.row, problem.field) not in unparsed]
+    return sorted(problems + list(unparsed.values()), key=lambda problem: problem.row or 0)
+
+
+def duplicate_groups(rows: list[dict], shape: str) -> list[list[int]]:
+    """Groups of row numbers whose prompt (everything before the reply; the text itself for text rows) is the same."""
+    groups: dict[str, list[int]] = {}
+    for number, row in enumerate(rows, 1):
+        key = _prompt_key(row, shape)
+        if key is not None:
+            groups.setdefault(key, []).append(number)
+    return [numbers for numbers in groups.values() if len(numbers) > 1]
+
+
+def _prompt_key(row: dict, shape: str) -> str | None:
+    if shape == "text":
+        return row.get("text") if isinstance(row.get("text"), str) else None
+    try:
+        messages = training_messages(row, shape)
+    except (KeyError, TypeError, AttributeError, ValueError):  # broken rows are reported by find_problems
+        return None
+    if messages and messages[-1]["role"] == "assistant":
+        messages = messages[:-1]
+    return json.dumps(messages, ensure_ascii=False, sort_keys=True)
+
+
+def token_lengths(rows: list[dict], shape: str, tokenizer, problems: list[Problem]) -> list[int]:
+    """Tokens per usable row (rows with problems are skipped), as the model's chat template renders them."""
+    flagged = {problem.row for problem in problems}
+    lengths = []
+    for number, row in enumerate(rows, 1):
+        if number in flagged:
+            continue
+        try:
+            lengths.append(token_count(row, shape, tokenizer))
+        except TemplateError as error:
+            raise ValueError(f"Row {number}: the model's chat template cannot render this row ({error}).") from error
+    return lengths
+
+
+def model_view(rows: list[dict], shape: str, number: int, tokenizer) -> list[tuple[str, bool]]:
+    """Row `number` as the model's chat template renders it, in pieces flagged trained (True) or masked."""
+    if not 1 <= number <= len(rows):
+        raise ValueError(f"Row {number} does not exist; the dataset has {len(rows)} rows.")
+    problems = [str(problem) for problem in find_problems(rows, shape) if problem.row == number]
+    if problems:
+        raise ValueError("Fix this row first:\n" + "\n".join(problems))
+    try:
+        return render_example(rows[number - 1], shape, tokenizer)
+    except TemplateError as error:
+        raise ValueError(f"Row {number}: the model's chat template cannot render this row ({error}).") from error
+
+
+def histogram_bins(lengths: list[int], cutoff: int, bin_count: int = 20) -> list[dict]:
+    """Bins of token lengths (start, end] with a round width, from the shortest row to the longest;
+    the cut-off is always a bin edge, so every bin is wholly within it ("over": False) or over it."""
+    if not lengths:
+        return []
+    low, top = min(lengths), max(lengths)
+    width = _nice_width(math.ceil((top - low + 1) / bin_count))
+    first_edge = (low - 1) // width * width  # the first bin holds the shortest row, not empty bins from 0
+    edges = list(range(first_edge, top + width, width))
+    if edges[0] < cutoff < edges[-1] and cutoff not in edges:
+        edges = sorted(edges + [cutoff])
+    return [{"start": start, "end": end, "rows": sum(start < length <= end for length in lengths), "over": start >= cutoff}
+            for start, end in zip(edges, edges[1:])]
+
+
+def _nice_width(width: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is at least `width`."""
+    power = 1
+    while True:
+        for step in NICE_STEPS:
+            if step * power >= width:
+                return step * power
+        power *= 10

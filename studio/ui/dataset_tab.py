@@ -1,0 +1,340 @@
+"""The Dataset tab: open, upload or start a dataset, edit its rows, check them, split and export them.
+
+Each browser session keeps its own `studio.editing.Draft` (rows, name, shape, undo history) in
+gr.State, so two sessions never see each other's unsaved edits. The handlers are thin over
+`studio.editing` and take plain values, so tests/ui/test_dataset_tab.py calls them directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import tempfile
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+
+from studio import editing
+from studio.config import EMBEDDED_MODEL, RunConfig
+from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES
+from studio.editing import NUMBER_COLUMN, Draft
+from studio.models import load_tokenizer, resolve_source
+from studio.tokens import length_summary
+from studio.ui.i18n import i18n
+
+PAGE_SIZE = 100
+EDITS = "dataset-edits"  # one queue for every handler that changes a draft, so an edit and a click never race
+TRAINED, PROMPT = "trained", "prompt"
+EXAMPLE_COLORS = {TRAINED: "#86efac", PROMPT: "#e5e7eb"}
+WITHIN, OVER = "≤", ">"  # the histogram's legend: symbols read the same in every language
+HISTOGRAM_COLORS = {WITHIN: "#60a5fa", OVER: "#f87171"}
+
+
+@functools.cache
+def embedded_tokenizer():
+    """Loaded on first use and shared read-only by every session: a tokenizer holds no one's data."""
+    return load_tokenizer(resolve_source(EMBEDDED_MODEL))
+
+
+def _tokenizer(tokenizer=None):
+    try:
+        return tokenizer or embedded_tokenizer()
+    except Exception as error:  # whatever stops the load (missing files, no memory), the tab goes on without tokens
+        raise ValueError(f"The embedded model's tokenizer could not be loaded ({error}).") from error
+
+
+def user_errors(handler):
+    """studio's ValueErrors become a blocking message that keeps their lines (row by row problems)."""
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except ValueError as error:
+            raise gr.Error(html.escape(str(error)).replace("\n", "<br>"), duration=None) from error
+    return wrapper
+
+
+def opened(draft: Draft) -> tuple:
+    """A freshly opened draft: its name and shape shown, search cleared, first page."""
+    return draft, draft.name, draft.shape, "", 1, gr.update(choices=draft.columns, value=[])
+
+
+@user_errors
+def open_saved(name: str) -> tuple:
+    if not name:
+        raise ValueError("Pick a dataset from the workspace first.")
+    return opened(editing.open_file(editing.workspace_path(name)))
+
+
+@user_errors
+def open_sample(name: str) -> tuple:
+    if not name:
+        raise ValueError("Pick a sample first.")
+    return opened(editing.open_file(editing.sample_path(name)))
+
+
+@user_errors
+def upload(path: str) -> tuple:
+    return opened(editing.upload_file(path))
+
+
+@user_errors
+def create(name: str, shape: str) -> tuple:
+    return opened(editing.new_draft(name, shape))
+
+
+def saved_choices() -> gr.Dropdown:
+    return gr.Dropdown(choices=editing.workspace_datasets())
+
+
+def show_table(draft: Draft, query: str, page: int) -> tuple:
+    """The page of rows matching the search; `shown` remembers their numbers for mapping edits back."""
+    matching = editing.matching_rows(draft.rows, query)
+    shown, page = editing.page_of(matching, page, PAGE_SIZE)
+    columns = draft.columns
+    frame = pd.DataFrame(editing.table_rows(draft.rows, columns, shown), columns=[NUMBER_COLUMN, *columns])
+    first = (page - 1) * PAGE_SIZE + 1 if shown else 0
+    position = f"{i18n('dataset.position')}: {first}–{first + len(shown) - 1 if shown else 0} / {len(matching)}"
+    widths = ["56px"] + [f"{94 // max(1, len(columns))}%"] * len(columns)  # a narrow "#", the text shares the rest
+    return gr.update(value=frame, column_widths=widths), shown, page, position
+
+
+@user_errors
+def edit_cells(draft: Draft, frame: pd.DataFrame, shown: list[int], query: str, page: int) -> tuple:
+    rows, changed = editing.apply_table(draft.rows, draft.shape, frame.to_dict("records"), shown)
+    if not changed:
+        return draft, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    edited = draft.edit(rows, "dataset.undone_edit")
+    if len(rows) == len(draft.rows):  # the table already shows the edit; redrawing it would move the cursor
+        return edited, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return edited, *show_table(edited, query, page)  # rows added or deleted in the table get their numbers
+
+
+@user_errors
+def add_row(draft: Draft) -> tuple:
+    rows = [*draft.rows, editing.blank_row(draft.shape)]
+    return draft.edit(rows, "dataset.undone_add"), "", (len(rows) - 1) // PAGE_SIZE + 1  # the last page shows it
+
+
+@user_errors
+def delete(draft: Draft, numbers: str) -> tuple:
+    doomed = editing.parse_row_numbers(numbers, len(draft.rows))
+    return draft.edit(editing.delete_rows(draft.rows, doomed), "dataset.undone_delete"), ""
+
+
+@user_errors
+def replace_all(draft: Draft, find: str, replacement: str, columns: list[str]) -> tuple:
+    rows, cells = editing.replace_text(draft.rows, find, replacement, columns)
+    message = f"{i18n('dataset.cells_changed')}: {cells}"
+    return (draft.edit(rows, "dataset.undone_replace") if cells else draft), message
+
+
+@user_errors
+def undo(draft: Draft) -> tuple:
+    draft, change = draft.undo()
+    return draft, str(i18n(change))
+
+
+@user_errors
+def save(draft: Draft, name: str) -> tuple:
+    draft, path = editing.save(draft, name)
+    return draft, draft.name, f"{i18n('dataset.saved_to')}: `{path}`"
+
+
+@user_errors
+def split(draft: Draft, validation_share: float, seed: int) -> str:
+    train_path, train_rows, validation_path, validation_rows = editing.split(draft, validation_share, seed)
+    return (f"{i18n('dataset.split_written')}: `{train_path.name}` ({train_rows}), "
+            f"`{validation_path.name}` ({validation_rows})")
+
+
+@user_errors
+def export(draft: Draft) -> dict:
+    return gr.update(value=str(editing.export(draft, tempfile.mkdtemp(prefix="studio-export-"))), visible=True)
+
+
+def check(draft: Draft) -> tuple:
+    """Counts, problems by row and field (as `studio data check` lists them) and duplicate prompts."""
+    problems = editing.find_problems(draft.rows, draft.shape)
+    listed = [str(problem) for problem in problems[:MAX_LISTED_PROBLEMS]]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        listed.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    groups = editing.duplicate_groups(draft.rows, draft.shape)
+    duplicates = "; ".join(" = ".join(map(str, group)) for group in groups)
+    note = "" if draft.saved else str(i18n("dataset.unsaved"))
+    return (len(draft.rows), len(problems), "\n".join(listed) or str(i18n("dataset.no_problems")),
+            duplicates or str(i18n("dataset.no_duplicates")), note)
+
+
+def select_copies(draft: Draft) -> str:
+    """The later rows of each duplicate group, typed into the delete box; the first of each stays."""
+    return ", ".join(str(number) for group in editing.duplicate_groups(draft.rows, draft.shape) for number in group[1:])
+
+
+def count_tokens(draft: Draft, cutoff: int, tokenizer=None) -> tuple:
+    """The token-length histogram against the cut-off; without a tokenizer, says why instead."""
+    cutoff = int(cutoff or RunConfig().cutoff_length)
+    problems = editing.find_problems(draft.rows, draft.shape)
+    try:
+        lengths = editing.token_lengths(draft.rows, draft.shape, _tokenizer(tokenizer), problems)
+    except ValueError as error:
+        return histogram([], cutoff), f"{i18n('dataset.no_tokens')}: {error}", None
+    summary = length_summary(lengths)
+    text = f"{summary['min']} · {summary['mean']} · {summary['p95']} · {summary['max']}"
+    return histogram(lengths, cutoff), text, sum(length > cutoff for length in lengths)
+
+
+def histogram(lengths: list[int], cutoff: int) -> pd.DataFrame:
+    bins = editing.histogram_bins(lengths, cutoff)
+    digits = len(str(bins[-1]["end"])) if bins else 0
+    frame = pd.DataFrame({"tokens": [_bin_label(item, digits) for item in bins], "rows": [item["rows"] for item in bins],
+                          "side": [OVER if item["over"] else WITHIN for item in bins]})
+    # The chart keeps the colours it first saw and never draws a side that appears later: give it both, always.
+    missing = [{"tokens": frame["tokens"].iloc[-1], "rows": 0, "side": side}
+               for side in (WITHIN, OVER) if bins and side not in set(frame["side"])]
+    return pd.concat([frame, pd.DataFrame(missing)], ignore_index=True) if missing else frame
+
+
+def _bin_label(item: dict, digits: int) -> str:
+    """"86–90"; the chart sorts labels as text (and drops new data when told an order), so the first
+    number is padded: "  86–90" sorts before "101–105"."""
+    first = str(item["start"] + 1).rjust(digits)
+    return first if item["end"] == item["start"] + 1 else f"{first}–{item['end']}"
+
+
+@user_errors
+def show_example(draft: Draft, number: int, tokenizer=None) -> list[tuple[str, str]]:
+    """Row `number` as the chat template renders it, the trained reply marked apart from the masked prompt."""
+    pieces = editing.model_view(draft.rows, draft.shape, int(number or 1), _tokenizer(tokenizer))
+    return [(text, TRAINED if trained else PROMPT) for text, trained in pieces]
+
+
+def build(manager) -> None:
+    """The tab's widgets and events; `manager` is unused: editing a dataset starts no jobs."""
+    tab = SimpleNamespace(draft=gr.State(Draft()), shown=gr.State([]))
+    for section in (_sources, _editor, _checks, _model_view, _split_export):
+        section(tab)
+    _connect(tab)
+
+
+def _sources(tab) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=200):
+            tab.saved = gr.Dropdown(editing.workspace_datasets(), value=None, label=i18n("dataset.workspace"))
+            tab.open_saved = gr.Button(i18n("dataset.open"), size="sm")
+        with gr.Column(min_width=200):
+            tab.sample = gr.Dropdown(editing.sample_files(), value=None, label=i18n("dataset.sample"))
+            tab.open_sample = gr.Button(i18n("dataset.open_sample"), size="sm")
+        with gr.Column(min_width=200):
+            with gr.Row():
+                tab.new_name = gr.Textbox(label=i18n("dataset.new_name"), placeholder="my-data", min_width=100)
+                tab.new_shape = gr.Dropdown(list(SHAPES), value="instruction", label=i18n("dataset.shape"), min_width=100)
+            tab.new = gr.Button(i18n("dataset.new"), size="sm")
+        with gr.Column(min_width=200):
+            tab.upload = gr.UploadButton(i18n("dataset.upload"), file_types=list(SUFFIXES), variant="primary")
+            gr.Markdown(i18n("dataset.upload_help"))
+
+
+def _editor(tab) -> None:
+    with gr.Row(equal_height=True):
+        tab.name = gr.Textbox(label=i18n("dataset.name"), scale=3)
+        tab.shape = gr.Textbox(label=i18n("dataset.shape"), interactive=False, scale=1)
+        tab.save = gr.Button(i18n("dataset.save"), variant="primary", scale=1)
+        tab.undo = gr.Button(i18n("dataset.undo"), scale=1)
+    with gr.Row():
+        tab.saved_note = gr.Markdown()
+        tab.message = gr.Markdown()
+    with gr.Row(equal_height=True):
+        tab.search = gr.Textbox(label=i18n("dataset.search"), info=i18n("dataset.search_help"), scale=3)
+        tab.page = gr.Number(1, label=i18n("dataset.page"), minimum=1, precision=0, scale=1)
+        tab.position = gr.Markdown()
+    tab.table = gr.Dataframe(pd.DataFrame(columns=[NUMBER_COLUMN]), interactive=True, wrap=True, static_columns=[0],
+                             max_height=520, label=i18n("dataset.table"))
+    with gr.Row(equal_height=True):
+        tab.add = gr.Button(i18n("dataset.add_row"), scale=1)
+        tab.delete_numbers = gr.Textbox(label=i18n("dataset.delete_numbers"), placeholder="3, 5-7", scale=2)
+        tab.delete = gr.Button(i18n("dataset.delete"), variant="stop", scale=1)
+    with gr.Accordion(i18n("dataset.find_replace"), open=False):
+        with gr.Row(equal_height=True):
+            tab.find = gr.Textbox(label=i18n("dataset.find"), placeholder="{{name}}")
+            tab.replacement = gr.Textbox(label=i18n("dataset.replace_with"))
+            tab.columns = gr.Dropdown([], multiselect=True, label=i18n("dataset.in_columns"),
+                                      info=i18n("dataset.in_columns_help"))
+            tab.replace = gr.Button(i18n("dataset.replace_all"))
+
+
+def _checks(tab) -> None:
+    gr.Markdown(f"### {i18n('dataset.check')}")
+    with gr.Row():
+        with gr.Column():
+            with gr.Row():
+                tab.row_count = gr.Number(label=i18n("dataset.row_count"), interactive=False)
+                tab.problem_count = gr.Number(label=i18n("dataset.problem_count"), interactive=False)
+            tab.problems = gr.Textbox(label=i18n("dataset.problems"), lines=5, max_lines=12, interactive=False)
+            tab.duplicates = gr.Textbox(label=i18n("dataset.duplicates"), interactive=False)
+            tab.select_copies = gr.Button(i18n("dataset.select_copies"), size="sm")
+        with gr.Column():
+            with gr.Row():
+                tab.cutoff = gr.Number(RunConfig().cutoff_length, label=i18n("dataset.cutoff"), minimum=1, precision=0)
+                tab.over_cutoff = gr.Number(label=i18n("dataset.over_cutoff"), interactive=False)
+            tab.plot = gr.BarPlot(x="tokens", y="rows", color="side", color_map=HISTOGRAM_COLORS, color_title="",
+                                  x_label_angle=-40, label=i18n("dataset.histogram"), height=260)
+            tab.token_summary = gr.Textbox(label=i18n("dataset.token_summary"), interactive=False)
+
+
+def _model_view(tab) -> None:
+    gr.Markdown(f"### {i18n('dataset.model_view')}")
+    gr.Markdown(i18n("dataset.model_view_help"))
+    with gr.Row(equal_height=True):
+        tab.example_number = gr.Number(1, label=i18n("dataset.example_row"), minimum=1, precision=0, scale=1)
+        tab.show = gr.Button(i18n("dataset.show"), scale=1)
+    tab.example = gr.HighlightedText(color_map=EXAMPLE_COLORS, show_inline_category=False, show_label=False)
+
+
+def _split_export(tab) -> None:
+    gr.Markdown(f"### {i18n('dataset.split_export')}")
+    with gr.Row(equal_height=True):
+        tab.validation_share = gr.Slider(0.05, 0.5, RunConfig().validation_split, step=0.05,
+                                         label=i18n("dataset.validation_share"))
+        tab.seed = gr.Number(RunConfig().seed, label=i18n("dataset.seed"), precision=0)
+        tab.split = gr.Button(i18n("dataset.split"))
+        tab.export = gr.Button(i18n("dataset.export"))
+    tab.export_file = gr.File(label=i18n("dataset.export_file"), interactive=False, visible=False)
+
+
+def _connect(tab) -> None:
+    opened_outputs = [tab.draft, tab.name, tab.shape, tab.search, tab.page, tab.columns]
+    table_outputs = [tab.table, tab.shown, tab.page, tab.position]
+    token_outputs = [tab.plot, tab.token_summary, tab.over_cutoff]
+    # Progress and failures show on the one-line message, not as "Error" badges over every field the event fills.
+    edit = {"concurrency_id": EDITS, "concurrency_limit": 1, "show_progress_on": tab.message}
+
+    def refreshed(event, redraw=True):
+        """After the rows change: the table (unless the edit came from it), the checks, then the tokens."""
+        if redraw:
+            event = event.then(show_table, [tab.draft, tab.search, tab.page], table_outputs)
+        event = event.then(check, tab.draft, [tab.row_count, tab.problem_count, tab.problems, tab.duplicates,
+                                              tab.saved_note])
+        return event.then(count_tokens, [tab.draft, tab.cutoff], token_outputs)
+
+    refreshed(tab.open_saved.click(open_saved, tab.saved, opened_outputs, **edit))
+    refreshed(tab.open_sample.click(open_sample, tab.sample, opened_outputs, **edit))
+    refreshed(tab.new.click(create, [tab.new_name, tab.new_shape], opened_outputs, **edit))
+    refreshed(tab.upload.upload(upload, tab.upload, opened_outputs, **edit)).then(saved_choices, None, tab.saved)
+    refreshed(tab.table.input(edit_cells, [tab.draft, tab.table, tab.shown, tab.search, tab.page],
+                              [tab.draft, *table_outputs], **edit), redraw=False)
+    refreshed(tab.add.click(add_row, tab.draft, [tab.draft, tab.search, tab.page], **edit))
+    refreshed(tab.delete.click(delete, [tab.draft, tab.delete_numbers], [tab.draft, tab.delete_numbers], **edit))
+    refreshed(tab.replace.click(replace_all, [tab.draft, tab.find, tab.replacement, tab.columns],
+                                [tab.draft, tab.message], **edit))
+    refreshed(tab.undo.click(undo, tab.draft, [tab.draft, tab.message], **edit))
+    refreshed(tab.save.click(save, [tab.draft, tab.name], [tab.draft, tab.name, tab.message], **edit)).then(
+        saved_choices, None, tab.saved)
+    tab.split.click(split, [tab.draft, tab.validation_share, tab.seed], tab.message).then(saved_choices, None, tab.saved)
+    tab.export.click(export, tab.draft, tab.export_file)
+    tab.saved.focus(saved_choices, None, tab.saved)
+    gr.on([tab.search.submit, tab.page.input], show_table, [tab.draft, tab.search, tab.page], table_outputs)
+    tab.select_copies.click(select_copies, tab.draft, tab.delete_numbers)
+    tab.cutoff.input(count_tokens, [tab.draft, tab.cutoff], token_outputs)
+    gr.on([tab.show.click, tab.example_number.submit], show_example, [tab.draft, tab.example_number], tab.example)

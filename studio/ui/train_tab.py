@@ -1,0 +1,338 @@
+"""The Train tab: pick a model, data, method and settings; estimate, start, watch, abort and resume runs.
+
+Each setting widget is one RunConfig field (its help text is the widget's info), and
+`read_settings` turns the widget values into the RunConfig that start, estimate, preview and
+save-as-preset all use. The live view reads only the run folder (events.jsonl, train.log), so a
+closed or reloaded browser loses nothing: on page load the tab follows the running job, else the
+newest run. Which run a browser follows lives in its gr.State.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from functools import partial, wraps
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from studio.config import (
+    PRESETS_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml, save_preset, train_command,
+)
+from studio.estimate import GIB, estimate
+from studio.events import format_progress, loss_points, read_events
+from studio.jobs import JobManager, log_tail
+from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
+from studio.models import pick_device
+from studio.ui.i18n import i18n
+from studio.workspace import datasets_dir, runs_dir
+
+DEFAULTS = RunConfig()
+# Every setting but the run folder: each start makes a new one.
+SETTINGS = [spec.name for spec in fields(RunConfig) if spec.name != "output_dir"]
+CHOICES = {spec.name: spec.metadata["choices"] for spec in fields(RunConfig) if "choices" in spec.metadata}
+BASIC_ROWS = (("epochs", "max_steps", "learning_rate"), ("batch_size", "cutoff_length", "validation_split"))
+LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout")
+LORA_FAMILY = tuple(method for method in ADAPTER_METHODS if method != "ia3")
+PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_virtual_tokens", "trainable_layers",
+          *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
+ADVANCED = [name for name in SETTINGS if name not in PLACED]
+SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
+ZERO_MEANS_OFF = ("max_steps", "eval_steps", "seed")
+SAMPLES_DIR = PRESETS_DIR / "samples"
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
+# The columns are named by their fields: Gradio shows Dataframe headers untranslated.
+RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eval_loss", "seconds")
+PROBE_COLUMNS = ("step", "prompt", "answer")
+LOG_LINES = 40
+PROMPT_CHARACTERS = 120
+# Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
+SCROLL_LOG_TO_END = ("() => { setTimeout(() => { const box = document.querySelector('#train-log textarea');"
+                     " if (box) { box.scrollTop = box.scrollHeight; } }, 50); }")
+# One colour per series, the same for every run.
+SERIES_COLORS = {"loss": "#f97316", "eval_loss": "#2563eb"}
+
+
+def shows_errors(handler):
+    """studio's ValueErrors reach the user as a gr.Error with the same message."""
+    @wraps(handler)
+    def wrapper(*args):
+        try:
+            return handler(*args)
+        except gr.Error:
+            raise
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+    return wrapper
+
+
+def read_settings(*values) -> RunConfig:
+    """The RunConfig of the setting widgets' values, given in SETTINGS order."""
+    settings = dict(zip(SETTINGS, values))
+    settings["probe_prompts"] = [line.strip() for line in (settings["probe_prompts"] or "").splitlines() if line.strip()]
+    return from_dict(settings).validate()
+
+
+def setting_values(config: RunConfig) -> list:
+    """The widget values for a RunConfig, in SETTINGS order (the inverse of read_settings)."""
+    return ["\n".join(config.probe_prompts) if name == "probe_prompts" else getattr(config, name) for name in SETTINGS]
+
+
+def dataset_choices() -> list[tuple[str, str]]:
+    """Workspace datasets, then the shipped samples: (what the user sees, the file path)."""
+    def files(folder: Path) -> list[Path]:
+        return [path for path in sorted(folder.iterdir()) if path.suffix in DATA_SUFFIXES and not path.name.startswith(".")]
+    return ([(path.name, str(path)) for path in files(datasets_dir())]
+            + [(f"samples/{path.name}", str(path)) for path in files(SAMPLES_DIR)])
+
+
+def refreshed_choices() -> tuple:
+    return gr.update(choices=dataset_choices()), gr.update(choices=list_presets())
+
+
+@shows_errors
+def apply_preset(preset: str, base_model: str, dataset: str) -> list:
+    """A preset's settings; the dataset stays, and the base model too unless the preset names one."""
+    kept = {"dataset": dataset}
+    if "base_model" not in read_yaml(preset_path(preset)):
+        kept["base_model"] = base_model
+    return setting_values(load_config(preset, kept))
+
+
+def method_view(method: str) -> tuple:
+    """The method's description, and only the settings that method uses."""
+    return (i18n(f"train.method.{method}"), gr.update(visible=method in LORA_FAMILY),
+            gr.update(visible=method in ADAPTER_METHODS), gr.update(visible=method in PROMPT_METHODS),
+            gr.update(visible=method == "freeze"))
+
+
+@shows_errors
+def estimate_settings(*values) -> tuple:
+    result = estimate(read_settings(*values))
+    if result.warning:
+        gr.Warning(result.warning)
+    return (f"{result.trainable / 1e6:,.2f} M / {result.total / 1e6:,.1f} M ({result.trainable / result.total:.2%})",
+            f"{result.memory_bytes / GIB:.1f} / {result.available_bytes / GIB:.1f} GiB ({result.device})",
+            f"{result.seconds_per_step:.1f} s × {result.total_steps} ≈ {result.total_seconds / 60:.1f} min",
+            f"⚠️ {result.warning}" if result.warning else "")
+
+
+@shows_errors
+def preview_command(*values) -> str:
+    return train_command(read_settings(*values))
+
+
+@shows_errors
+def save_settings_as_preset(name: str, *values):
+    path = save_preset(read_settings(*values), name)
+    gr.Info(f"presets/{path.name} ✓")
+    return gr.update(choices=list_presets(), value=path.stem)
+
+
+@shows_errors
+def start_run(manager: JobManager, *values) -> str:
+    return str(manager.start(read_settings(*values)))
+
+
+@shows_errors
+def resume_run(manager: JobManager, run_path: str | None) -> str:
+    if not run_path:
+        raise ValueError("Select a run in the runs list to resume it.")
+    return str(manager.resume(Path(run_path)))
+
+
+def abort_run(manager: JobManager, run_path: str | None) -> None:
+    """Stop after the current step with a checkpoint (the view then shows 'aborted')."""
+    if run_path:
+        manager.abort(Path(run_path))
+
+
+def followed_run(manager: JobManager) -> str | None:
+    """The run a newly opened page follows: the running job, else the newest run."""
+    runs = manager.list_runs()
+    chosen = next((run for run in runs if run.status == "running"), runs[0] if runs else None)
+    return str(chosen.path) if chosen else None
+
+
+def selected_run(event: gr.SelectData) -> str:
+    return str(runs_dir() / event.row_value[0])
+
+
+def runs_table(manager: JobManager) -> list[list]:
+    def rounded(value):
+        return None if value is None else round(value, 4)
+    return [[run.name, run.status, run.method, run.stage, run.dataset, rounded(run.train_loss), rounded(run.eval_loss),
+             run.wall_seconds] for run in manager.list_runs()]
+
+
+def run_view(manager: JobManager, run_path: str | None) -> tuple:
+    """(status line, progress bar, loss points, latest probe answers, log tail) of one run."""
+    if not run_path:
+        return i18n("train.status.none"), "", None, [], ""
+    run_dir = Path(run_path)
+    info = manager.describe(run_dir)
+    events = read_events(run_dir)
+    status = f"**{info.name}** · {i18n(f'train.status.{info.status}')}"
+    if info.status == "failed" and info.error:
+        status += f" — {info.error.splitlines()[0]}"
+    probes = next((event for event in reversed(events) if event.get("probes")), None)
+    probe_rows = [[probes["step"], ending(probe["prompt"]), probe["answer"]] for probe in probes["probes"]] if probes else []
+    return status, progress_bar(events, info.status), loss_frame(events), probe_rows, log_tail(run_dir / "train.log", LOG_LINES)
+
+
+def ending(prompt: str, limit: int = PROMPT_CHARACTERS) -> str:
+    """The end of a long prompt: where the question that differs between probes usually is."""
+    return prompt if len(prompt) <= limit else "…" + prompt[-limit:]
+
+
+def progress_bar(events: list[dict], status: str) -> str:
+    prepared = next((event for event in reversed(events) if event.get("event") == "prepared"), None)
+    if prepared is None:
+        return f"<p>{i18n('train.preparing')}</p>" if status == "running" else ""
+    total = prepared["total_steps"]
+    last = next((event for event in reversed(events) if "loss" in event), {"step": 0})
+    if status != "running":
+        last = {**last, "eta": 0}  # a stopped run has nothing left to wait for
+    return (f'<progress value="{last["step"]}" max="{total}" style="width:100%;height:14px"></progress>'
+            f"<div>{format_progress(last, total)}</div>")
+
+
+def loss_frame(events: list[dict]) -> pd.DataFrame | None:
+    """Loss points to plot; None until there are some (a plot drawn empty takes its axis types from nothing)."""
+    points = loss_points(events)
+    if not points:
+        return None
+    # The plot fixes its colours at its first draw, so every series is in every frame; a series with
+    # no point yet (validation loss comes later) gets one empty value, which draws nothing.
+    missing = set(SERIES_COLORS) - {point["series"] for point in points}
+    points += [{"step": points[0]["step"], "series": series, "loss": None} for series in sorted(missing)]
+    return pd.DataFrame(points, columns=["step", "series", "loss"])
+
+
+def show_run(manager: JobManager, run_path: str | None) -> list:
+    """Everything the live view shows, with the status it shows (for `refresh`)."""
+    status = manager.status(Path(run_path)) if run_path else None
+    return [status, *run_view(manager, run_path), runs_table(manager)]
+
+
+def refresh(manager: JobManager, run_path: str | None, shown_status: str | None) -> list:
+    """Timer tick: redraw while the run is live or its status changed; the runs list only on a change."""
+    status = manager.status(Path(run_path)) if run_path else None
+    if status == shown_status and status != "running":
+        return [gr.skip()] * 7
+    view = show_run(manager, run_path)
+    if status == shown_status:
+        view[-1] = gr.skip()
+    return view
+
+
+def setting_widget(name: str, value, **extra) -> gr.components.Component:
+    """The widget for one RunConfig field, labelled and explained in the user's language."""
+    text = dict(label=i18n(f"train.setting.{name}"), info=i18n(f"train.help.{name}"),
+                elem_id=f"train-{name.replace('_', '-')}", **extra)
+    kind = type(getattr(DEFAULTS, name))
+    if name in CHOICES:
+        return (gr.Radio if len(CHOICES[name]) == 2 else gr.Dropdown)(list(CHOICES[name]), value=value, **text)
+    if kind is bool:
+        return gr.Checkbox(value, **text)
+    if name in SLIDERS:
+        minimum, maximum, step = SLIDERS[name]
+        return gr.Slider(minimum, maximum, value=value, step=step, **text)
+    if kind is int:
+        return gr.Number(value, precision=0, minimum=0 if name in ZERO_MEANS_OFF else 1, **text)
+    if kind is float:
+        return gr.Number(value, minimum=0, step=10 ** -6 if name == "learning_rate" else 0.1, **text)
+    if kind is list:
+        return gr.Textbox("\n".join(value), lines=2, placeholder=i18n("train.probe_prompts_placeholder"), **text)
+    return gr.Textbox(value, **text)
+
+
+def build(manager: JobManager) -> None:
+    preset_name = "cpu-lora" if pick_device() == "cpu" else "lora"
+    samples = [value for label, value in dataset_choices() if label == "samples/reviews-train.jsonl"]
+    initial = load_config(preset_name, {"dataset": samples[0] if samples else ""})
+    widgets = {}
+    run_state = gr.State(None)
+    shown_status = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=2):
+            widgets["base_model"] = setting_widget("base_model", initial.base_model)
+            refresh_choices = gr.Button("↻", size="sm")
+            widgets["dataset"] = gr.Dropdown(
+                dataset_choices(), value=initial.dataset, allow_custom_value=True, buttons=[refresh_choices],
+                label=i18n("train.setting.dataset"), info=i18n("train.help.dataset"), elem_id="train-dataset")
+            with gr.Row():
+                widgets["method"] = setting_widget("method", initial.method)
+                preset = gr.Dropdown(list_presets(), value=preset_name, label=i18n("train.preset"),
+                                     info=i18n("train.preset_help"), elem_id="train-preset")
+            description = gr.Markdown(i18n(f"train.method.{initial.method}"))
+            widgets["stage"] = setting_widget("stage", initial.stage)
+            for row in BASIC_ROWS:
+                with gr.Row():
+                    for name in row:
+                        widgets[name] = setting_widget(name, getattr(initial, name))
+            with gr.Row(visible=initial.method in LORA_FAMILY) as lora_row:
+                for name in LORA_SETTINGS:
+                    widgets[name] = setting_widget(name, getattr(initial, name))
+            widgets["target_modules"] = setting_widget("target_modules", initial.target_modules,
+                                                       visible=initial.method in ADAPTER_METHODS)
+            widgets["num_virtual_tokens"] = setting_widget("num_virtual_tokens", initial.num_virtual_tokens,
+                                                           visible=initial.method in PROMPT_METHODS)
+            widgets["trainable_layers"] = setting_widget("trainable_layers", initial.trainable_layers,
+                                                         visible=initial.method == "freeze")
+            with gr.Accordion(i18n("train.advanced"), open=False):
+                for start in range(0, len(ADVANCED), 3):
+                    with gr.Row():
+                        for name in ADVANCED[start:start + 3]:
+                            widgets[name] = setting_widget(name, getattr(initial, name))
+            with gr.Row():
+                estimate_button = gr.Button(i18n("train.estimate"), elem_id="train-estimate")
+                preview_button = gr.Button(i18n("train.preview"), elem_id="train-preview")
+            with gr.Row():
+                trainable = gr.Textbox(label=i18n("train.estimate_trainable"), interactive=False)
+                memory = gr.Textbox(label=i18n("train.estimate_memory"), interactive=False)
+                duration = gr.Textbox(label=i18n("train.estimate_time"), interactive=False)
+            fit_warning = gr.Markdown()
+            command = gr.Textbox(label=i18n("train.command"), max_lines=6, interactive=False, buttons=["copy"],
+                                 elem_id="train-command")
+            with gr.Row(equal_height=True):
+                new_preset = gr.Textbox(label=i18n("train.preset_name"), scale=3)
+                save_button = gr.Button(i18n("train.save_preset"), scale=1)
+        with gr.Column(scale=3):
+            status = gr.Markdown(i18n("train.status.none"), elem_id="train-status")
+            with gr.Row():
+                start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
+                abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
+                resume_button = gr.Button(i18n("train.resume"), elem_id="train-resume")
+            progress = gr.HTML(elem_id="train-progress")
+            loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
+                                    label=i18n("train.loss"), elem_id="train-loss-plot")
+            probes = gr.Dataframe(headers=list(PROBE_COLUMNS), label=i18n("train.probes"), interactive=False,
+                                  wrap=True, column_widths=["10%", "45%", "45%"], elem_id="train-probes")
+            log = gr.Textbox(label=i18n("train.log"), lines=10, max_lines=10, interactive=False, autoscroll=True,
+                             elem_id="train-log")
+    runs = gr.Dataframe(headers=list(RUN_COLUMNS), label=i18n("train.runs"), interactive=False, max_height=320,
+                        elem_id="train-runs")
+    timer = gr.Timer(2.0)
+
+    settings = [widgets[name] for name in SETTINGS]
+    view = [shown_status, status, progress, loss_plot, probes, log, runs]
+    show = partial(show_run, manager)
+    gr.on(triggers=None, fn=refreshed_choices, outputs=[widgets["dataset"], preset])
+    gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state).then(
+        show, inputs=run_state, outputs=view, show_progress="hidden")
+    refresh_choices.click(refreshed_choices, outputs=[widgets["dataset"], preset])
+    preset.input(apply_preset, inputs=[preset, widgets["base_model"], widgets["dataset"]], outputs=settings)
+    widgets["method"].change(method_view, inputs=widgets["method"], outputs=[
+        description, lora_row, widgets["target_modules"], widgets["num_virtual_tokens"], widgets["trainable_layers"]])
+    estimate_button.click(estimate_settings, inputs=settings, outputs=[trainable, memory, duration, fit_warning])
+    preview_button.click(preview_command, inputs=settings, outputs=command)
+    save_button.click(save_settings_as_preset, inputs=[new_preset, *settings], outputs=preset)
+    start_button.click(partial(start_run, manager), inputs=settings, outputs=run_state).success(
+        show, inputs=run_state, outputs=view)
+    resume_button.click(partial(resume_run, manager), inputs=run_state, outputs=run_state).success(
+        show, inputs=run_state, outputs=view)
+    abort_button.click(partial(abort_run, manager), inputs=run_state).then(show, inputs=run_state, outputs=view)
+    runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden")
+    timer.tick(partial(refresh, manager), inputs=[run_state, shown_status], outputs=view, show_progress="hidden")
+    log.change(None, js=SCROLL_LOG_TO_END)

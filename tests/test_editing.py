@@ -1,0 +1,176 @@
+"""Tests for studio.editing: table cells and back, search, row numbers, replace, undo, checks, bins, files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio import editing
+from studio.data import DatasetError, read_rows
+from studio.editing import Draft
+
+ROWS = [
+    {"instruction": "Who are you?", "input": "", "output": "I am {{name}}."},
+    {"instruction": "Translate", "input": "hello", "output": "bonjour"},
+    {"instruction": "Who are you?", "input": "", "output": "{{name}}, made by {{author}}."},
+]
+CHAT = [{"messages": [{"role": "user", "content": "Hi {{name}}"}, {"role": "assistant", "content": "Hello"}]}]
+
+
+def records(rows, columns, numbers):
+    return [dict(zip([editing.NUMBER_COLUMN, *columns], cells)) for cells in editing.table_rows(rows, columns, numbers)]
+
+
+def test_columns_follow_the_shape_and_keep_every_key():
+    assert editing.table_columns(ROWS, "instruction") == ["instruction", "input", "output"]
+    assert editing.table_columns([{**ROWS[0], "system": "Be brief.", "id": 7}], "instruction")[3:] == ["system", "id"]
+    assert editing.table_columns([], "preference") == ["prompt", "chosen", "rejected"]
+    assert editing.table_columns([{"conversations": []}], "chat") == ["conversations"]
+    assert editing.table_columns([{"instruction": "q", "chosen": "a", "rejected": "b"}], "preference") == [
+        "instruction", "chosen", "rejected"]
+
+
+def test_cells_round_trip_and_edits_map_back_by_row_number():
+    columns = editing.table_columns(ROWS, "instruction")
+    table = records(ROWS, columns, [2, 3])  # a filtered view: rows 2 and 3 only
+    assert editing.apply_table(ROWS, "instruction", table, [2, 3]) == (ROWS, 0)
+    table[1]["output"] = "Hi."
+    rows, changed = editing.apply_table(ROWS, "instruction", table, [2, 3])
+    assert changed == 1 and rows[2]["output"] == "Hi." and rows[:2] == ROWS[:2]
+    assert ROWS[2]["output"].startswith("{{name}}")  # the original rows are never changed in place
+
+
+def test_rows_added_or_deleted_in_the_table():
+    columns = editing.table_columns(ROWS, "instruction")
+    table = records(ROWS, columns, [1, 2, 3])
+    del table[1]
+    table.insert(1, {"#": float("nan"), "instruction": "New", "input": None, "output": "row"})  # below row 1
+    table.append({"#": "", "instruction": "", "input": "", "output": ""})  # an empty added row is not data yet
+    rows, changed = editing.apply_table(ROWS, "instruction", table, [1, 2, 3])
+    assert changed == 2
+    assert rows == [ROWS[0], {"instruction": "New", "input": "", "output": "row"}, ROWS[2]]
+
+
+def test_json_cells_parse_back_and_bad_json_is_named_by_row():
+    columns = editing.table_columns(CHAT, "chat")
+    table = records(CHAT, columns, [1])
+    assert json.loads(table[0]["messages"]) == CHAT[0]["messages"]
+    table[0]["messages"] = table[0]["messages"].replace("Hello", "Hey")
+    rows, _ = editing.apply_table(CHAT, "chat", table, [1])
+    assert rows[0]["messages"][1] == {"role": "assistant", "content": "Hey"}
+    table[0]["messages"] = '[{"role": "user", "content": "Hi"'
+    rows, _ = editing.apply_table(CHAT, "chat", table, [1])
+    problems = editing.find_problems(rows, "chat")
+    assert [(problem.row, problem.field) for problem in problems] == [(1, "messages")]
+    assert "not valid JSON" in problems[0].message
+
+
+def test_search_pages_and_row_numbers():
+    assert editing.matching_rows(ROWS, "WHO") == [1, 3]
+    assert editing.matching_rows(ROWS, "") == [1, 2, 3]
+    assert editing.page_of(list(range(1, 251)), 3, 100) == (list(range(201, 251)), 3)
+    assert editing.page_of(list(range(1, 11)), 9, 100) == (list(range(1, 11)), 1)
+    assert editing.parse_row_numbers("3, 5-7 7", 10) == [3, 5, 6, 7]
+    with pytest.raises(ValueError, match="Row 11 does not exist"):
+        editing.parse_row_numbers("2, 9-11", 10)
+    with pytest.raises(ValueError, match="'x' is not a row number"):
+        editing.parse_row_numbers("x", 10)
+    assert editing.delete_rows(ROWS, [1, 3]) == [ROWS[1]]
+
+
+def test_replace_counts_cells_and_reaches_inside_json():
+    rows, cells = editing.replace_text(ROWS, "{{name}}", "Ada")
+    assert cells == 2 and rows[2]["output"] == "Ada, made by {{author}}." and rows[1] is ROWS[1]
+    assert editing.replace_text(ROWS, "{{name}}", "Ada", ["instruction"])[1] == 0
+    rows, cells = editing.replace_text(CHAT, "{{name}}", "Ada")
+    assert cells == 1 and rows[0]["messages"][0] == {"role": "user", "content": "Hi Ada"}
+    with pytest.raises(ValueError, match="text to find"):
+        editing.replace_text(ROWS, "", "x")
+
+
+def test_undo_restores_the_rows_before_each_change():
+    draft = Draft(name="demo", rows=ROWS)
+    edited = draft.edit(editing.delete_rows(ROWS, [1]), "delete").edit([], "clear")
+    assert not edited.saved and edited.rows == []
+    once, change = edited.undo()
+    assert change == "clear" and once.rows == ROWS[1:]
+    assert once.undo()[0].rows == ROWS
+    with pytest.raises(ValueError, match="Nothing to undo"):
+        draft.undo()
+    many = draft
+    for count in range(editing.UNDO_LIMIT + 5):
+        many = many.edit([{"text": str(count)}], "edit")
+    assert len(many.history) == editing.UNDO_LIMIT
+
+
+def test_duplicates_compare_the_prompt_only():
+    assert editing.duplicate_groups(ROWS, "instruction") == [[1, 3]]
+    texts = [{"text": "a"}, {"text": "b"}, {"text": "a"}, {"text": "a"}]
+    assert editing.duplicate_groups(texts, "text") == [[1, 3, 4]]
+    pairs = [{"prompt": "q", "chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": "c", "rejected": "d"}]
+    assert editing.duplicate_groups(pairs, "preference") == [[1, 2]]
+    assert editing.duplicate_groups([{"instruction": "q"}, {"instruction": "q"}], "instruction") == []  # broken rows
+
+
+def test_histogram_bins_split_at_the_cutoff():
+    lengths = [12, 18, 25, 40, 41, 90]
+    bins = editing.histogram_bins(lengths, cutoff=40, bin_count=4)
+    assert [(item["start"], item["end"]) for item in bins] == [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100)]
+    assert sum(item["rows"] for item in bins) == len(lengths)
+    assert [item["over"] for item in bins] == [False, False, True, True, True]
+    assert sum(item["rows"] for item in bins if item["over"]) == 2  # 41 and 90; 40 fits exactly
+    bins = editing.histogram_bins([105, 157], cutoff=130, bin_count=20)
+    assert bins[0]["start"] == 100 and any(item["start"] == 130 for item in bins)  # starts near the shortest row
+    assert [item["end"] for item in editing.histogram_bins([1, 2, 3], cutoff=2, bin_count=3)] == [1, 2, 3]
+    assert editing.histogram_bins([], 512) == []
+
+
+def test_token_lengths_skip_rows_with_problems(tiny_tokenizer):
+    rows = [*ROWS, {"instruction": "", "input": "", "output": "x"}]
+    problems = editing.find_problems(rows, "instruction")
+    lengths = editing.token_lengths(rows, "instruction", tiny_tokenizer, problems)
+    assert len(lengths) == 3 and all(length > 5 for length in lengths)
+
+
+def test_model_view_marks_the_reply_and_names_bad_rows(tiny_tokenizer):
+    pieces = editing.model_view(ROWS, "instruction", 2, tiny_tokenizer)
+    assert "".join(text for text, trained in pieces if trained) == "bonjour<|im_end|>\n"
+    assert "Translate\n\nhello" in "".join(text for text, trained in pieces if not trained)
+    assert editing.model_view([{"text": "plain"}], "text", 1, tiny_tokenizer) == [("plain<|im_end|>", True)]
+    with pytest.raises(ValueError, match="Row 4 does not exist"):
+        editing.model_view(ROWS, "instruction", 4, tiny_tokenizer)
+    with pytest.raises(ValueError, match="row 1, field 'output': is missing"):
+        editing.model_view([{"instruction": "q"}], "instruction", 1, tiny_tokenizer)
+
+
+def test_save_split_and_export_refuse_problems(workspace, tmp_path):
+    draft, path = editing.save(Draft(name="ignored", rows=ROWS), "../../escape me")
+    assert path == workspace / "datasets" / "escape-me.jsonl" and draft.saved and draft.name == "escape-me"
+    assert read_rows(path) == ROWS
+    editing.save(draft.edit(ROWS[:1], "delete"), "escape-me")
+    assert read_rows(path) == ROWS[:1]
+    assert path.with_name("escape-me.jsonl.prev").read_text(encoding="utf-8").count("\n") == len(ROWS)
+    train_path, train_rows, validation_path, validation_rows = editing.split(Draft(name="ids", rows=ROWS * 4), 0.25, 1)
+    assert (train_path.name, train_rows, validation_path.name, validation_rows) == (
+        "ids-train.jsonl", 9, "ids-validation.jsonl", 3)
+    assert len(read_rows(validation_path)) == 3
+    assert read_rows(editing.export(draft, tmp_path)) == ROWS
+    broken = Draft(name="broken", rows=[{"instruction": "q", "output": ""}])
+    with pytest.raises(DatasetError, match="row 1, field 'output'"):
+        editing.save(broken, "broken")
+    assert not (workspace / "datasets" / "broken.jsonl").exists()
+
+
+def test_new_open_and_list(workspace):
+    draft = editing.new_draft("my data", "chat")
+    assert draft.name == "my-data" and draft.rows == [editing.BLANK_ROWS["chat"]]
+    assert draft.rows[0] is not editing.BLANK_ROWS["chat"]
+    with pytest.raises(ValueError, match="Unknown dataset shape"):
+        editing.new_draft("x", "poems")
+    assert "identity.jsonl" in editing.sample_files() and "README.md" not in editing.sample_files()
+    text = editing.open_file(editing.sample_path("wiki-snippets.txt"))
+    assert text.shape == "text" and text.name == "wiki-snippets" and text.saved
+    assert editing.sample_path("../../README.md") == editing.SAMPLES_DIR / "README.md"  # never leaves the folder
+    editing.save(text, "wiki")
+    assert editing.workspace_datasets() == ["wiki"]

@@ -1,0 +1,55 @@
+"""The pre-run estimate: measured on the tiny model, and a run too big for the memory is flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio import estimate as estimate_module
+from studio.config import RunConfig
+from studio.estimate import estimate
+
+
+def tiny_config(model_dir, dataset, **overrides) -> RunConfig:
+    values = dict(base_model=str(model_dir), dataset=str(dataset), batch_size=2, cutoff_length=64, epochs=2,
+                  validation_split=0.2, eval_steps=3)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def test_lora_on_the_tiny_model_is_measured_and_fits(tiny_model_dir, tiny_sft_file, workspace):
+    result = estimate(tiny_config(tiny_model_dir, tiny_sft_file))
+    assert 0 < result.trainable < result.total
+    assert result.memory_bytes > 0 and result.available_bytes > 0
+    assert result.seconds_per_step > 0 and result.total_seconds > result.seconds_per_step
+    # 12 rows, 2 held out: 10 training rows in batches of 2, twice.
+    assert result.total_steps == 10
+    assert result.fits and result.warning == ""
+
+
+def test_full_fine_tuning_trains_every_weight(tiny_model_dir, tiny_sft_file, workspace):
+    result = estimate(tiny_config(tiny_model_dir, tiny_sft_file, method="full", max_steps=4))
+    assert result.trainable == result.total and result.total_steps == 4
+
+
+def test_a_run_larger_than_free_memory_says_what_to_lower(tiny_model_dir, tiny_sft_file, workspace, monkeypatch):
+    monkeypatch.setattr(estimate_module, "available_memory", lambda device: 1024 * 1024)
+    result = estimate(tiny_config(tiny_model_dir, tiny_sft_file, batch_size=64, cutoff_length=256))
+    assert not result.fits
+    assert "batch_size (now 64)" in result.warning and "cutoff_length (now 256)" in result.warning
+    assert "gradient_checkpointing" in result.warning
+
+
+def test_settings_that_cannot_work_are_refused_before_loading(workspace):
+    with pytest.raises(ValueError, match="No dataset"):
+        estimate(RunConfig())
+
+
+def test_a_step_that_runs_out_of_memory_says_what_to_change(tiny_model_dir, tiny_sft_file, workspace, monkeypatch):
+    import torch
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(estimate_module, "_measure", out_of_memory)
+    with pytest.raises(ValueError, match="runs out of memory.*lower batch_size"):
+        estimate(tiny_config(tiny_model_dir, tiny_sft_file, method="full"))

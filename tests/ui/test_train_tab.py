@@ -1,0 +1,120 @@
+"""The Train tab's handlers: settings in and out, preview command, presets, and real jobs on the tiny model."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import time
+
+import gradio as gr
+import pytest
+import yaml
+
+from studio import config as config_module
+from studio.config import load_config, parse_overrides, preset_path
+from studio.jobs import JobManager
+from studio.ui import train_tab
+
+ELEMENT_IDS = ("train-dataset", "train-method", "train-preset", "train-start", "train-abort", "train-resume",
+               "train-loss-plot", "train-progress", "train-runs", "train-log", "train-status", "train-base-model",
+               "train-max-steps")
+
+
+def tiny_settings(model_dir, dataset, **overrides) -> list:
+    values = dict(base_model=str(model_dir), dataset=str(dataset), max_steps=4, batch_size=2, learning_rate=1e-2,
+                  validation_split=0.2, eval_steps=2, save_steps=2, cutoff_length=64, probe_max_new_tokens=2)
+    values.update(overrides)
+    return train_tab.setting_values(load_config(None, values))
+
+
+def wait_for(condition, timeout: float = 120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise TimeoutError("condition not met")
+
+
+def test_tab_builds_with_its_element_ids(workspace):
+    with gr.Blocks() as demo:
+        train_tab.build(JobManager())
+    ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert set(ELEMENT_IDS) <= ids
+
+
+def test_settings_round_trip_through_the_widgets(tiny_sft_file):
+    config = load_config("cpu-lora", {"dataset": str(tiny_sft_file), "method": "dora", "max_steps": 5,
+                                      "probe_prompts": ["Who are you?", "What is 2+2?"], "gradient_checkpointing": True})
+    assert train_tab.read_settings(*train_tab.setting_values(config)) == config
+    values = train_tab.setting_values(config)
+    values[train_tab.SETTINGS.index("batch_size")] = None
+    with pytest.raises(gr.Error, match="batch_size"):
+        train_tab.start_run(JobManager(), *values)
+
+
+def test_preview_command_parses_back_to_the_same_config(tiny_sft_file):
+    config = load_config("cpu-lora", {"dataset": str(tiny_sft_file), "lora_rank": 4, "train_on_prompt": True,
+                                      "probe_prompts": ["Is it good?"]})
+    words = shlex.split(train_tab.preview_command(*train_tab.setting_values(config)))
+    assert words[:4] == ["python", "-m", "studio", "train"] and "--set" in words
+    flags = {words[index]: words[index + 1] for index in range(4, len(words), 2) if words[index] != "--set"}
+    pairs = [words[index + 1] for index in range(4, len(words), 2) if words[index] == "--set"]
+    rebuilt = load_config(flags.get("--preset"), {**parse_overrides(pairs), "dataset": flags["--dataset"]})
+    assert rebuilt == config
+
+
+def test_save_as_preset_writes_overrides_only_and_keeps_shipped_ones(tiny_sft_file, tmp_path, monkeypatch):
+    shutil.copy(preset_path("cpu-lora"), tmp_path / "cpu-lora.yaml")
+    monkeypatch.setattr(config_module, "PRESETS_DIR", tmp_path)
+    config = load_config("cpu-lora", {"dataset": str(tiny_sft_file), "lora_rank": 4})
+    update = train_tab.save_settings_as_preset("reviews small", *train_tab.setting_values(config))
+    assert update["value"] == "reviews-small" and "reviews-small" in update["choices"]
+    saved = yaml.safe_load((tmp_path / "reviews-small.yaml").read_text())
+    assert saved == {key: value for key, value in config.overrides().items() if key != "dataset"}
+    with pytest.raises(gr.Error, match="ships with the studio"):
+        train_tab.save_settings_as_preset("cpu-lora", *train_tab.setting_values(config))
+    # Choosing the saved preset gives the same settings back, with the dataset kept.
+    assert train_tab.apply_preset("reviews-small", "embedded", str(tiny_sft_file)) == train_tab.setting_values(config)
+
+
+def test_a_started_run_is_followed_to_the_end(tiny_model_dir, tiny_sft_file, workspace):
+    manager = JobManager()
+    run_path = train_tab.start_run(manager, *tiny_settings(tiny_model_dir, tiny_sft_file))
+    shown = None
+
+    def finished():
+        nonlocal shown
+        view = train_tab.refresh(manager, run_path, shown)
+        if isinstance(view[0], str):
+            shown = view[0]
+        return view if shown == "finished" else None
+
+    status, line, progress, frame, probes, log, runs = wait_for(finished)
+    assert "finished" in line and "step 4/4" in progress and "step 4/4" in log
+    assert set(frame.dropna()["series"]) == {"loss", "eval_loss"} and len(frame.dropna()) >= 4
+    assert probes and probes[0][0] == 4
+    assert runs[0][:3] == [run_path.rsplit("/", 1)[-1], "finished", "lora"]
+    # Nothing changed since: a tick redraws nothing.
+    assert all(update == gr.skip() for update in train_tab.refresh(manager, run_path, "finished"))
+    assert train_tab.followed_run(manager) == run_path
+
+
+def test_second_start_refused_page_reload_reattaches_abort_and_resume(tiny_model_dir, tiny_sft_file, workspace):
+    manager = JobManager()
+    settings = tiny_settings(tiny_model_dir, tiny_sft_file, max_steps=3000, eval_steps=0, save_steps=1000)
+    run_path = train_tab.start_run(manager, *settings)
+    try:
+        with pytest.raises(gr.Error, match="already running"):
+            train_tab.start_run(manager, *settings)
+        # A reloaded page (or a restarted app, with a new manager) follows the running job.
+        assert train_tab.followed_run(JobManager()) == run_path
+        wait_for(lambda: "/3000 | loss" in train_tab.run_view(manager, run_path)[1])
+        train_tab.abort_run(manager, run_path)
+        assert train_tab.show_run(manager, run_path)[0] == "aborted"
+        assert train_tab.resume_run(manager, run_path) == run_path
+        assert manager.status(run_path) == "running"
+    finally:
+        manager.abort(run_path)
+    assert manager.status(run_path) == "aborted"
