@@ -94,7 +94,7 @@ class JobManager:
         (run_dir / "abort").unlink(missing_ok=True)
         log = open(run_dir / "train.log", "ab")
         environment = {**os.environ, "STUDIO_WORKSPACE": str(workspace_root()), "PYTHONUNBUFFERED": "1",
-                       MANAGED_ENV: "1"}
+                       MANAGED_ENV: "1", "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning"}
         # A session of its own: the job outlives a closed browser and ignores the app's Ctrl-C.
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=environment, start_new_session=True)

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -80,9 +81,33 @@ def _cached_gguf(gguf_path: Path, cache_name: str) -> Path:
     folder = cache_dir() / "models" / cache_name
     if (folder / "config.json").exists():
         return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # The app and a training job may ask at the same moment: one converts, the other waits for it.
+    with _exclusive(folder.with_name(f".{cache_name}.lock")):
+        if not (folder / "config.json").exists():
+            _convert_gguf(gguf_path, folder)
+    return folder
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    with open(lock_path, "w") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; the rename below still keeps the cache whole
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_gguf(gguf_path: Path, folder: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    staging = folder.with_name(f".{cache_name}.partial")
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
@@ -92,9 +117,9 @@ def _cached_gguf(gguf_path: Path, cache_name: str) -> Path:
         del model.config.quantization_config
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)  # a folder left without config.json by an older, killed save
     # A rename is atomic, so a half-written cache is never mistaken for a good one.
     os.replace(staging, folder)
-    return folder
 
 
 def _hub_snapshot(repo_id: str) -> str:

@@ -49,3 +49,29 @@ def test_remote_code_is_off_unless_asked(tmp_path):
     (tmp_path / "configuration_x.py").write_text("raise SystemExit('remote code ran')\n")
     with pytest.raises(ValueError, match="trust_remote_code"):
         load_model(str(tmp_path))
+
+
+def test_gguf_cache_is_built_once_when_two_processes_ask(tmp_path, monkeypatch):
+    """The app and a job converting the same GGUF at once: one converts, the other reuses its result."""
+    import threading
+
+    from studio import models
+
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path))
+    conversions = []
+
+    def slow_convert(gguf_path, folder):
+        conversions.append(folder)
+        time.sleep(0.5)
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "_convert_gguf", slow_convert)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(models._cached_gguf(tmp_path / "m.gguf", "m")))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(conversions) == 1 and results[0] == results[1]

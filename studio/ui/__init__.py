@@ -22,6 +22,6 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
             gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")
         with gr.Tab(i18n("tab.dataset"), id="dataset"):
             dataset_tab.build(manager)
-        with gr.Tab(i18n("tab.train"), id="train"):
-            train_tab.build(manager)
+        with gr.Tab(i18n("tab.train"), id="train") as train:
+            train_tab.build(manager, train)
     return demo

@@ -232,25 +232,26 @@ def _sources(tab) -> None:
                 tab.new_shape = gr.Dropdown(list(SHAPES), value="instruction", label=i18n("dataset.shape"), min_width=100)
             tab.new = gr.Button(i18n("dataset.new"), size="sm")
         with gr.Column(min_width=200):
-            tab.upload = gr.UploadButton(i18n("dataset.upload"), file_types=list(SUFFIXES), variant="primary")
+            tab.upload = gr.UploadButton(i18n("dataset.upload"), file_types=list(SUFFIXES), variant="primary",
+                                         elem_id="dataset-upload")
             gr.Markdown(i18n("dataset.upload_help"))
 
 
 def _editor(tab) -> None:
     with gr.Row(equal_height=True):
-        tab.name = gr.Textbox(label=i18n("dataset.name"), scale=3)
+        tab.name = gr.Textbox(label=i18n("dataset.name"), scale=3, elem_id="dataset-name")
         tab.shape = gr.Textbox(label=i18n("dataset.shape"), interactive=False, scale=1)
-        tab.save = gr.Button(i18n("dataset.save"), variant="primary", scale=1)
+        tab.save = gr.Button(i18n("dataset.save"), variant="primary", scale=1, elem_id="dataset-save")
         tab.undo = gr.Button(i18n("dataset.undo"), scale=1)
     with gr.Row():
-        tab.saved_note = gr.Markdown()
-        tab.message = gr.Markdown()
+        tab.saved_note = gr.Markdown(elem_id="dataset-saved-note")
+        tab.message = gr.Markdown(elem_id="dataset-message")
     with gr.Row(equal_height=True):
         tab.search = gr.Textbox(label=i18n("dataset.search"), info=i18n("dataset.search_help"), scale=3)
         tab.page = gr.Number(1, label=i18n("dataset.page"), minimum=1, precision=0, scale=1)
         tab.position = gr.Markdown()
     tab.table = gr.Dataframe(pd.DataFrame(columns=[NUMBER_COLUMN]), interactive=True, wrap=True, static_columns=[0],
-                             max_height=520, label=i18n("dataset.table"))
+                             max_height=520, label=i18n("dataset.table"), elem_id="dataset-table")
     with gr.Row(equal_height=True):
         tab.add = gr.Button(i18n("dataset.add_row"), scale=1)
         tab.delete_numbers = gr.Textbox(label=i18n("dataset.delete_numbers"), placeholder="3, 5-7", scale=2)

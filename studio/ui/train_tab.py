@@ -247,7 +247,8 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     return gr.Textbox(value, **text)
 
 
-def build(manager: JobManager) -> None:
+def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
+    """The tab's widgets and events; `tab`, when given, refreshes the dataset list each time it is opened."""
     preset_name = "cpu-lora" if pick_device() == "cpu" else "lora"
     samples = [value for label, value in dataset_choices() if label == "samples/reviews-train.jsonl"]
     initial = load_config(preset_name, {"dataset": samples[0] if samples else ""})
@@ -322,6 +323,9 @@ def build(manager: JobManager) -> None:
     gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state).then(
         show, inputs=run_state, outputs=view, show_progress="hidden")
     refresh_choices.click(refreshed_choices, outputs=[widgets["dataset"], preset])
+    if tab is not None:
+        # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.
+        tab.select(refreshed_choices, outputs=[widgets["dataset"], preset], show_progress="hidden")
     preset.input(apply_preset, inputs=[preset, widgets["base_model"], widgets["dataset"]], outputs=settings)
     widgets["method"].change(method_view, inputs=widgets["method"], outputs=[
         description, lora_row, widgets["target_modules"], widgets["num_virtual_tokens"], widgets["trainable_layers"]])

@@ -1,0 +1,143 @@
+"""The main flow in a real browser (Playwright driving Debian's Chromium, headless).
+
+Upload a dataset, edit a cell, save; start a cpu-lora run on the embedded model; see the loss
+chart get points; reload the page and find the run again; abort; see the run listed as aborted.
+Set STUDIO_SCREENSHOT_DIR to keep the screenshots (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def browser_or_skip():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not CHROMIUM.exists():
+        reason = "needs playwright and Debian's chromium (apt-get install chromium)"
+        if os.environ.get("STUDIO_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return sync_playwright
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def studio_app(shared_workspace):
+    """The app as a user starts it, on a free loopback port, over the shared test workspace."""
+    port = free_port()
+    log = open(shared_workspace / "app.log", "w")
+    process = subprocess.Popen([sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace",
+                                str(shared_workspace)], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"the app did not start: {(shared_workspace / 'app.log').read_text()[-2000:]}")
+    yield url, shared_workspace
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def shoot(page, name: str, tmp_path: Path) -> None:
+    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
+    sync_playwright = browser_or_skip()
+    from playwright.sync_api import expect
+
+    url, workspace = studio_app
+    upload = tmp_path / "my reviews.jsonl"
+    shutil.copy(PROJECT / "presets" / "samples" / "reviews-train.jsonl", upload)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+
+        # Dataset tab: upload (the name is made safe), edit the first answer, save.
+        page.locator("#dataset-upload").wait_for()
+        with page.expect_file_chooser() as chooser:
+            page.locator("#dataset-upload").click()
+        chooser.value.set_files(str(upload))
+        page.locator("#dataset-table").get_by_text("Oakmere countertop oven").first.wait_for()
+        saved = workspace / "datasets" / "my-reviews.jsonl"
+        assert json.loads(saved.read_text().splitlines()[0])["output"] == "negative"
+        cell = page.locator('#dataset-table [data-testid="cell-0-3"]')
+        assert cell.inner_text().strip() == "negative"
+        cell.dblclick()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("mixed")
+        page.keyboard.press("Enter")
+        page.locator("#dataset-save").click()
+        page.locator("#dataset-message").get_by_text("my-reviews.jsonl").wait_for()
+        assert json.loads(saved.read_text().splitlines()[0])["output"] == "mixed"
+        assert saved.with_name("my-reviews.jsonl.prev").exists()
+        shoot(page, "dataset-tab", tmp_path)
+
+        # Train tab: the saved dataset, cpu-lora on the embedded model, long enough to abort.
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-dataset input").click()
+        page.locator("#train-dataset input").fill("my-reviews")
+        page.get_by_role("option", name="my-reviews.jsonl").first.click()
+        page.locator("#train-max-steps input").fill("200")
+        page.locator("#train-max-steps input").press("Tab")
+        page.locator("#train-start").click()
+        page.locator("#train-status").get_by_text("running").wait_for()
+        # A few logged steps, so the chart (and the README's screenshot of it) shows a curve.
+        page.locator("#train-progress").get_by_text(re.compile(r"step ([4-9]|[1-9][0-9]+)/200")).wait_for(timeout=300_000)
+        events = [json.loads(line) for line in next((workspace / "runs").glob("*my-reviews*/events.jsonl")).read_text().splitlines()]
+        assert any("loss" in event for event in events)
+        assert page.locator("#train-loss-plot canvas, #train-loss-plot svg").count() > 0
+        shoot(page, "train-tab", tmp_path)
+
+        # A reload reattaches to the running job.
+        page.reload()
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-status").get_by_text("running").wait_for()
+        run_name = next((workspace / "runs").glob("*my-reviews*")).name
+        page.locator("#train-status").get_by_text(run_name).wait_for()
+
+        page.locator("#train-abort").click()
+        page.locator("#train-status").get_by_text("aborted").wait_for(timeout=180_000)
+        # The newest run is the first row; its second column is the status.
+        expect(page.locator('#train-runs [data-testid="cell-0-1"]')).to_have_text("aborted")
+        expect(page.locator('#train-runs [data-testid="cell-0-0"]')).to_have_text(run_name)
+        browser.close()
+    summary = json.loads((workspace / "runs" / run_name / "summary.json").read_text())
+    assert summary["status"] == "aborted"
+    assert any((workspace / "runs" / run_name / "checkpoints").glob("checkpoint-*"))
