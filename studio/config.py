@@ -20,6 +20,7 @@ import yaml
 from studio.workspace import PROJECT_ROOT, atomic_write_text, safe_name
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
+SAMPLES_DIR = PRESETS_DIR / "samples"  # datasets the project wrote, shipped with it
 METHODS = (
     "lora", "qlora", "lora-8bit", "dora", "adalora", "ia3",
     "prefix-tuning", "prompt-tuning", "p-tuning", "freeze", "full",

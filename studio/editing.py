@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jinja2.exceptions import TemplateError
 
-from studio.config import PRESETS_DIR
+from studio.config import SAMPLES_DIR
 from studio.data import (
     SHAPES,
     SUFFIXES,
@@ -36,7 +36,6 @@ from studio.data import (
 from studio.tokens import render_example, token_count
 from studio.workspace import datasets_dir, inside, safe_name
 
-SAMPLES_DIR = PRESETS_DIR / "samples"
 NUMBER_COLUMN = "#"  # the table's read-only first column: the row's number in the whole dataset
 UNDO_LIMIT = 30
 SHAPE_COLUMNS = {

@@ -29,7 +29,7 @@ def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:
 
     from peft import PeftModel
 
-    from studio.models import ModelSource, load_model, load_tokenizer
+    from studio.models import load_model, load_tokenizer
 
     peft_type = json.loads((adapter / "adapter_config.json").read_text())["peft_type"]
     if peft_type in ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING"):
@@ -41,5 +41,5 @@ def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:
     model, _ = load_model(run_base_model(run_dir) or "embedded", precision="fp32", device="cpu")
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(output)
-    load_tokenizer(ModelSource("folder", str(adapter), str(adapter))).save_pretrained(output)
+    load_tokenizer(adapter).save_pretrained(output)
     return output

@@ -60,7 +60,7 @@ def run_base_model(path: str | Path) -> str | None:
 
 def load_for_chat(base: str | None = None, trained: str | Path | None = None, precision: str = "auto"):
     """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model."""
-    from studio.models import load_model, load_tokenizer, resolve_source
+    from studio.models import load_model, load_tokenizer
 
     base = base or (run_base_model(trained) if trained else None) or EMBEDDED_MODEL
     if trained is None:
@@ -75,15 +75,9 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
             model, _ = load_model(base, precision)
             model = PeftModel.from_pretrained(model, str(folder))
         # The run's tokenizer carries any chat template override it trained with.
-        tokenizer = load_tokenizer(resolve_source(str(folder)) if kind == "model" else _folder_source(folder))
+        tokenizer = load_tokenizer(folder)
     model.eval()
     return model, tokenizer
-
-
-def _folder_source(folder: Path):
-    from studio.models import ModelSource
-
-    return ModelSource("folder", str(folder), str(folder))
 
 
 def prompt_ids(tokenizer, messages: list[dict], device) -> dict:

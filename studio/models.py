@@ -200,8 +200,12 @@ def quantization_config(bits: int, dtype: torch.dtype):
     raise ValueError(f"Quantization takes 4 or 8 bits, not {bits}.")
 
 
-def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
+def load_tokenizer(source: ModelSource | str | Path, trust_remote_code: bool = False):
+    """The tokenizer of a resolved source, or of a folder such as a run's adapter/ (which keeps its own)."""
     from transformers import AutoTokenizer
+
+    if not isinstance(source, ModelSource):
+        source = ModelSource("folder", str(source), str(source))
 
     tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:

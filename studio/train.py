@@ -21,7 +21,7 @@ import torch
 
 from studio import data, tokens
 from studio.config import RunConfig
-from studio.methods import apply_method, count_parameters, method_bits, saves_adapter, update_adalora
+from studio.methods import apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, runs_dir
 

@@ -17,12 +17,13 @@ import gradio as gr
 import pandas as pd
 
 from studio.config import (
-    PRESETS_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml, save_preset, train_command,
+    SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml, save_preset, train_command,
 )
 from studio.estimate import GIB, estimate
 from studio.events import format_progress, loss_points, read_events
 from studio.jobs import JobManager, log_tail
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
+from studio.data import SUFFIXES
 from studio.models import pick_device
 from studio.ui.i18n import i18n
 from studio.workspace import datasets_dir, runs_dir
@@ -39,8 +40,6 @@ PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_vir
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
 ZERO_MEANS_OFF = ("max_steps", "eval_steps", "seed")
-SAMPLES_DIR = PRESETS_DIR / "samples"
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 # The columns are named by their fields: Gradio shows Dataframe headers untranslated.
 RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eval_loss", "seconds")
 PROBE_COLUMNS = ("step", "prompt", "answer")
@@ -81,7 +80,7 @@ def setting_values(config: RunConfig) -> list:
 def dataset_choices() -> list[tuple[str, str]]:
     """Workspace datasets, then the shipped samples: (what the user sees, the file path)."""
     def files(folder: Path) -> list[Path]:
-        return [path for path in sorted(folder.iterdir()) if path.suffix in DATA_SUFFIXES and not path.name.startswith(".")]
+        return [path for path in sorted(folder.iterdir()) if path.suffix in SUFFIXES and not path.name.startswith(".")]
     return ([(path.name, str(path)) for path in files(datasets_dir())]
             + [(f"samples/{path.name}", str(path)) for path in files(SAMPLES_DIR)])
 
