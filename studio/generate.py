@@ -1,13 +1,21 @@
 """Generation: load a base (+ a run's adapter or model), and answer, streaming or whole.
 
-    model, tokenizer = load_for_chat("embedded", "runs/demo")
+    model, tokenizer = cached_model("embedded", "runs/demo")
     for text in stream_chat(model, tokenizer, [{"role": "user", "content": "Hi"}], GenerationSettings()):
         print(text)
+    for base_text, tuned_text in stream_pair("runs/demo", messages, GenerationSettings(temperature=0)):
+        ...
+
+Decoding is a loop of our own over the model's KV cache rather than `model.generate`: it
+samples exactly as `generate` does (same processors, same order, same random draws), and
+it lets the base and the tuned model answer in one batch (the adapter switched off for
+one row) so a side-by-side costs little more than one answer.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -89,9 +97,203 @@ def prompt_ids(tokenizer, messages: list[dict], device) -> dict:
     return {key: value.to(device) for key, value in ids.items() if key in ("input_ids", "attention_mask")}
 
 
+MODEL_CACHE_SIZE = 3
+_models: OrderedDict = OrderedDict()
+_models_lock = threading.Lock()
+
+
+def cached_model(base: str | None = None, trained: str | Path | None = None):
+    """(model, tokenizer) from a small shared cache, so answering does not reload weights.
+
+    The key holds the weights folder's modification time: a run trained again into the same
+    folder is loaded afresh. Each model carries a lock; `stream_chat`/`stream_pair` hold it, so
+    two browsers asking the same model at once take turns instead of racing on its state.
+    """
+    weights = None
+    if trained is not None:
+        _, weights = find_trained_weights(trained)
+    key = (base or "", str(Path(trained).resolve()) if trained else "",
+           max((item.stat().st_mtime for item in weights.iterdir()), default=0) if weights else 0)
+    with _models_lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+        model, tokenizer = load_for_chat(base, trained)
+        model.studio_lock = threading.Lock()
+        _models[key] = (model, tokenizer)
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+        return model, tokenizer
+
+
+def generation_lock(model) -> threading.Lock:
+    with _models_lock:
+        if not hasattr(model, "studio_lock"):
+            model.studio_lock = threading.Lock()
+        return model.studio_lock
+
+
+def sampling_processors(settings: GenerationSettings):
+    """The processors `generate` would build from these settings, in its order."""
+    from transformers.generation.logits_process import (
+        LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+        TopKLogitsWarper, TopPLogitsWarper,
+    )
+
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+    if settings.temperature > 0:
+        if settings.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(settings.temperature))
+        if settings.top_k:
+            processors.append(TopKLogitsWarper(settings.top_k))
+        if settings.top_p < 1.0:
+            processors.append(TopPLogitsWarper(settings.top_p))
+    return processors
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    ids = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
+    return [ids] if isinstance(ids, int) else list(ids or [])
+
+
+def is_prompt_learning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(config and config.is_prompt_learning)
+
+
+def supports_mixed_batch(model) -> bool:
+    """Whether one batch can hold rows with the adapter on and rows with it off (LoRA does)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config and str(config.peft_type) in ("LORA", "PeftType.LORA") and not getattr(config, "use_dora", False))
+
+
+class Lane:
+    """One model answering one or more rows of the same prompt, with its own KV cache."""
+
+    def __init__(self, model, adapter_off: bool = False, adapter_names: list[str] | None = None):
+        self.model, self.adapter_off, self.adapter_names = model, adapter_off, adapter_names
+        self.cache = None
+
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        from contextlib import nullcontext
+
+        from transformers import DynamicCache
+
+        first = self.cache is None
+        if first:
+            self.cache = DynamicCache(config=self.model.config)
+        extra = {"adapter_names": self.adapter_names} if self.adapter_names else {}
+        context = self.model.disable_adapter() if self.adapter_off else nullcontext()
+        with context:
+            output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True,
+                                logits_to_keep=1, **extra)
+        return output.logits[:, -1, :].float()
+
+
+@torch.inference_mode()
+def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSettings, stop_ids: list[int],
+           pad_id: int, stop: threading.Event | None = None) -> Iterator[list[list[int]]]:
+    """Yield every row's new tokens after each step; rows are the lanes' rows in order.
+
+    Sampling matches `model.generate`: the same processors, then softmax and one multinomial
+    draw per step for the whole batch.
+    """
+    processors = sampling_processors(settings)
+    rows_per_lane = [len(lane.adapter_names) if lane.adapter_names else 1 for lane in lanes]
+    sequence = torch.cat([input_ids.expand(rows, -1) for rows in rows_per_lane])
+    finished = torch.zeros(len(sequence), dtype=torch.bool)
+    stop_tensor = torch.tensor(stop_ids or [-1])
+    answers: list[list[int]] = [[] for _ in range(len(sequence))]
+    step_input = [input_ids.expand(rows, -1) for rows in rows_per_lane]
+    for _ in range(settings.max_new_tokens):
+        logits = torch.cat([lane.logits(ids) for lane, ids in zip(lanes, step_input)])
+        scores = processors(sequence, logits)
+        if settings.temperature > 0:
+            chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            chosen = scores.argmax(dim=-1)
+        chosen = torch.where(finished, torch.full_like(chosen, pad_id), chosen)
+        for row, token in enumerate(chosen.tolist()):
+            if not finished[row] and token not in stop_ids:
+                answers[row].append(token)
+        sequence = torch.cat([sequence, chosen[:, None]], dim=1)
+        finished |= torch.isin(chosen, stop_tensor)
+        yield answers
+        if bool(finished.all()) or (stop is not None and stop.is_set()):
+            return
+        step_input = list(chosen[:, None].split(rows_per_lane))
+
+
 def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSettings,
                 stop: threading.Event | None = None) -> Iterator[str]:
     """Yield the answer so far as it grows; `stop.set()` ends it early."""
+    if is_prompt_learning(model):
+        yield from stream_with_generate(model, tokenizer, messages, settings, stop)
+        return
+    inputs = prompt_ids(tokenizer, messages, next(model.parameters()).device)
+    with generation_lock(model):
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+        shown = ""
+        for answers in decode([Lane(model)], inputs["input_ids"], settings, stop_token_ids(model, tokenizer),
+                              tokenizer.pad_token_id or 0, stop):
+            text = tokenizer.decode(answers[0], skip_special_tokens=True)
+            if text != shown:
+                shown = text
+                yield text
+
+
+def stream_pair(trained: str | Path, messages: list[dict], settings: GenerationSettings,
+                stop: threading.Event | None = None) -> Iterator[tuple[str, str]]:
+    """Yield (base answer so far, tuned answer so far): one prompt, the same settings and seed.
+
+    With a LoRA adapter both answers come from one batch, the adapter switched off for the
+    base row; other adapters take turns on the one model; a full/freeze run steps two models.
+    """
+    kind, _ = find_trained_weights(trained)
+    tuned, tokenizer = cached_model(trained=trained)
+    if kind == "model":
+        base, _ = cached_model(base=run_base_model(trained) or EMBEDDED_MODEL)
+        lanes = [Lane(base), Lane(tuned)]
+        locks = [generation_lock(base), generation_lock(tuned)]
+    elif is_prompt_learning(tuned):
+        yield from stream_pair_in_turn(tuned, tokenizer, messages, settings, stop)
+        return
+    elif supports_mixed_batch(tuned):
+        lanes = [Lane(tuned, adapter_names=["__base__", tuned.active_adapter])]
+        locks = [generation_lock(tuned)]
+    else:
+        lanes = [Lane(tuned, adapter_off=True), Lane(tuned)]
+        locks = [generation_lock(tuned)]
+    inputs = prompt_ids(tokenizer, messages, next(tuned.parameters()).device)
+    for lock in locks:
+        lock.acquire()
+    try:
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+        for answers in decode(lanes, inputs["input_ids"], settings, stop_token_ids(tuned, tokenizer),
+                              tokenizer.pad_token_id or 0, stop):
+            yield tuple(tokenizer.decode(answer, skip_special_tokens=True) for answer in answers)
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+
+
+def stream_pair_in_turn(model, tokenizer, messages, settings, stop) -> Iterator[tuple[str, str]]:
+    """Prompt methods add virtual tokens to the cache, so base and tuned cannot share a batch."""
+    base_text = ""
+    with model.disable_adapter():
+        for base_text in stream_with_generate(model, tokenizer, messages, settings, stop):
+            yield base_text, ""
+    for tuned_text in stream_with_generate(model, tokenizer, messages, settings, stop):
+        yield base_text, tuned_text
+
+
+def stream_with_generate(model, tokenizer, messages: list[dict], settings: GenerationSettings,
+                         stop: threading.Event | None = None) -> Iterator[str]:
+    """`model.generate` on a thread with a text streamer; for models our decoding loop cannot drive."""
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     class StopOnEvent(StoppingCriteria):
@@ -100,8 +302,6 @@ def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSett
 
     inputs = prompt_ids(tokenizer, messages, next(model.parameters()).device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    if settings.seed is not None:
-        torch.manual_seed(settings.seed)
     kwargs = {**inputs, **settings.generate_kwargs(), "streamer": streamer, "pad_token_id": tokenizer.pad_token_id,
               "stopping_criteria": StoppingCriteriaList([StopOnEvent()])}
     errors = []
@@ -114,13 +314,16 @@ def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSett
             errors.append(error)
             streamer.end()
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    text = ""
-    for piece in streamer:
-        text += piece
-        yield text
-    thread.join()
+    with generation_lock(model):
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            yield text
+        thread.join()
     if errors:
         raise ValueError(f"Generation failed: {errors[0]}")
 

@@ -1,0 +1,70 @@
+"""Our decoding loop answers exactly as `model.generate` does, alone and side by side."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.generate import (GenerationSettings, cached_model, generate_text, load_for_chat, stream_chat,
+                             stream_pair)
+from studio.train import run_training
+from tests.test_methods import tiny_config
+
+PROMPTS = [[{"role": "user", "content": "the sky"}],
+           [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a cat and a dog"}]]
+
+
+def reference_answer(model, tokenizer, messages, settings: GenerationSettings) -> str:
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    torch.manual_seed(settings.seed)
+    with torch.no_grad():
+        output = model.generate(**inputs, **settings.generate_kwargs(), pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("settings", [
+    GenerationSettings(temperature=0, max_new_tokens=16),
+    GenerationSettings(temperature=0, max_new_tokens=16, repetition_penalty=1.3),
+    GenerationSettings(temperature=0.9, top_p=0.8, top_k=20, max_new_tokens=16, seed=3),
+    GenerationSettings(temperature=1.5, top_p=1.0, top_k=0, max_new_tokens=16, repetition_penalty=1.1, seed=7),
+])
+def test_answers_match_generate(tiny_model_dir, settings):
+    model, tokenizer = load_for_chat(str(tiny_model_dir))
+    for messages in PROMPTS:
+        assert generate_text(model, tokenizer, messages, settings) == reference_answer(model, tokenizer, messages, settings)
+
+
+def test_stop_event_ends_the_answer(tiny_model_dir):
+    import threading
+
+    model, tokenizer = load_for_chat(str(tiny_model_dir))
+    stop = threading.Event()
+    stop.set()
+    answers = list(stream_chat(model, tokenizer, PROMPTS[0], GenerationSettings(temperature=0, max_new_tokens=50), stop))
+    assert len(answers) <= 1
+
+
+@pytest.mark.parametrize("method", ["lora", "ia3", "prefix-tuning", "full"])
+def test_pair_matches_each_model_alone(method, tiny_model_dir, tiny_sft_file, tmp_path, workspace):
+    run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, method))
+    run = tmp_path / method
+    settings = GenerationSettings(temperature=0, max_new_tokens=12)
+    base, tokenizer = load_for_chat(str(tiny_model_dir))
+    tuned, tuned_tokenizer = load_for_chat(str(tiny_model_dir), run)
+    *_, (base_answer, tuned_answer) = stream_pair(run, PROMPTS[0], settings)
+    assert base_answer.strip() == reference_answer(base, tokenizer, PROMPTS[0], settings)
+    assert tuned_answer.strip() == reference_answer(tuned, tuned_tokenizer, PROMPTS[0], settings)
+    if method in ("lora", "full"):  # the others barely move the tiny model's greedy answer in 12 steps
+        assert base_answer != tuned_answer
+
+
+def test_model_cache_reuses_and_reloads_retrained_runs(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
+    import os
+
+    run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora", max_steps=2))
+    run = tmp_path / "lora"
+    first, _ = cached_model(trained=run)
+    assert cached_model(trained=run)[0] is first
+    weights = run / "adapter" / "adapter_model.safetensors"
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))
+    assert cached_model(trained=run)[0] is not first
