@@ -13,6 +13,7 @@ Tokenising for training lives in `studio.tokens`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -31,6 +32,12 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 IGNORED_LABEL = -100  # the label value that PyTorch's cross-entropy skips
 MAX_LISTED_PROBLEMS = 20
 SHORT_PARAGRAPH_CHARS = 80  # headings and one-liners in .txt files are joined to what follows
+# Python's csv refuses cells over 128 KiB; a long document in one cell is fine for pre-training.
+CSV_CELL_LIMIT = 64 * 2**20
+# Byte-order marks of the encodings Excel and Windows editors save as "Unicode"; UTF-32 first, as its
+# little-endian mark starts with UTF-16's.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 # sharegpt `from` names and OpenAI roles, mapped to the roles chat templates know.
 ROLE_NAMES = {
@@ -163,6 +170,17 @@ def _existing_file(path) -> Path:
 
 def _decode(path: Path) -> str:
     data = path.read_bytes()
+    for mark, encoding in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise _file_problem(f"The file starts like {encoding.upper()} text but is not valid {encoding.upper()}. "
+                                    "Save it with UTF-8 encoding and try again.", path.name) from None
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise _file_problem(f"The file holds NUL bytes (first on line {line}): it is a binary file, or UTF-16 text "
+                            "without a byte-order mark. Save it as UTF-8 text and try again.", path.name)
     try:
         return data.decode("utf-8-sig")  # utf-8-sig also reads plain UTF-8, and drops Excel's BOM
     except UnicodeDecodeError as error:
@@ -171,15 +189,48 @@ def _decode(path: Path) -> str:
                             "encoding (e.g. 'Save as... UTF-8' in your editor) and try again.", path.name)
 
 
+class _Unreadable(ValueError):
+    """JSON that json.loads takes (or chokes on without a JSONDecodeError) but a dataset cannot hold."""
+
+
+def _loads(text: str):
+    """json.loads, refusing what would crash later: deep nesting, giant numbers, NaN, half characters.
+
+    Rows are written back as strict UTF-8 JSON, so a value that cannot be written is refused here,
+    where its row number is known.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise _Unreadable("is nested too deeply to read") from None
+    except ValueError:  # Python's limit on the digits of one integer
+        raise _Unreadable("holds a number with thousands of digits; write it as text") from None
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Unreadable("holds half of a character (an unpaired \\ud800-\\udfff escape); fix or remove it") from None
+    except ValueError:
+        raise _Unreadable("holds NaN or Infinity, which JSON does not allow; write null or a number") from None
+    except RecursionError:
+        raise _Unreadable("is nested too deeply to read") from None
+    return value
+
+
 def _parse_jsonl(text: str) -> list[dict]:
     rows, problems = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a line: splitlines() would also break at U+2028 or U+0085, which JSON text may hold.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as error:
             problems.append(Problem(number, None, f"is not valid JSON ({error.msg} at column {error.colno})"))
+            continue
+        except _Unreadable as error:
+            problems.append(Problem(number, None, str(error)))
             continue
         if not isinstance(value, dict):
             problems.append(Problem(number, None, f"is {_kind(value)}, not a JSON object {{...}}"))
@@ -191,12 +242,14 @@ def _parse_jsonl(text: str) -> list[dict]:
 
 def _parse_json(text: str) -> list[dict]:
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data":  # one object per line, saved with a .json name
             return _parse_jsonl(text)
         raise _file_problem(f"The file is not valid JSON ({error.msg} at line {error.lineno}, "
                             f"column {error.colno}). Fix it and try again.")
+    except _Unreadable as error:
+        raise _file_problem(f"The file {error}.")
     if isinstance(data, dict):
         lists = [value for value in data.values() if isinstance(value, list)]
         # {"data": [...]} wraps the examples; any other object is itself one example.
@@ -211,30 +264,43 @@ def _parse_json(text: str) -> list[dict]:
 
 
 def _parse_csv(text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text), restval="")
-    rows, problems = [], []
-    for number, record in enumerate(reader, 1):
-        if None in record:
-            problems.append(Problem(number, None, "has more cells than the header has columns"))
-            continue
-        row = {key.strip(): value for key, value in record.items()}
-        for key in STRUCTURED_COLUMNS:
-            if key in row:
-                row[key] = _maybe_json(row[key])
-        if not str(row.get("history", "x")).strip():  # an empty optional column means no history
-            del row["history"]
-        rows.append(row)
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_CELL_LIMIT))
+    # strict: a stray quote ("abc"def, or one never closed) is an error, not a silently merged cell.
+    reader = csv.DictReader(io.StringIO(text, newline=""), restval="", strict=True)
+    rows, problems, line = [], [], 0  # line: the last line of the last record read whole
+    try:
+        reader.fieldnames  # reads the header row
+        line = reader.line_num
+        for number, record in enumerate(reader, 1):
+            _read_csv_record(record, number, rows, problems)
+            line = reader.line_num
+    except csv.Error as error:
+        raise DatasetError(problems + [Problem(None, None, f"The CSV record from line {line + 1} is not valid CSV "
+                                                          f"({error}); check its quotes and try again.")]) from None
     if problems:
         raise DatasetError(problems)
     return rows
+
+
+def _read_csv_record(record: dict, number: int, rows: list[dict], problems: list[Problem]) -> None:
+    if None in record:
+        problems.append(Problem(number, None, "has more cells than the header has columns"))
+        return
+    row = {key.strip(): value for key, value in record.items()}
+    for key in STRUCTURED_COLUMNS:
+        if key in row:
+            row[key] = _maybe_json(row[key])
+    if not str(row.get("history", "x")).strip():  # an empty optional column means no history
+        del row["history"]
+    rows.append(row)
 
 
 def _maybe_json(cell: str):
     """A cell holding a JSON list or object becomes that value; anything else stays text."""
     if cell.strip()[:1] in ("[", "{"):
         try:
-            return json.loads(cell)
-        except json.JSONDecodeError:
+            return _loads(cell)
+        except (json.JSONDecodeError, _Unreadable):
             pass
     return cell
 

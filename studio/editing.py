@@ -34,7 +34,7 @@ from studio.data import (
     write_jsonl,
 )
 from studio.tokens import render_example, token_count
-from studio.workspace import datasets_dir, inside, safe_name
+from studio.workspace import NAME_BYTES, datasets_dir, inside, safe_name
 
 NUMBER_COLUMN = "#"  # the table's read-only first column: the row's number in the whole dataset
 UNDO_LIMIT = 30
@@ -99,8 +99,21 @@ def open_file(path, name: str | None = None) -> Draft:
 def upload_file(path) -> Draft:
     """Import into the workspace (all-or-nothing: any problem raises and nothing is written), then open.
 
-    The workspace file is named by `safe_name` of the uploaded file's name, never used as a path."""
-    return open_file(import_dataset(path))
+    The workspace file is named by `safe_name` of the uploaded file's name, never used as a path, and
+    never replaces a saved dataset: uploading `reviews.jsonl` again makes `reviews-2`."""
+    return open_file(import_dataset(path, name=unused_name(Path(path).stem)))
+
+
+def unused_name(name: str) -> str:
+    """`name` made safe, or with -2, -3, ... added when a workspace dataset has it already."""
+    stem = safe_name(name, default="dataset")
+    candidate, number = stem, 1
+    while workspace_path(candidate).exists():
+        number += 1
+        suffix = f"-{number}"
+        # A name at the length limit is shortened, or safe_name would cut the number off again.
+        candidate = safe_name(stem.encode("utf-8")[:NAME_BYTES - len(suffix)].decode("utf-8", "ignore")) + suffix
+    return candidate
 
 
 def sample_files() -> list[str]:

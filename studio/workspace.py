@@ -15,6 +15,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SAFE_NAME = re.compile(r"[^\w.-]+", re.UNICODE)
+# File names are limited to 255 bytes; a name also gets a suffix, `.prev` and a temp-file prefix.
+NAME_BYTES = 120
 
 
 def workspace_root() -> Path:
@@ -36,6 +38,10 @@ def cache_dir() -> Path:
     return _subdir("cache")
 
 
+def exports_dir() -> Path:
+    return _subdir("exports")
+
+
 def _subdir(name: str) -> Path:
     path = workspace_root() / name
     path.mkdir(parents=True, exist_ok=True)
@@ -45,7 +51,9 @@ def _subdir(name: str) -> Path:
 def safe_name(name: str, default: str = "untitled") -> str:
     """A file or folder name made from user text: no separators, no `..`, no leading dot."""
     cleaned = _SAFE_NAME.sub("-", Path(str(name)).name).strip("-.")
-    return cleaned[:120] or default
+    # Cut by bytes, not characters: 120 Chinese characters are 360 bytes. A cut half character is dropped.
+    cleaned = cleaned.encode("utf-8")[:NAME_BYTES].decode("utf-8", errors="ignore").strip("-.")
+    return cleaned or default
 
 
 def inside(root: Path, candidate: str | Path) -> Path:
@@ -101,7 +109,8 @@ def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Only "\n" ends a line: splitlines() would also break at U+2028, which a logged answer may hold.
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if line.strip():
             try:
                 rows.append(json.loads(line))
