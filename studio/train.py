@@ -8,6 +8,7 @@ Touching `<run>/abort` (or SIGTERM) stops it after the current step with a check
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -23,7 +24,7 @@ from studio import data, tokens
 from studio.config import RunConfig
 from studio.methods import apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
-from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, runs_dir
+from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
 
 ABORT_FILE = "abort"
 MANAGED_ENV = "STUDIO_MANAGED_JOB"
@@ -289,15 +290,25 @@ def _training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
-    return checkpoints[-1] if checkpoints else None
+    """The newest whole checkpoint; one cut short by a kill mid-save is passed over."""
+    checkpoints = [path for path in Path(run_dir).glob("checkpoints/checkpoint-*")
+                   if path.name.split("-")[-1].isdigit() and complete_checkpoint(path)]
+    return max(checkpoints, key=lambda path: int(path.name.split("-")[-1]), default=None)
+
+
+def complete_checkpoint(folder: Path) -> bool:
+    """The Trainer writes trainer_state.json after the weights, optimizer and random state; readable, it ends a save."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _save_result(model, tokenizer, config: RunConfig, run_dir: Path) -> None:
     target = run_dir / ("adapter" if saves_adapter(config.method) else "model")
     staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a save that was killed
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
+    replace_folder(staging, target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -79,12 +80,44 @@ def atomic_write_bytes(path: str | Path, data: bytes, keep_previous: bool = Fals
             handle.flush()
             os.fsync(handle.fileno())
         if keep_previous and path.exists():
-            os.replace(path, path.with_name(path.name + ".prev"))
+            _keep_copy(path, path.with_name(path.name + ".prev"))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _keep_copy(path: Path, previous: Path) -> None:
+    """`previous` becomes a second name for `path`'s contents, while `path` itself stays in place.
+
+    Renaming `path` away first would leave a moment with no `path` at all: a process killed there
+    would lose the dataset it was saving.
+    """
+    previous.unlink(missing_ok=True)
+    try:
+        os.link(path, previous)
+    except OSError:  # file systems without hard links
+        shutil.copy2(path, previous)
+
+
+def replace_folder(staging: str | Path, target: str | Path) -> Path:
+    """Put a fully written `staging` folder in place of `target`.
+
+    The old folder is renamed aside before the new one takes its name and removed only after, so
+    a process killed at any point leaves a whole folder: the old one (perhaps as `.<name>.old`),
+    or the new one.
+    """
+    staging, target = Path(staging), Path(target)
+    old = target.with_name(f".{target.name}.old")
+    if old.exists() and not target.exists():  # a save killed between its two renames
+        os.replace(old, target)
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def atomic_write_text(path: str | Path, text: str, keep_previous: bool = False) -> Path:
@@ -96,11 +129,17 @@ def atomic_write_json(path: str | Path, obj, keep_previous: bool = False) -> Pat
 
 
 def append_jsonl(path: str | Path, obj) -> None:
-    """Append one JSON line; a single write call so readers never see half a line."""
-    line = json.dumps(obj, ensure_ascii=False) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
+    """Append one JSON line in one write call, so readers never see half a line.
+
+    A line torn by a writer killed mid-write is ended first: it costs only itself, not the next line too.
+    """
+    line = (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    with open(path, "a+b") as handle:
+        if handle.seek(0, os.SEEK_END):
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                line = b"\n" + line
+        os.write(handle.fileno(), line)  # unbuffered: one system call for the whole line
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
