@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(handler=command_generate)
 
-    evaluate = commands.add_parser("eval", help="Score greedy answers on held-out rows; prints JSON metrics.")
+    evaluate = commands.add_parser("eval", help="Score greedy answers on held-out rows (preference pairs: which answer "
+                                                "the model prefers); prints JSON metrics.")
     _add_model_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True)
     evaluate.add_argument("--limit", type=int, default=0, help="Only the first N rows (0 = all).")
@@ -131,7 +132,12 @@ def command_eval(args) -> int:
     dataset = data.load_dataset(args.dataset)
     rows = dataset.rows[: args.limit] if args.limit else dataset.rows
     model, tokenizer = load_for_chat(args.base, args.adapter)
-    result = evaluate_rows(model, tokenizer, rows, dataset.shape, args.max_new_tokens)
+    if dataset.shape == "preference":
+        from studio.preference import evaluate_pairs
+
+        result = evaluate_pairs(model, tokenizer, rows, max_new_tokens=args.max_new_tokens)
+    else:
+        result = evaluate_rows(model, tokenizer, rows, dataset.shape, args.max_new_tokens)
     if not args.details:
         result.pop("details")
     print(json.dumps({"model": args.adapter or args.base or "embedded", **result}, indent=2, ensure_ascii=False))

@@ -25,7 +25,11 @@ METHODS = (
     "lora", "qlora", "lora-8bit", "dora", "adalora", "ia3",
     "prefix-tuning", "prompt-tuning", "p-tuning", "freeze", "full",
 )
-STAGES = ("sft", "pretrain")
+STAGES = ("sft", "pretrain", "dpo", "orpo")
+PREFERENCE_STAGES = ("dpo", "orpo")
+# The DPO losses TRL computes from preference pairs alone (no extra setting such as label smoothing).
+PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "sigmoid_norm", "apo_zero", "apo_down", "nca_pair", "sppo_hard",
+                     "bco_pair", "aot", "aot_unpaired", "discopop")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EMBEDDED_MODEL = "embedded"
 SAVED_PRESET_HEADER = "# Saved from Tuning Studio"
@@ -45,7 +49,7 @@ def setting(default: Any, help: str, **choices: Any) -> Any:
 class RunConfig:
     base_model: str = setting(EMBEDDED_MODEL, "Base model: 'embedded' (SmolLM2-135M-Instruct, ships with the studio), a local folder, a .gguf file or a hub id.")
     method: str = setting("lora", "Fine-tuning method: what is trained and what stays frozen.", choices=METHODS)
-    stage: str = setting("sft", "sft: learn to answer (instruction/chat data). pretrain: continue pre-training on raw text.", choices=STAGES)
+    stage: str = setting("sft", "sft: learn to answer (instruction/chat data). pretrain: continue pre-training on raw text. dpo / orpo: learn to prefer the chosen answer of preference pairs.", choices=STAGES)
     dataset: str = setting("", "Training data: a .jsonl/.json/.csv/.txt file, or the name of a dataset in the workspace.")
     validation_split: float = setting(0.1, "Share of rows held out to measure validation loss (0 = none).")
     validation_dataset: str = setting("", "A separate validation file; when set, validation_split is ignored.")
@@ -77,6 +81,9 @@ class RunConfig:
     save_steps: int = setting(50, "Save a checkpoint for resume every this many steps.")
     probe_prompts: list = setting([], "Prompts answered at each evaluation, so you can watch the answers change.")
     probe_max_new_tokens: int = setting(32, "Longest probe answer in tokens.")
+    preference_beta: float = setting(0.1, "DPO: beta, how far the tuned model may drift from the reference (smaller = further). ORPO: lambda, the weight of the preference term beside the SFT loss.")
+    preference_loss: str = setting("sigmoid", "DPO loss: sigmoid (the DPO paper), ipo, hinge (SLiC), sigmoid_norm (per-token), apo / nca / sppo / bco / aot / discopop variants.", choices=PREFERENCE_LOSSES)
+    start_from: str = setting("", "DPO / ORPO: a finished SFT run folder whose adapter this run goes on training; the reference is then that SFT model (empty = the base model).")
 
     def validate(self) -> "RunConfig":
         """Raise ValueError naming the first setting that cannot work."""
@@ -103,6 +110,10 @@ class RunConfig:
             raise ValueError("trainable_layers must be at least 1.")
         if not self.dataset:
             raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
+        if self.stage in PREFERENCE_STAGES or self.start_from:
+            from studio.preference import check_preference_settings  # it builds on this module
+
+            check_preference_settings(self)
         return self
 
     def to_dict(self) -> dict:

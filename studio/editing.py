@@ -33,6 +33,7 @@ from studio.data import (
     validate,
     write_jsonl,
 )
+from studio.preference import editable_pair
 from studio.tokens import render_example, token_count
 from studio.workspace import NAME_BYTES, datasets_dir, inside, safe_name
 
@@ -91,9 +92,14 @@ def new_draft(name: str, shape: str) -> Draft:
 
 
 def open_file(path, name: str | None = None) -> Draft:
-    """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise."""
+    """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise.
+
+    Preference pairs open as prompt / chosen / rejected text where that loses nothing (see editable_pair)."""
     rows = read_rows(path)
-    return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=detect_shape(rows), rows=rows)
+    shape = detect_shape(rows)
+    if shape == "preference":
+        rows = [editable_pair(row) for row in rows]
+    return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=shape, rows=rows)
 
 
 def upload_file(path) -> Draft:

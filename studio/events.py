@@ -13,6 +13,7 @@ import torch
 from transformers import TrainerCallback
 
 from studio.methods import update_adalora
+from studio.preference import reward_events
 from studio.workspace import append_jsonl, read_jsonl
 
 
@@ -74,7 +75,7 @@ class StudioCallback(TrainerCallback):
         event = {
             "step": state.global_step, "epoch": round(state.epoch or 0, 3), "loss": self.last_loss,
             "learning_rate": logs.get("learning_rate"), "grad_norm": _number(logs.get("grad_norm")),
-            **self._speed(state),
+            **reward_events(logs), **self._speed(state),
         }
         append_jsonl(self.events, event)
         print(format_progress(event, self.total_steps), flush=True)
@@ -88,6 +89,7 @@ class StudioCallback(TrainerCallback):
         if "eval_loss" in metrics:
             self.last_eval_loss = float(metrics["eval_loss"])
             event["eval_loss"] = self.last_eval_loss
+        event.update(reward_events(metrics, prefix="eval_"))
         if self.probes and model is not None:
             event["probes"] = [{"prompt": prompt, "answer": answer_probe(model, self.tokenizer, prompt, self.config)}
                                for prompt in self.probes]
@@ -139,6 +141,8 @@ def format_progress(event: dict, total_steps: int) -> str:
         parts.append(f"loss {event['loss']:.4f}")
     if event.get("eval_loss") is not None:
         parts.append(f"eval_loss {event['eval_loss']:.4f}")
+    if event.get("preference_accuracy") is not None:
+        parts.append(f"preference accuracy {event['preference_accuracy']:.2f}, margin {event['reward_margin']:.3f}")
     if event.get("learning_rate") is not None:
         parts.append(f"lr {event['learning_rate']:.2e}")
     if event.get("tokens_per_second"):

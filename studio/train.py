@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from studio import data, tokens
-from studio.config import RunConfig
+from studio.config import PREFERENCE_STAGES, RunConfig
 from studio.methods import apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
@@ -30,6 +30,7 @@ ABORT_FILE = "abort"
 MANAGED_ENV = "STUDIO_MANAGED_JOB"
 TEXT_SHAPES = ("text",)
 SFT_SHAPES = ("instruction", "chat")
+PREFERENCE_SHAPES = ("preference",)
 
 
 def new_run_dir(config: RunConfig) -> Path:
@@ -49,10 +50,11 @@ def resolve_dataset_path(name: str) -> Path:
 def prepare_rows(config: RunConfig) -> tuple[str, list[dict], list[dict]]:
     """Load, check and split the data; (shape, train rows, validation rows)."""
     dataset = data.load_dataset(resolve_dataset_path(config.dataset))
-    expected = TEXT_SHAPES if config.stage == "pretrain" else SFT_SHAPES
+    expected = {"pretrain": TEXT_SHAPES, "sft": SFT_SHAPES}.get(config.stage, PREFERENCE_SHAPES)
     if dataset.shape not in expected:
         hint = {"pretrain": "raw text rows ({\"text\": ...}) or a .txt file",
-                "sft": "instruction rows (instruction/input/output) or chat rows (messages)"}[config.stage]
+                "sft": "instruction rows (instruction/input/output) or chat rows (messages)"}.get(
+                    config.stage, "preference rows (prompt, chosen, rejected)")
         raise ValueError(f"Stage '{config.stage}' needs {hint}, but {config.dataset} holds {dataset.shape} rows.")
     if config.validation_dataset:
         validation = data.load_dataset(resolve_dataset_path(config.validation_dataset))
@@ -80,7 +82,7 @@ def default_probes(config: RunConfig, shape: str, validation_rows: list[dict]) -
     """Without probe prompts of the user's, watch two held-out questions."""
     if config.probe_prompts:
         return list(config.probe_prompts)
-    if config.stage != "sft":
+    if config.stage == "pretrain":
         return []
     probes = []
     for row in validation_rows[:2]:
@@ -142,6 +144,11 @@ def _describe(error: BaseException) -> str:
 
 def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool) -> dict:
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, set_seed
+
+    if config.stage in PREFERENCE_STAGES:
+        from studio.preference import train_pairs
+
+        return train_pairs(config, run_dir, resume, started, main)
 
     set_seed(config.seed)
     random.seed(config.seed)

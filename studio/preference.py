@@ -1,0 +1,435 @@
+"""Preference tuning (DPO and ORPO): teach a model which of two answers to one prompt to prefer.
+
+The data are preference rows (prompt, chosen answer, rejected answer; see DESIGN.md). DPO raises
+the tuned model's log-probability of the chosen answer over the rejected one, relative to a frozen
+reference model, which reaches what RLHF's reward model + PPO reach from the same pairs, with no
+reward model. ORPO needs no reference: the SFT loss on the chosen answer plus an odds-ratio term.
+
+Training runs on TRL's DPOTrainer: it is a transformers Trainer, so the studio's callback (events,
+probes, abort) and checkpoints (resume) work unchanged. The pairs are tokenised here, through the
+chat template with the studio's cut-off and counts. ORPO is a loss written on the same trainer:
+TRL keeps its ORPOTrainer in `trl.experimental`, where it tokenises by itself, learns the prompt
+tokens as well as the answer and builds the full vocabulary logits of every token.
+
+The reference: with a PEFT method it is the base model with the adapter switched off (no second
+copy in memory). From a finished SFT run (`start_from`), that run's adapter is trained on and TRL
+keeps a frozen copy of it as a second adapter, so the reference is the SFT model. Freeze and full
+fine-tuning need a second, frozen copy of the model for DPO.
+
+    python -m studio train --preset cpu-dpo --dataset presets/samples/concise-preference-train.jsonl --output runs/dpo
+    python -m studio eval --adapter runs/dpo --dataset presets/samples/concise-preference-test.jsonl
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from studio import data
+from studio.config import PREFERENCE_STAGES, RunConfig, read_yaml
+from studio.methods import WEIGHT_METHODS, count_parameters, method_bits, peft_config
+from studio.workspace import append_jsonl, runs_dir
+
+# TRL's metric names -> the keys of events.jsonl lines (and of the run summary).
+REWARD_METRICS = {"rewards/accuracies": "preference_accuracy", "rewards/margins": "reward_margin"}
+REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
+ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
+
+
+# ---------------------------------------------------------------------------------- settings
+
+
+def check_preference_settings(config: RunConfig) -> None:
+    """RunConfig.validate's checks of the preference settings; raises ValueError."""
+    if config.start_from and config.stage not in PREFERENCE_STAGES:
+        raise ValueError("start_from goes on from an SFT run with stage dpo or orpo; set the stage, or clear start_from.")
+    if config.preference_beta <= 0:
+        raise ValueError(f"preference_beta must be above 0 (it is {config.preference_beta}); DPO usually takes 0.1.")
+    if config.start_from:
+        start_run(config)
+
+
+def start_run(config: RunConfig) -> Path:
+    """The run folder `start_from` names (a path, or a run in the workspace), checked against this config."""
+    folder = Path(config.start_from).expanduser()
+    if not folder.is_dir():
+        folder = runs_dir() / config.start_from
+    if not (folder / "config.yaml").is_file():
+        raise ValueError(f"start_from: '{config.start_from}' is not a run folder (no config.yaml in it).")
+    if not (folder / "adapter" / "adapter_config.json").is_file():
+        if (folder / "model").is_dir():
+            raise ValueError(f"start_from: {folder.name} saved a whole model (freeze/full); set base_model to "
+                             f"{folder / 'model'} instead and leave start_from empty.")
+        raise ValueError(f"start_from: {folder.name} has no adapter/ yet; pick a finished run.")
+    earlier = read_yaml(folder / "config.yaml")
+    defaults = RunConfig()
+    method = earlier.get("method", defaults.method)
+    base_model = earlier.get("base_model", defaults.base_model)
+    if method != config.method:
+        raise ValueError(f"start_from: {folder.name} trained a {method} adapter; set method to {method} to go on with it.")
+    if base_model != config.base_model:
+        raise ValueError(f"start_from: {folder.name} was trained on base model '{base_model}', this run uses "
+                         f"'{config.base_model}'; set base_model to '{base_model}'.")
+    return folder
+
+
+# -------------------------------------------------------------------------------- tokenising
+
+
+def _chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False,
+                                        add_generation_prompt=add_generation_prompt)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def _common_prefix(first: list[int], second: list[int]) -> int:
+    length = 0
+    for one, other in zip(first, second):
+        if one != other:
+            break
+        length += 1
+    return length
+
+
+def tokenize_pairs(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[list[dict], int]:
+    """{"prompt_ids", "chosen_ids", "rejected_ids"} per row through the chat template, and how many rows
+    were cut or dropped. Each answer keeps the template's end-of-turn tokens, so the model learns where
+    an answer stops; answers are cut so that prompt + answer fits in `cutoff_length`."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(data.NO_CHAT_TEMPLATE)
+    examples, truncated = [], 0
+    for row in rows:
+        prompt, chosen, rejected = data.preference_parts(row)
+        prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
+        chosen_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": chosen}])
+        rejected_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": rejected}])
+        # Templates that render the prompt differently on its own: the answer starts where they part.
+        start = min(_common_prefix(prompt_ids, chosen_full), _common_prefix(prompt_ids, rejected_full))
+        room = cutoff_length - start
+        chosen_ids, rejected_ids = chosen_full[start:], rejected_full[start:]
+        if room < 1 or chosen_ids[:room] == rejected_ids[:room]:  # nothing left to tell the answers apart
+            truncated += 1
+            continue
+        truncated += len(chosen_ids) > room or len(rejected_ids) > room
+        examples.append({"prompt_ids": chosen_full[:start], "chosen_ids": chosen_ids[:room],
+                         "rejected_ids": rejected_ids[:room]})
+    return examples, truncated
+
+
+# ------------------------------------------------------------------------------------ losses
+
+
+def log1mexp(values: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x < 0, accurate near 0 and far below it."""
+    values = values.clamp(max=-1e-7)
+    return torch.where(values > -math.log(2), torch.log(-torch.expm1(values)), torch.log1p(-torch.exp(values)))
+
+
+def orpo_loss(chosen_mean_logps: torch.Tensor, rejected_mean_logps: torch.Tensor, chosen_nll: torch.Tensor,
+              weight: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, chosen rewards, rejected rewards) of ORPO from per-token mean log-probabilities of each answer.
+
+    loss = NLL(chosen) - weight * log sigmoid(log odds(chosen) - log odds(rejected)), where the odds of an
+    answer are p / (1 - p) with p its per-token mean probability (Hong et al., 2024, eq. 6-7)."""
+    log_odds = (chosen_mean_logps - rejected_mean_logps) - (log1mexp(chosen_mean_logps) - log1mexp(rejected_mean_logps))
+    loss = chosen_nll - weight * F.logsigmoid(log_odds).mean()
+    return loss, weight * chosen_mean_logps.detach(), weight * rejected_mean_logps.detach()
+
+
+def pair_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> dict:
+    """Preference accuracy (share of pairs whose chosen answer earns the higher reward) and mean reward margin."""
+    return {"preference_accuracy": float((chosen_rewards > rejected_rewards).float().mean()),
+            "reward_margin": float((chosen_rewards - rejected_rewards).mean())}
+
+
+# ------------------------------------------------------------------------------------ trainer
+
+
+def trainer_class(stage: str):
+    """TRL's DPOTrainer on pairs tokenised by `tokenize_pairs`; for stage orpo, with the ORPO loss."""
+    from trl import DPOTrainer
+
+    orpo = stage == "orpo"
+
+    class PreferenceTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            return dataset  # tokenize_pairs did it, with the studio's cut-off and counts
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            # ORPO has no reference; `precompute_ref_log_probs` is only set to keep TRL from loading one.
+            return dataset if orpo else super()._precompute_ref_logps(dataset, name, batch_size)
+
+        def _compute_loss(self, model, inputs, return_outputs):
+            if not orpo:
+                return super()._compute_loss(model, inputs, return_outputs)
+            mode = "train" if self.model.training else "eval"
+            completion = inputs["completion_mask"]
+            labels = inputs["input_ids"].masked_fill(completion == 0, -100)
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
+                            use_cache=False, fused_lm_head=True)
+            mask = completion[:, 1:]
+            per_token = outputs.log_probs[:, -mask.size(1):] * mask  # prompt methods prepend virtual tokens
+            sums, counts = per_token.sum(1), mask.sum(1).clamp(min=1)
+            chosen_sums, rejected_sums = sums.chunk(2)
+            chosen_counts, rejected_counts = counts.chunk(2)
+            nll = -chosen_sums.sum() / chosen_counts.sum()
+            loss, chosen_rewards, rejected_rewards = orpo_loss(
+                chosen_sums / chosen_counts, rejected_sums / rejected_counts, nll, self.beta)
+            for key, value in (("rewards/chosen", chosen_rewards.mean()), ("rewards/rejected", rejected_rewards.mean()),
+                               ("rewards/accuracies", (chosen_rewards > rejected_rewards).float().mean()),
+                               ("rewards/margins", (chosen_rewards - rejected_rewards).mean()), ("nll_loss", nll.detach())):
+                self._metrics[mode][key].append(float(value))
+            return (loss, outputs) if return_outputs else loss
+
+    return PreferenceTrainer
+
+
+def training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_validation: bool, no_reference: bool):
+    """The studio's TrainingArguments as TRL's DPOConfig, with the preference settings."""
+    from dataclasses import fields
+
+    from trl import DPOConfig
+
+    from studio.train import _training_arguments
+
+    base = _training_arguments(config, run_dir, total_steps, has_validation)
+    values = {spec.name: getattr(base, spec.name) for spec in fields(base) if spec.init and not spec.name.startswith("_")}
+    # Evaluation needs only the loss and the reward metrics, not the logits that would take one more forward pass.
+    values["prediction_loss_only"] = True
+    return DPOConfig(**values, beta=config.preference_beta, loss_type=[config.preference_loss], max_length=None,
+                     precompute_ref_log_probs=no_reference)
+
+
+def policy_and_reference(config: RunConfig, model, total_steps: int):
+    """(model to hand TRL, PEFT config for TRL to apply or None, separate reference model or None)."""
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    from studio.methods import apply_method
+    from studio.models import load_model
+
+    if config.method in WEIGHT_METHODS:
+        reference = None
+        if config.stage == "dpo":
+            # Every weight may change, so the reference is a second, frozen copy; ORPO needs none.
+            reference, _ = load_model(config.base_model, config.precision, 0, config.trust_remote_code)
+            reference.requires_grad_(False).eval()
+        return apply_method(model, config, total_steps), None, reference
+    if method_bits(config.method):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    if config.start_from:
+        # TRL copies this adapter as a frozen reference adapter: DPO then moves away from the SFT model.
+        folder = start_run(config) / "adapter"
+        return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None, None
+    # A new adapter: TRL applies it, and with the adapter switched off the model is the reference.
+    return model, peft_config(config, model, total_steps), None
+
+
+def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool) -> dict:
+    """studio.train's job for stages dpo and orpo: the same run folder, events and summary."""
+    # TRL's trainers report usage to the Hub unless told not to; a local studio keeps to itself.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from datasets import Dataset
+    from transformers import PrinterCallback, set_seed
+
+    from studio import train
+    from studio.events import StudioCallback
+    from studio.models import load_model, pick_device
+
+    set_seed(config.seed)
+    random.seed(config.seed)
+    _, train_rows, validation_rows = train.prepare_rows(config)
+    model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
+    train.apply_chat_template_override(tokenizer, config.chat_template)
+    train_set, truncated = tokenize_pairs(train_rows, tokenizer, config.cutoff_length)
+    validation_set, _ = tokenize_pairs(validation_rows, tokenizer, config.cutoff_length)
+    if not train_set:
+        raise ValueError("No pair is left after tokenising; raise cutoff_length.")
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation * processes))
+    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    model, adapter_settings, reference = policy_and_reference(config, model, total_steps)
+    probes = train.default_probes(config, "preference", validation_rows)
+    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
+    no_reference = config.stage == "orpo" and adapter_settings is None and not config.start_from
+    trainer = trainer_class(config.stage)(
+        model=model, ref_model=reference, peft_config=adapter_settings, processing_class=tokenizer, callbacks=[callback],
+        args=training_arguments(config, run_dir, total_steps, bool(validation_set), no_reference),
+        train_dataset=Dataset.from_list(train_set),
+        eval_dataset=Dataset.from_list(validation_set) if validation_set else None,
+    )
+    trainer.remove_callback(PrinterCallback)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    trainable, total = count_parameters(model)
+    if main:
+        append_jsonl(run_dir / "events.jsonl", {
+            "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
+            "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
+            "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
+        })
+    signal.signal(signal.SIGTERM, lambda *_: callback.request_abort())
+    checkpoint = train.latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise ValueError(f"{run_dir} has no checkpoint to resume from; start a new run instead.")
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if validation_set and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
+        trainer.evaluate()
+    if main:
+        if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
+            model.delete_adapter(REFERENCE_ADAPTER)  # the run's adapter/ holds the tuned adapter only
+        train._save_result(model, tokenizer, config, run_dir)
+    train_seconds = callback.train_seconds()
+    return {
+        "status": "aborted" if callback.aborted else "finished",
+        "train_loss": callback.last_loss if callback.last_loss is not None else result.training_loss,
+        "eval_loss": callback.last_eval_loss,
+        **last_reward_metrics(trainer.state.log_history),
+        "trained_tokens": callback.trained_tokens,
+        "wall_seconds": round(time.time() - started, 1),
+        "tokens_per_second": round(callback.trained_tokens / train_seconds, 1) if train_seconds else None,
+        "steps": trainer.state.global_step,
+        "total_steps": total_steps,
+        "truncated_rows": truncated,
+        "trainable_parameters": trainable,
+        "error": None,
+    }
+
+
+def last_reward_metrics(log_history: list[dict]) -> dict:
+    """Preference accuracy and reward margin of the latest evaluation, None before there is one."""
+    latest = next((entry for entry in reversed(log_history) if "eval_rewards/accuracies" in entry), {})
+    return {name: latest.get(f"eval_{key}") for key, name in REWARD_METRICS.items()}
+
+
+def reward_events(metrics: dict, prefix: str = "") -> dict:
+    """The reward metrics of a Trainer log or evaluation, under their events.jsonl names."""
+    return {name: float(metrics[prefix + key]) for key, name in REWARD_METRICS.items() if prefix + key in metrics}
+
+
+def reward_points(events: list[dict]) -> list[dict]:
+    """Preference accuracy and reward margin per step for the charts: on the training batches and on the
+    validation pairs, the last value winning after a resume."""
+    points = {}
+    for event in events:
+        if "step" not in event:
+            continue
+        split = "validation" if "eval_loss" in event else "train"
+        for name in REWARD_METRICS.values():
+            if event.get(name) is not None:
+                points[(name, event["step"], split)] = event[name]
+    return [{"metric": name, "step": step, "series": split, "value": value}
+            for (name, step, split), value in sorted(points.items())]
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def answer_log_probs(model, examples: list[dict], pad_token_id: int, batch_size: int = 4) -> torch.Tensor:
+    """Per pair: [chosen sum, rejected sum, chosen tokens, rejected tokens] of the answers' log-probabilities."""
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    collate = DataCollatorForPreference(pad_token_id=pad_token_id)
+    device = next(model.parameters()).device
+    rows = []
+    for start in range(0, len(examples), batch_size):
+        batch = {key: value.to(device) for key, value in collate(examples[start:start + batch_size]).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        mask = batch["completion_mask"][:, 1:]
+        logits = logits[:, -mask.size(1) - 1:-1].float()  # prompt methods prepend virtual tokens
+        targets = batch["input_ids"][:, 1:]
+        per_token = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(-1)).squeeze(-1) * mask
+        sums, counts = per_token.sum(1), mask.sum(1).float()
+        chosen_sums, rejected_sums = sums.chunk(2)
+        chosen_counts, rejected_counts = counts.chunk(2)
+        rows.append(torch.stack([chosen_sums, rejected_sums, chosen_counts, rejected_counts], dim=1).cpu())
+    return torch.cat(rows)
+
+
+def evaluate_pairs(model, tokenizer, rows: list[dict], beta: float = 0.1, cutoff_length: int = 1024,
+                   answers: bool = True, max_new_tokens: int | None = None) -> dict:
+    """Held-out pairs scored three ways, comparable before and after tuning:
+
+    - likelihood_accuracy: share of pairs where the model gives the chosen answer the higher mean
+      per-token log-probability (its own preference, no reference needed);
+    - preference_accuracy and reward_margin: DPO's implicit reward beta * log(model / reference), the
+      reference being the base model with the adapter switched off (None for a model without adapter);
+    - with `answers`, the greedy answers to the prompts and their mean length in words, beside the
+      mean lengths of the chosen and the rejected answers.
+    """
+    if not rows:
+        raise ValueError("No rows to evaluate.")
+    examples, _ = tokenize_pairs(rows, tokenizer, cutoff_length)
+    policy = answer_log_probs(model, examples, tokenizer.pad_token_id)
+    result = {"rows": len(examples),
+              "likelihood_accuracy": round(float((policy[:, 0] / policy[:, 2] > policy[:, 1] / policy[:, 3]).float().mean()), 4)}
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            reference = answer_log_probs(model, examples, tokenizer.pad_token_id)
+        chosen_rewards = beta * (policy[:, 0] - reference[:, 0])
+        rejected_rewards = beta * (policy[:, 1] - reference[:, 1])
+        result.update({key: round(value, 4) for key, value in pair_metrics(chosen_rewards, rejected_rewards).items()})
+    else:
+        result.update(preference_accuracy=None, reward_margin=None)
+    if answers:
+        result.update(answer_lengths(model, tokenizer, rows, max_new_tokens or ANSWER_TOKENS))
+    return result
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def answer_lengths(model, tokenizer, rows: list[dict], max_new_tokens: int) -> dict:
+    """Greedy answers to the pairs' prompts, and mean lengths in words of those and of both answers."""
+    from studio.generate import generate_batch
+
+    parts = [data.preference_parts(row) for row in rows]
+    predictions = generate_batch(model, tokenizer, [prompt for prompt, _, _ in parts], max_new_tokens)
+
+    def mean(values) -> float:
+        values = list(values)
+        return round(sum(values) / len(values), 1)
+
+    return {
+        "mean_answer_words": mean(words(answer) for answer in predictions),
+        "mean_chosen_words": mean(words(chosen) for _, chosen, _ in parts),
+        "mean_rejected_words": mean(words(rejected) for _, _, rejected in parts),
+        "max_new_tokens": max_new_tokens,
+        "details": [{"prompt": prompt[-1]["content"], "answer": answer, "answer_words": words(answer)}
+                    for (prompt, _, _), answer in zip(parts, predictions)],
+    }
+
+
+# ------------------------------------------------------------------------------- the editor
+
+
+def editable_pair(row: dict) -> dict:
+    """A preference row as the editor's prompt / chosen / rejected text columns, when that loses nothing:
+    message-object answers become their text, and a prompt of one user turn its text (a longer
+    conversation stays a message list). Other rows come back as they are."""
+    if (not isinstance(row, dict) or "tools" in row or "instruction" in row
+            or data.validate([row], "preference")):
+        return row
+    # Without the row's `system` key, which preference_parts would fold into the prompt; it stays a column.
+    prompt, chosen, rejected = data.preference_parts({key: value for key, value in row.items() if key != "system"})
+    kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "chosen", "rejected")}
+    plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
+    return {"prompt": plain, "chosen": chosen, "rejected": rejected, **kept}
+
+
+def pair_texts(rows: list[dict], number: int) -> tuple[str, str, str]:
+    """(the prompt's last turn, chosen, rejected) of row `number`, for the side-by-side view."""
+    if not 1 <= number <= len(rows):
+        raise ValueError(f"Row {number} does not exist; the dataset has {len(rows)} rows.")
+    problems = [str(problem) for problem in data.validate(rows, "preference") if problem.row == number]
+    if problems:
+        raise ValueError("Fix this row first:\n" + "\n".join(problems))
+    prompt, chosen, rejected = data.preference_parts(rows[number - 1])
+    return prompt[-1]["content"], chosen, rejected
