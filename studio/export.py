@@ -43,3 +43,82 @@ def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:
     merged.save_pretrained(output)
     load_tokenizer(adapter).save_pretrained(output)
     return output
+
+
+def zip_run(run_dir: str | Path, output: str | Path) -> Path:
+    """The run's adapter/ (or model/) folder as one zip, written whole or not at all."""
+    import os
+    import tempfile
+    import zipfile
+
+    run_dir, output = Path(run_dir), Path(output)
+    kind, folder = find_trained_weights(run_dir)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    os.close(handle)
+    try:
+        # Weights barely compress; storing them keeps a large model/ quick to pack.
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, f"{run_dir.name}-{kind}/{path.relative_to(folder).as_posix()}")
+        os.replace(partial, output)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    return output
+
+
+def loading_code(folder: str | Path, kind: str, base: str | None = None) -> str:
+    """Python that loads an exported folder and answers one question: plain transformers, or PEFT on the base."""
+    folder = str(folder)
+    lines = ["from transformers import AutoModelForCausalLM, AutoTokenizer"]
+    if kind == "adapter":
+        lines += ["from peft import PeftModel", "",
+                  f"base = AutoModelForCausalLM.from_pretrained({base_location(base)!r})",
+                  f"model = PeftModel.from_pretrained(base, {folder!r})"]
+    else:
+        lines += ["", f"model = AutoModelForCausalLM.from_pretrained({folder!r})"]
+    lines += [f"tokenizer = AutoTokenizer.from_pretrained({folder!r})", "",
+              'messages = [{"role": "user", "content": "Hello! Who are you?"}]',
+              "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\", return_dict=True)",
+              "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)",
+              'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))']
+    return "\n".join(lines) + "\n"
+
+
+def base_location(base: str | None) -> str:
+    """What from_pretrained needs for a run's base: the embedded model and GGUF files load from their cached folder."""
+    from studio.models import resolve_source
+
+    base = base or "embedded"
+    if base == "embedded" or base.endswith(".gguf"):
+        return resolve_source(base).location
+    return base
+
+
+def zip_export(run_dir: str | Path) -> tuple[Path, str]:
+    """The run's adapter (or model) zipped into the workspace's exports/, and the code that loads it."""
+    from studio.workspace import exports_dir
+
+    run_dir = Path(run_dir)
+    kind, folder = find_trained_weights(run_dir)
+    archive = zip_run(run_dir, exports_dir() / f"{run_dir.name}-{kind}.zip")
+    return archive, loading_code(folder, kind, run_base_model(run_dir))
+
+
+def merged_export(run_dir: str | Path, name: str = "") -> tuple[Path, str]:
+    """A full model folder in exports/ (`<run>-merged` unless named), and the code that loads it."""
+    from studio.workspace import exports_dir, inside, safe_name
+
+    run_dir = Path(run_dir)
+    output = inside(exports_dir(), safe_name(name or f"{run_dir.name}-merged"))
+    folder = export_run(run_dir, output, merge=True)
+    return folder, loading_code(folder, "model")
+
+
+def weights_summary(run_dir: str | Path) -> tuple[str, Path, str]:
+    """(kind, folder, size like '1.8 MB') of what a run saved."""
+    kind, folder = find_trained_weights(run_dir)
+    size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    return kind, folder, f"{size / 1e6:,.1f} MB"

@@ -104,3 +104,28 @@ def tiny_sft_file(tmp_path) -> Path:
 @pytest.fixture
 def tiny_text_file(tmp_path) -> Path:
     return write_jsonl(tmp_path / "text.jsonl", [{"text": line} for line in CORPUS])
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory, tiny_model_dir) -> Path:
+    """A workspace holding one finished LoRA run of the tiny model, runs/tiny-lora, trained once per session."""
+    from studio.__main__ import main
+
+    root = tmp_path_factory.mktemp("trained-workspace")
+    rows = [{"instruction": "classify the review as positive or negative", "input": text, "output": label}
+            for text, label in [("great food and friendly staff", "positive"), ("terrible service and cold soup", "negative")] * 6]
+    dataset = write_jsonl(tmp_path_factory.mktemp("trained-data") / "reviews.jsonl", rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_WORKSPACE", str(root))
+        assert main(["train", "--preset", "cpu-lora", "--dataset", str(dataset), "--output", str(root / "runs" / "tiny-lora"),
+                     "--set", f"base_model={tiny_model_dir}", "--set", "max_steps=4", "--set", "batch_size=2",
+                     "--set", "learning_rate=0.01", "--set", "validation_split=0.25", "--set", "eval_steps=0",
+                     "--set", "probe_max_new_tokens=2"]) == 0
+    return root
+
+
+@pytest.fixture
+def trained_run(trained_workspace, monkeypatch) -> Path:
+    """The finished tiny run, with the workspace it lives in as the current one."""
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(trained_workspace))
+    return trained_workspace / "runs" / "tiny-lora"

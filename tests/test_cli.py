@@ -55,7 +55,7 @@ def test_eval_prints_json_metrics(tiny_run, tiny_sft_file, capsys):
 def test_export_merged_loads_with_plain_transformers_and_answers_the_same(tiny_run, tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
-    from studio.generate import load_for_chat
+    from studio.generate import GenerationSettings, generate_text, load_for_chat
 
     assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "merged"), "--merge"]) == 0
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
@@ -64,6 +64,11 @@ def test_export_merged_loads_with_plain_transformers_and_answers_the_same(tiny_r
     with torch.no_grad():
         assert torch.equal(merged.generate(ids, max_new_tokens=6, do_sample=False),
                            tuned.generate(ids, max_new_tokens=6, do_sample=False))
+    # Through the chat template the merged folder saved with it, the greedy answer is the same too.
+    merged_model, merged_tokenizer = load_for_chat(None, tmp_path / "merged")
+    question = [{"role": "user", "content": "classify the review as positive or negative"}]
+    greedy = GenerationSettings(temperature=0, max_new_tokens=8)
+    assert generate_text(merged_model, merged_tokenizer, question, greedy) == generate_text(tuned, tokenizer, question, greedy)
     assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "adapter-copy")]) == 0
     assert (tmp_path / "adapter-copy" / "adapter_config.json").exists()
     assert main(["export", "--run", str(tiny_run), "--output", str(tmp_path / "merged"), "--merge"]) == 1

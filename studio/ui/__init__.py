@@ -5,11 +5,13 @@ This is the only package that imports gradio; handlers stay thin over `studio`.
 
 from __future__ import annotations
 
+from functools import partial
+
 import gradio as gr
 
 from studio.jobs import JobManager
 from studio.models import device_summary
-from studio.ui import dataset_tab, train_tab
+from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, train_tab
 from studio.ui.i18n import i18n
 from studio.workspace import workspace_root
 
@@ -20,8 +22,17 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown(i18n("app.title"), elem_id="studio-title")
             gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")
-        with gr.Tab(i18n("tab.dataset"), id="dataset"):
-            dataset_tab.build(manager)
-        with gr.Tab(i18n("tab.train"), id="train") as train:
-            train_tab.build(manager, train)
+        with gr.Tabs() as tabs:
+            with gr.Tab(i18n("tab.dataset"), id="dataset"):
+                dataset_tab.build(manager)
+            with gr.Tab(i18n("tab.train"), id="train") as train:
+                compare_link, followed_run = train_tab.build(manager, train)
+            with gr.Tab(i18n("tab.chat"), id="chat") as chat:
+                chat_tab.build(manager, chat)
+            with gr.Tab(i18n("tab.compare"), id="compare") as compare:
+                compare_run = compare_tab.build(manager, compare)
+            with gr.Tab(i18n("tab.export"), id="export") as export:
+                export_tab.build(manager, export)
+        # The Train tab's "Compare with base" opens the Compare tab on the run it follows.
+        compare_link.click(partial(compare_tab.open_run, manager), inputs=followed_run, outputs=[tabs, compare_run])
     return demo

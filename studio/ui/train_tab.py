@@ -246,8 +246,12 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     return gr.Textbox(value, **text)
 
 
-def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
-    """The tab's widgets and events; `tab`, when given, refreshes the dataset list each time it is opened."""
+def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr.State]:
+    """The tab's widgets and events; `tab`, when given, refreshes the dataset list each time it is opened.
+
+    Returns the "Compare with base" button (shown once the followed run has finished) and the
+    followed run, for the app to link to the Compare tab.
+    """
     preset_name = "cpu-lora" if pick_device() == "cpu" else "lora"
     samples = [value for label, value in dataset_choices() if label == "samples/reviews-train.jsonl"]
     initial = load_config(preset_name, {"dataset": samples[0] if samples else ""})
@@ -304,6 +308,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
                 start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
                 abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
                 resume_button = gr.Button(i18n("train.resume"), elem_id="train-resume")
+                compare_button = gr.Button(i18n("compare.open_from_train"), visible=False, elem_id="train-compare")
             progress = gr.HTML(elem_id="train-progress")
             loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
                                     label=i18n("train.loss"), elem_id="train-loss-plot")
@@ -339,3 +344,6 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
     runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden")
     timer.tick(partial(refresh, manager), inputs=[run_state, shown_status], outputs=view, show_progress="hidden")
     log.change(None, js=SCROLL_LOG_TO_END)
+    shown_status.change(lambda status: gr.update(visible=status == "finished"), inputs=shown_status,
+                        outputs=compare_button, show_progress="hidden")
+    return compare_button, run_state

@@ -1,0 +1,150 @@
+"""Chat: which models a user can talk to, and the messages a question is sent with.
+
+A question goes out as: the system prompt, then the few-shot example pairs (in-context
+learning, to set beside fine-tuning), then the conversation so far, then the question.
+
+    for history in stream_reply("embedded", "Answer briefly.", [("2+2?", "4")], [], "3+3?", settings):
+        print(history[-1]["content"])
+
+A model is named by one string, so the browser and API callers say the same thing: a base
+model (`embedded`, a folder, a hub id), a run name in the workspace's runs/, or a folder
+under exports/ (a merged model).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from studio.config import EMBEDDED_MODEL
+from studio.workspace import exports_dir, inside, runs_dir
+
+EXPORTS = "exports"  # how a merged export is named in the model list: exports/<folder>
+ROLES = ("user", "assistant")
+
+
+class StopSignal(threading.Event):
+    """A stop flag per browser session: each session's copy of the initial value is a new, unset one."""
+
+    def __deepcopy__(self, memo) -> "StopSignal":
+        return StopSignal()
+
+
+def has_weights(folder: Path) -> bool:
+    return any((folder / name).is_dir() for name in ("adapter", "model"))
+
+
+def finished_runs(runs: list) -> list:
+    """The runs (RunInfo, newest first) a model can be loaded from: finished, with adapter/ or model/."""
+    return [run for run in runs if run.status == "finished" and has_weights(Path(run.path))]
+
+
+def merged_exports() -> list[Path]:
+    """Full model folders written by an export (they load with plain transformers)."""
+    return [path for path in sorted(exports_dir().iterdir()) if (path / "config.json").is_file()]
+
+
+def run_label(run) -> str:
+    return f"{run.name} · {run.method} · {run.dataset}"
+
+
+def model_choices(runs: list) -> list[tuple[str, str]]:
+    """(label, value) for every model there is to chat with: the bases, finished runs, merged exports."""
+    trained = finished_runs(runs)
+    bases = list(dict.fromkeys([EMBEDDED_MODEL, *(run.base_model or EMBEDDED_MODEL for run in trained)]))
+    return ([(f"{base} (base)", base) for base in bases]
+            + [(run_label(run), run.name) for run in trained]
+            + [(f"{EXPORTS}/{path.name}", f"{EXPORTS}/{path.name}") for path in merged_exports()])
+
+
+def model_source(choice: str | None) -> tuple[str | None, str | None]:
+    """(base, trained) for cached_model: a run name or exports/ folder is trained weights, anything else a base."""
+    choice = (choice or EMBEDDED_MODEL).strip()
+    if choice.startswith(f"{EXPORTS}/"):
+        return None, str(inside(exports_dir(), choice.split("/", 1)[1]))
+    if "/" not in choice and has_weights(runs_dir() / choice):
+        return None, str(inside(runs_dir(), choice))
+    return choice, None
+
+
+def message_text(content) -> str:
+    """The text of a chat message's content: a string, or a list of parts as the browser sends them."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, (list, tuple)):
+        return "".join(message_text(part) for part in content)
+    return "" if content is None else str(content)
+
+
+def cell_text(cell) -> str:
+    """A table cell as text; an empty cell of a pandas table arrives as NaN."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return ""
+    return str(cell).strip()
+
+
+def example_pairs(rows) -> list[tuple[str, str]]:
+    """Few-shot (question, answer) pairs from a two-column table; blank rows are skipped."""
+    if rows is None:
+        return []
+    if hasattr(rows, "values") and hasattr(rows, "columns"):
+        rows = rows.values.tolist()
+    pairs = []
+    for number, row in enumerate(rows, start=1):
+        question, answer = (cell_text(cell) for cell in (list(row) + ["", ""])[:2])
+        if not question and not answer:
+            continue
+        if not question or not answer:
+            raise ValueError(f"Example {number} needs both a question and an answer (or neither, to skip it).")
+        pairs.append((question, answer))
+    return pairs
+
+
+def history_messages(history) -> list[dict]:
+    """The conversation so far as plain {role, content} messages (the browser adds metadata and parts)."""
+    return [{"role": message["role"], "content": message_text(message.get("content"))}
+            for message in history or [] if message.get("role") in ROLES]
+
+
+def build_messages(system_prompt: str, examples: list[tuple[str, str]], history, question: str) -> list[dict]:
+    messages = [{"role": "system", "content": system_prompt.strip()}] if system_prompt and system_prompt.strip() else []
+    for example_question, example_answer in examples:
+        messages += [{"role": "user", "content": example_question}, {"role": "assistant", "content": example_answer}]
+    return messages + history_messages(history) + [{"role": "user", "content": question}]
+
+
+def generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed):
+    """GenerationSettings from widget values; an empty seed means a new random draw each time."""
+    from studio.generate import GenerationSettings
+
+    values = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "max_new_tokens": max_new_tokens,
+              "repetition_penalty": repetition_penalty}
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ValueError(f"Set a value for {', '.join(missing)}.")
+    if not 0 <= temperature <= 2:
+        raise ValueError("Temperature goes from 0 (greedy) to 2.")
+    if max_new_tokens < 1:
+        raise ValueError("Max new tokens must be at least 1.")
+    return GenerationSettings(float(temperature), float(top_p), int(top_k), int(max_new_tokens),
+                              float(repetition_penalty), None if seed is None else int(seed))
+
+
+def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, question: str,
+                 settings, stop: threading.Event | None = None) -> Iterator[list[dict]]:
+    """Yield the conversation with the answer growing at its end."""
+    from studio.generate import cached_model, stream_chat
+
+    question = (question or "").strip()
+    if not question:
+        raise ValueError("Type a question first.")
+    messages = build_messages(system_prompt, examples, history, question)
+    shown = history_messages(history) + [{"role": "user", "content": question}]
+    model, tokenizer = cached_model(*model_source(choice))
+    yield shown + [{"role": "assistant", "content": ""}]
+    for text in stream_chat(model, tokenizer, messages, settings, stop):
+        yield shown + [{"role": "assistant", "content": text}]

@@ -1,0 +1,248 @@
+"""Compare a run with its base model: temperature grid, blind votes, batch before/after, general knowledge.
+
+    result = batch_compare("demo", "presets/samples/reviews-test.jsonl", limit=20)
+    csv_path, markdown_path = write_report(result)
+    general_check("demo")["drift"]    # 0 = answers as the base gave them, 1 = nothing in common
+
+The batch numbers are `evaluate_rows` on the same rows for each side, so they equal
+`python -m studio eval` (with and without --adapter). Blind votes are appended to the run's
+votes.jsonl, so the votes of everyone who looks at the run add up.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+from studio.config import EMBEDDED_MODEL
+from studio.workspace import append_jsonl, atomic_write_text, inside, read_jsonl, runs_dir, safe_name
+
+SIDES = ("base", "tuned")
+VOTES_FILE = "votes.jsonl"
+REPORTS = "comparisons"
+VALIDATION = "validation"  # the dataset choice meaning the run's own held-out rows
+METRICS = ("exact_match", "f1", "rouge_l", "perplexity")
+LOWER_IS_BETTER = {"perplexity"}
+SHORT_ANSWER_WORDS = 4  # references this short are scored by exact match, longer ones by ROUGE-L
+ROW_COLUMNS = ("row", "prompt", "reference", "base", "tuned", "base_exact_match", "tuned_exact_match",
+               "base_f1", "tuned_f1", "base_rouge_l", "tuned_rouge_l")
+# Everyday questions outside any fine-tuning set: if their answers move a lot, tuning made the model forget.
+GENERAL_PROMPTS = (
+    "What is the capital of France?",
+    "Explain in two sentences why the sky is blue.",
+    "What is 12 multiplied by 7?",
+    "Name three primary colours.",
+    "Write one friendly sentence declining a meeting invitation.",
+    "中国的首都是哪里？",
+    "用一句话解释什么是光合作用。",
+    "请列出三种常见的水果。",
+)
+
+
+def run_folder(run: str | Path) -> Path:
+    """A finished run's folder from its name in runs/ (or its path)."""
+    from studio.generate import find_trained_weights
+
+    if not run:
+        raise ValueError("Pick a finished run to compare with its base model.")
+    path = Path(run) if Path(run).is_dir() else inside(runs_dir(), run)
+    find_trained_weights(path)
+    return path
+
+
+def base_of(run_dir: Path) -> str:
+    from studio.generate import run_base_model
+
+    return run_base_model(run_dir) or EMBEDDED_MODEL
+
+
+# ---------------------------------------------------------------- side by side and temperature grid
+
+
+def stream_side_by_side(run: str | Path, messages: list[dict], settings, stop=None) -> Iterator[tuple[str, str]]:
+    """(base answer so far, tuned answer so far), both with the same settings and seed."""
+    from studio.generate import stream_pair
+
+    if not messages or not messages[-1]["content"].strip():
+        raise ValueError("Type a prompt first.")
+    yield from stream_pair(run_folder(run), messages, settings, stop)
+
+
+def grid_temperatures(values) -> list[float]:
+    """The grid's temperatures: the filled-in values, each once, in the order given."""
+    temperatures = list(dict.fromkeys(float(value) for value in values if value is not None))
+    if not temperatures:
+        raise ValueError("Give at least one temperature for the grid.")
+    if any(not 0 <= value <= 2 for value in temperatures):
+        raise ValueError("Grid temperatures go from 0 (greedy) to 2.")
+    return temperatures
+
+
+def stream_grid(run: str | Path, messages: list[dict], settings, temperatures, stop=None) -> Iterator[list[list]]:
+    """Table rows [temperature, base answer, tuned answer], filled in as the answers stream."""
+    temperatures = grid_temperatures(temperatures)
+    rows = [[temperature, "", ""] for temperature in temperatures]
+    for index, temperature in enumerate(temperatures):
+        for base_text, tuned_text in stream_side_by_side(run, messages, replace(settings, temperature=temperature), stop):
+            rows[index][1:] = [base_text, tuned_text]
+            yield [list(row) for row in rows]
+        if stop is not None and stop.is_set():
+            return
+
+
+# ---------------------------------------------------------------- blind votes
+
+
+def blind_order() -> tuple[str, str]:
+    """Which side shows as answer A and which as B."""
+    return tuple(random.sample(SIDES, 2))
+
+
+def record_vote(run: str | Path, choice: str, order: tuple[str, str], prompt: str, settings) -> dict:
+    """Append one vote (choice 'A', 'B' or 'tie') to the run's votes.jsonl; returns the new tally."""
+    if choice not in ("A", "B", "tie"):
+        raise ValueError("A vote is A, B or tie.")
+    if not order:
+        raise ValueError("Compare in blind mode first, then vote.")
+    winner = {"A": order[0], "B": order[1], "tie": "tie"}[choice]
+    run_dir = run_folder(run)
+    append_jsonl(run_dir / VOTES_FILE, {"time": time.time(), "winner": winner, "prompt": prompt,
+                                       "temperature": settings.temperature, "seed": settings.seed})
+    return vote_tally(run_dir)
+
+
+def vote_tally(run: str | Path) -> dict:
+    votes = read_jsonl(run_folder(run) / VOTES_FILE)
+    tally = {side: 0 for side in (*SIDES, "tie")}
+    for vote in votes:
+        if vote.get("winner") in tally:
+            tally[vote["winner"]] += 1
+    return {**tally, "votes": sum(tally.values())}
+
+
+# ---------------------------------------------------------------- batch before/after
+
+
+def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
+    """(rows, shape, name) of a dataset file, or of the run's validation split."""
+    from studio import data
+    from studio.jobs import load_run_config
+    from studio.train import prepare_rows, resolve_dataset_path
+
+    if dataset == VALIDATION:
+        shape, _, rows = prepare_rows(load_run_config(run_dir))
+        if not rows:
+            raise ValueError("This run kept no validation rows (validation share 0); pick a test file instead.")
+        return rows, shape, f"{run_dir.name}-validation"
+    if not dataset:
+        raise ValueError("Pick a dataset to compare on.")
+    loaded = data.load_dataset(resolve_dataset_path(dataset))
+    return loaded.rows, loaded.shape, Path(loaded.source).stem
+
+
+def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None) -> dict:
+    """Greedy answers of base and tuned on the same rows, with metrics per row and in total."""
+    from studio.evaluate import evaluate_rows
+    from studio.generate import cached_model, generation_lock
+
+    run_dir = run_folder(run)
+    rows, shape, name = evaluation_rows(run_dir, dataset)
+    rows = rows[:int(limit)] if limit else rows
+    results = {}
+    for side, model_and_tokenizer in zip(SIDES, (cached_model(base_of(run_dir)), cached_model(None, run_dir))):
+        # The models are shared with the chat: take turns with it rather than race on the model's state.
+        with generation_lock(model_and_tokenizer[0]):
+            results[side] = evaluate_rows(*model_and_tokenizer, rows, shape, max_new_tokens or None)
+    return {"run": run_dir.name, "dataset": name, **results}
+
+
+def headline_metric(result: dict) -> str:
+    """Exact match for short answers (labels, numbers), ROUGE-L for longer ones."""
+    references = [row["reference"] for row in result["base"]["details"]]
+    mean_words = sum(len(reference.split()) for reference in references) / len(references)
+    return "exact_match" if mean_words <= SHORT_ANSWER_WORDS else "rouge_l"
+
+
+def comparison_rows(result: dict) -> list[dict]:
+    rows = []
+    for number, (base, tuned) in enumerate(zip(result["base"]["details"], result["tuned"]["details"]), start=1):
+        rows.append({"row": number, "prompt": base["prompt"], "reference": base["reference"],
+                     "base": base["prediction"], "tuned": tuned["prediction"],
+                     **{f"{side}_{metric}": round(values[metric], 4)
+                        for metric in ("exact_match", "f1", "rouge_l") for side, values in zip(SIDES, (base, tuned))}})
+    return rows
+
+
+def totals(result: dict) -> list[dict]:
+    """One row per metric: base, tuned, and the change (positive = better, whichever way the metric runs)."""
+    rows = []
+    for metric in METRICS:
+        base, tuned = result["base"][metric], result["tuned"][metric]
+        change = (base - tuned) if metric in LOWER_IS_BETTER else (tuned - base)
+        rows.append({"metric": metric, "base": base, "tuned": tuned, "change": round(change, 4)})
+    return rows
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def markdown_table(rows: list[dict]) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(result: dict) -> str:
+    return (f"# {result['run']} vs its base on {result['dataset']} ({result['base']['rows']} rows)\n\n"
+            f"Greedy answers, at most {result['base']['max_new_tokens']} new tokens.\n\n"
+            f"{markdown_table(totals(result))}\n\n## Per row\n\n{markdown_table(comparison_rows(result))}\n")
+
+
+def write_report(result: dict) -> tuple[Path, Path]:
+    """The per-row table as CSV, and totals plus rows as Markdown, in the run's comparisons/ folder."""
+    folder = run_folder(result["run"]) / REPORTS
+    stem = safe_name(f"{result['dataset']}-{result['base']['rows']}-rows")
+    csv_path = atomic_write_text(folder / f"{stem}.csv", to_csv(comparison_rows(result)))
+    return csv_path, atomic_write_text(folder / f"{stem}.md", to_markdown(result))
+
+
+# ---------------------------------------------------------------- general knowledge
+
+
+def drift(base_answers: list[str], tuned_answers: list[str]) -> tuple[list[float], float]:
+    """(ROUGE-L of each tuned answer against the base's, 1 - their mean): how far the answers moved."""
+    from studio.evaluate import rouge_l
+
+    similarities = [round(rouge_l(tuned, base), 4) for base, tuned in zip(base_answers, tuned_answers)]
+    return similarities, round(1 - sum(similarities) / len(similarities), 4) if similarities else 0.0
+
+
+def general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PROMPTS) -> dict:
+    """Base and tuned answer everyday prompts greedily; the drift says how much tuning changed them."""
+    from studio.generate import cached_model, generate_batch, generation_lock
+
+    run_dir = run_folder(run)
+    conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
+    answers = []
+    for model, tokenizer in (cached_model(base_of(run_dir)), cached_model(None, run_dir)):
+        with generation_lock(model):
+            answers.append(generate_batch(model, tokenizer, conversations, int(max_new_tokens)))
+    base_answers, tuned_answers = answers
+    similarities, moved = drift(base_answers, tuned_answers)
+    rows = [{"prompt": prompt, "base": base, "tuned": tuned, "similarity": similarity}
+            for prompt, base, tuned, similarity in zip(prompts, base_answers, tuned_answers, similarities)]
+    return {"run": run_dir.name, "rows": rows, "drift": moved}

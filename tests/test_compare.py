@@ -1,0 +1,106 @@
+"""Compare: votes and tallies, tables and reports, drift; and on the tiny run, the batch numbers
+equal `python -m studio eval` on the same rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from studio import compare
+from studio.__main__ import main
+from studio.chat import generation_settings
+
+GREEDY = generation_settings(0, 0.9, 50, 4, 1.0, 0)
+
+
+def fake_result(references: list[str], base: list[str], tuned: list[str]) -> dict:
+    from studio.evaluate import exact_match, rouge_l, token_f1
+
+    def side(predictions, perplexity):
+        details = [{"prompt": f"q{index}", "reference": reference, "prediction": prediction,
+                    "exact_match": exact_match(prediction, reference), "f1": token_f1(prediction, reference),
+                    "rouge_l": rouge_l(prediction, reference)} for index, (reference, prediction) in enumerate(zip(references, predictions))]
+        totals = {key: sum(row[key] for row in details) / len(details) for key in ("exact_match", "f1", "rouge_l")}
+        return {"rows": len(details), **totals, "perplexity": perplexity, "max_new_tokens": 8, "details": details}
+    return {"run": "demo", "dataset": "test", "base": side(base, 3.0), "tuned": side(tuned, 1.5)}
+
+
+def test_totals_say_which_way_is_better_and_the_headline_fits_the_answers():
+    result = fake_result(["positive", "negative"], ["Positive", "mixed"], ["positive", "negative"])
+    rows = {row["metric"]: row for row in compare.totals(result)}
+    assert rows["exact_match"]["base"] == 0.5 and rows["exact_match"]["tuned"] == 1.0 and rows["exact_match"]["change"] == 0.5
+    assert rows["perplexity"]["change"] == 1.5  # lower perplexity is better, so the change is positive
+    assert compare.headline_metric(result) == "exact_match"
+    long = fake_result(["the soup was cold and the staff slow"], ["cold soup"], ["the soup was cold"])
+    assert compare.headline_metric(long) == "rouge_l"
+
+
+def test_csv_and_markdown_hold_every_row_with_awkward_text_intact():
+    result = fake_result(["a | b\nc"], ["x"], ["a | b\nc"])
+    table = list(csv.DictReader(io.StringIO(compare.to_csv(compare.comparison_rows(result)))))
+    assert table[0]["tuned"] == "a | b\nc" and table[0]["tuned_exact_match"] == "1.0"
+    assert list(table[0]) == list(compare.ROW_COLUMNS)
+    markdown = compare.to_markdown(result)
+    assert "a \\| b<br>c" in markdown and "| exact_match | 0.0 | 1.0 | 1.0 |" in markdown
+
+
+def test_drift_is_one_minus_the_mean_similarity():
+    similarities, moved = compare.drift(["Paris is the capital.", "4"], ["Paris is the capital.", "seven"])
+    assert similarities == [1.0, 0.0] and moved == 0.5
+
+
+def test_grid_temperatures_keep_order_and_refuse_out_of_range():
+    assert compare.grid_temperatures([0, 0.7, None, 0.7, 1.2]) == [0.0, 0.7, 1.2]
+    with pytest.raises(ValueError, match="at least one"):
+        compare.grid_temperatures([None, None])
+    with pytest.raises(ValueError, match="0 \\(greedy\\) to 2"):
+        compare.grid_temperatures([3])
+
+
+def test_blind_votes_map_to_sides_and_add_up_in_the_run_folder(trained_run):
+    before = compare.vote_tally("tiny-lora")
+    assert set(compare.blind_order()) == {"base", "tuned"}
+    compare.record_vote("tiny-lora", "A", ("tuned", "base"), "hi", GREEDY)
+    compare.record_vote("tiny-lora", "B", ("tuned", "base"), "hi", GREEDY)
+    tally = compare.record_vote(trained_run, "tie", ("base", "tuned"), "hi", GREEDY)
+    assert tally == {"base": before["base"] + 1, "tuned": before["tuned"] + 1, "tie": before["tie"] + 1,
+                     "votes": before["votes"] + 3}
+    last = json.loads((trained_run / compare.VOTES_FILE).read_text().splitlines()[-1])
+    assert last["winner"] == "tie" and last["temperature"] == 0
+    with pytest.raises(ValueError, match="blind mode first"):
+        compare.record_vote("tiny-lora", "A", None, "hi", GREEDY)
+    with pytest.raises(ValueError, match="finished run"):
+        compare.record_vote("", "A", ("base", "tuned"), "hi", GREEDY)
+
+
+def test_batch_compare_equals_the_eval_command_on_the_same_rows(trained_run, tiny_model_dir, tiny_sft_file, capsys):
+    result = compare.batch_compare("tiny-lora", str(tiny_sft_file), limit=5)
+    for side, arguments in (("tuned", ["--adapter", str(trained_run)]), ("base", ["--base", str(tiny_model_dir)])):
+        assert main(["eval", *arguments, "--dataset", str(tiny_sft_file), "--limit", "5", "--details"]) == 0
+        expected = json.loads(capsys.readouterr().out)
+        expected.pop("model")
+        assert result[side] == expected
+    csv_path, markdown_path = compare.write_report(result)
+    assert csv_path.parent == trained_run / compare.REPORTS
+    assert len(list(csv.DictReader(csv_path.open()))) == 5 and "| perplexity |" in markdown_path.read_text()
+
+
+def test_batch_compare_on_the_runs_own_validation_rows(trained_run):
+    result = compare.batch_compare("tiny-lora", compare.VALIDATION, max_new_tokens=3)
+    assert result["dataset"] == "tiny-lora-validation" and result["base"]["rows"] == 3 == result["tuned"]["rows"]
+    assert result["base"]["max_new_tokens"] == 3
+    with pytest.raises(ValueError, match="Pick a dataset"):
+        compare.batch_compare("tiny-lora", "")
+
+
+def test_grid_and_general_check_answer_with_both_models(trained_run):
+    messages = [{"role": "user", "content": "the cat sat"}]
+    frames = list(compare.stream_grid("tiny-lora", messages, GREEDY, [0, 1.0]))
+    assert [row[0] for row in frames[-1]] == [0.0, 1.0]
+    assert all(isinstance(text, str) for row in frames[-1] for text in row[1:])
+    checked = compare.general_check("tiny-lora", max_new_tokens=4)
+    assert len(checked["rows"]) == len(compare.GENERAL_PROMPTS) and 0 <= checked["drift"] <= 1
+    assert {"prompt", "base", "tuned", "similarity"} == set(checked["rows"][0])
