@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pandas as pd
 
-from studio import editing
+from studio import editing, preference
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES
 from studio.editing import NUMBER_COLUMN, Draft
@@ -210,10 +210,27 @@ def show_example(draft: Draft, number: int, tokenizer=None) -> list[tuple[str, s
     return [(text, TRAINED if trained else PROMPT) for text, trained in pieces]
 
 
+def show_pair(draft: Draft, number: int) -> tuple:
+    """A preference row's prompt and its two answers side by side; hidden for other shapes. A row with a
+    problem says so in the prompt box rather than in a popup, as a click on the table shows it too."""
+    if draft.shape != "preference" or not draft.rows:
+        return gr.update(visible=False), "", "", ""
+    try:
+        prompt, chosen, rejected = preference.pair_texts(draft.rows, int(number or 1))
+    except ValueError as error:
+        return gr.update(visible=True), str(error), "", ""
+    return gr.update(visible=True), prompt, chosen, rejected
+
+
+def clicked_row(shown: list[int], event: gr.SelectData) -> int:
+    """The dataset row number of the table cell clicked."""
+    return shown[event.index[0]] if event.index[0] < len(shown) else gr.skip()
+
+
 def build(manager) -> None:
     """The tab's widgets and events; `manager` is unused: editing a dataset starts no jobs."""
     tab = SimpleNamespace(draft=gr.State(Draft()), shown=gr.State([]))
-    for section in (_sources, _editor, _checks, _model_view, _split_export):
+    for section in (_sources, _editor, _checks, _model_view, _pair_view, _split_export):
         section(tab)
     _connect(tab)
 
@@ -293,6 +310,18 @@ def _model_view(tab) -> None:
     tab.example = gr.HighlightedText(color_map=EXAMPLE_COLORS, show_inline_category=False, show_label=False)
 
 
+def _pair_view(tab) -> None:
+    with gr.Group(visible=False) as tab.pair:
+        gr.Markdown(f"### {i18n('preference.pair_view')}")
+        gr.Markdown(i18n("preference.pair_view_help"))
+        tab.pair_prompt = gr.Textbox(label=i18n("preference.prompt"), interactive=False, max_lines=6)
+        with gr.Row():
+            tab.pair_chosen = gr.Textbox(label=i18n("preference.chosen"), interactive=False, lines=6, max_lines=20,
+                                         elem_id="dataset-pair-chosen")
+            tab.pair_rejected = gr.Textbox(label=i18n("preference.rejected"), interactive=False, lines=6, max_lines=20,
+                                           elem_id="dataset-pair-rejected")
+
+
 def _split_export(tab) -> None:
     gr.Markdown(f"### {i18n('dataset.split_export')}")
     with gr.Row(equal_height=True):
@@ -339,3 +368,8 @@ def _connect(tab) -> None:
     tab.select_copies.click(select_copies, tab.draft, tab.delete_numbers)
     tab.cutoff.input(count_tokens, [tab.draft, tab.cutoff], token_outputs)
     gr.on([tab.show.click, tab.example_number.submit], show_example, [tab.draft, tab.example_number], tab.example)
+    pair_outputs = [tab.pair, tab.pair_prompt, tab.pair_chosen, tab.pair_rejected]
+    gr.on([tab.show.click, tab.example_number.submit, tab.draft.change], show_pair, [tab.draft, tab.example_number],
+          pair_outputs, show_progress="hidden")
+    tab.table.select(clicked_row, tab.shown, tab.example_number).then(
+        show_pair, [tab.draft, tab.example_number], pair_outputs, show_progress="hidden")

@@ -530,4 +530,37 @@ ZH.update({
     "export.code": "在 Python 中加载",
 })
 
+# ---- preference tuning
+# The settings' English help comes from RunConfig (above); the stage's Chinese help is restated here
+# because the stages dpo and orpo are this section's.
+EN.update({
+    "train.setting.preference_beta": "Beta (DPO) / lambda (ORPO)",
+    "train.setting.preference_loss": "DPO loss",
+    "train.setting.start_from": "Start from SFT run",
+    "preference.chart.preference_accuracy": "Preference accuracy (chosen beats rejected)",
+    "preference.chart.reward_margin": "Reward margin (chosen − rejected)",
+    "preference.pair_view": "The two answers",
+    "preference.pair_view_help": "The prompt of the row above (or of the row clicked in the table), with the chosen "
+                                 "answer beside the rejected one.",
+    "preference.prompt": "Prompt",
+    "preference.chosen": "Chosen (preferred)",
+    "preference.rejected": "Rejected",
+})
+ZH.update({
+    "train.setting.preference_beta": "Beta（DPO）/ lambda（ORPO）",
+    "train.setting.preference_loss": "DPO 损失",
+    "train.setting.start_from": "从 SFT 训练继续",
+    "train.help.stage": "sft：学习回答（指令或对话数据）。pretrain：在纯文本上继续预训练。dpo / orpo：从偏好数据对中学会偏好被选中的回答。",
+    "train.help.preference_beta": "DPO：beta，微调后的模型可偏离参考模型多远（越小偏离越远）。ORPO：lambda，偏好项相对 SFT 损失的权重。",
+    "train.help.preference_loss": "DPO 损失：sigmoid（DPO 论文）、ipo、hinge（SLiC）、sigmoid_norm（按词元平均），以及 apo / nca / sppo / bco / aot / discopop 等变体。",
+    "train.help.start_from": "DPO / ORPO：一个已完成的 SFT 训练文件夹，本次继续训练它的适配器；参考模型即该 SFT 模型（留空 = 基础模型）。",
+    "preference.chart.preference_accuracy": "偏好准确率（被选中的回答胜出）",
+    "preference.chart.reward_margin": "奖励差（被选中 − 被拒绝）",
+    "preference.pair_view": "两个回答",
+    "preference.pair_view_help": "上面所选行（或在表格中点击的行）的提示，被选中的回答与被拒绝的回答并排显示。",
+    "preference.prompt": "提示",
+    "preference.chosen": "被选中（更好）",
+    "preference.rejected": "被拒绝",
+})
+
 i18n = gr.I18n(en=EN, zh={**EN, **ZH})

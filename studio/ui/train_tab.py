@@ -17,7 +17,8 @@ import gradio as gr
 import pandas as pd
 
 from studio.config import (
-    SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml, save_preset, train_command,
+    PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml,
+    save_preset, train_command,
 )
 from studio.estimate import GIB, estimate
 from studio.events import format_progress, loss_points, read_events
@@ -25,6 +26,7 @@ from studio.jobs import JobManager, log_tail
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.data import SUFFIXES
 from studio.models import pick_device
+from studio.preference import REWARD_METRICS, reward_points
 from studio.ui.i18n import i18n
 from studio.workspace import datasets_dir, runs_dir
 
@@ -35,7 +37,9 @@ CHOICES = {spec.name: spec.metadata["choices"] for spec in fields(RunConfig) if 
 BASIC_ROWS = (("epochs", "max_steps", "learning_rate"), ("batch_size", "cutoff_length", "validation_split"))
 LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout")
 LORA_FAMILY = tuple(method for method in ADAPTER_METHODS if method != "ia3")
+PREFERENCE_SETTINGS = ("preference_beta", "preference_loss", "start_from")
 PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_virtual_tokens", "trainable_layers",
+          *PREFERENCE_SETTINGS,
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
@@ -50,6 +54,7 @@ SCROLL_LOG_TO_END = ("() => { setTimeout(() => { const box = document.querySelec
                      " if (box) { box.scrollTop = box.scrollHeight; } }, 50); }")
 # One colour per series, the same for every run.
 SERIES_COLORS = {"loss": "#f97316", "eval_loss": "#2563eb"}
+REWARD_COLORS = {"train": SERIES_COLORS["loss"], "validation": SERIES_COLORS["eval_loss"]}
 
 
 def shows_errors(handler):
@@ -96,6 +101,27 @@ def apply_preset(preset: str, base_model: str, dataset: str) -> list:
     if "base_model" not in read_yaml(preset_path(preset)):
         kept["base_model"] = base_model
     return setting_values(load_config(preset, kept))
+
+
+def stage_view(stage: str) -> tuple:
+    """The preference settings for dpo and orpo only; the loss type is DPO's alone."""
+    return gr.update(visible=stage in PREFERENCE_STAGES), gr.update(visible=stage == "dpo")
+
+
+def reward_view(run_path: str | None) -> tuple:
+    """Preference accuracy and reward margin charts of a DPO / ORPO run (hidden for other runs)."""
+    points = reward_points(read_events(Path(run_path))) if run_path else []
+    if not points:
+        return gr.update(visible=False), None, None
+    frames = []
+    for metric in REWARD_METRICS.values():
+        rows = [{"step": point["step"], "series": point["series"], metric: point["value"]}
+                for point in points if point["metric"] == metric]
+        # As in loss_frame: every series in every frame, so the colours stay fixed from the first draw.
+        rows += [{"step": points[0]["step"], "series": series, metric: None}
+                 for series in sorted(set(REWARD_COLORS) - {row["series"] for row in rows})]
+        frames.append(pd.DataFrame(rows, columns=["step", "series", metric]))
+    return gr.update(visible=True), *frames
 
 
 def method_view(method: str) -> tuple:
@@ -271,6 +297,10 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                                      info=i18n("train.preset_help"), elem_id="train-preset")
             description = gr.Markdown(i18n(f"train.method.{initial.method}"))
             widgets["stage"] = setting_widget("stage", initial.stage)
+            with gr.Row(visible=initial.stage in PREFERENCE_STAGES) as preference_row:
+                for name in PREFERENCE_SETTINGS:
+                    widgets[name] = setting_widget(name, getattr(initial, name), visible=name != "preference_loss"
+                                                   or initial.stage == "dpo")
             for row in BASIC_ROWS:
                 with gr.Row():
                     for name in row:
@@ -312,6 +342,11 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
             progress = gr.HTML(elem_id="train-progress")
             loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
                                     label=i18n("train.loss"), elem_id="train-loss-plot")
+            with gr.Row(visible=False) as reward_row:
+                accuracy_plot, margin_plot = (
+                    gr.LinePlot(None, x="step", y=metric, color="series", color_map=REWARD_COLORS,
+                                label=i18n(f"preference.chart.{metric}"), elem_id=f"train-{metric.replace('_', '-')}-plot")
+                    for metric in REWARD_METRICS.values())
             probes = gr.Dataframe(headers=list(PROBE_COLUMNS), label=i18n("train.probes"), interactive=False,
                                   wrap=True, column_widths=["10%", "45%", "45%"], elem_id="train-probes")
             log = gr.Textbox(label=i18n("train.log"), lines=10, max_lines=10, interactive=False, autoscroll=True,
@@ -344,6 +379,10 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
     runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden")
     timer.tick(partial(refresh, manager), inputs=[run_state, shown_status], outputs=view, show_progress="hidden")
     log.change(None, js=SCROLL_LOG_TO_END)
+    widgets["stage"].change(stage_view, inputs=widgets["stage"], outputs=[preference_row, widgets["preference_loss"]])
+    # The loss chart is redrawn whenever the run has new events; the reward charts follow it.
+    loss_plot.change(reward_view, inputs=run_state, outputs=[reward_row, accuracy_plot, margin_plot],
+                     show_progress="hidden")
     shown_status.change(lambda status: gr.update(visible=status == "finished"), inputs=shown_status,
                         outputs=compare_button, show_progress="hidden")
     return compare_button, run_state
