@@ -24,6 +24,7 @@ import torch
 from studio.config import RunConfig
 from studio.methods import ADAPTER_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits
 from studio.models import load_model, pick_device
+from studio.preflight import check_run
 from studio.train import accepts_logits_mask, apply_chat_template_override, prepare_rows, tokenize, trained_token_loss
 
 # Some memory is always taken by what the estimate cannot see (fragmentation, the job's own runtime).
@@ -48,6 +49,7 @@ class Estimate:
 def estimate(config: RunConfig) -> Estimate:
     """Measure one configuration; raises ValueError for settings or data that cannot train."""
     config.validate()
+    check_run(config)  # before loading: a model larger than the memory would take the app down with it
     device = pick_device()
     available = available_memory(device)
     started = time.perf_counter()

@@ -54,12 +54,15 @@ class JobManager:
         self._lock = threading.Lock()
 
     def start(self, config: RunConfig) -> Path:
+        from studio.preflight import check_run
         from studio.train import new_run_dir
 
         config.validate()
+        check_run(config)
         with self._lock:
             self._refuse_if_busy()
-            run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
+            # Resolved, as the job's command line names it: a restarted app finds the job by that path.
+            run_dir = (Path(config.output_dir) if config.output_dir else new_run_dir(config)).resolve()
             if (run_dir / "summary.json").exists() or (run_dir / JOB_FILE).exists():
                 raise ValueError(f"{run_dir.name} already holds a run; choose another output folder or resume it.")
             config.output_dir = str(run_dir.resolve())

@@ -24,6 +24,7 @@ from studio import data, tokens
 from studio.config import PREFERENCE_STAGES, RunConfig
 from studio.methods import apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
+from studio.preflight import check_run
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
 
 ABORT_FILE = "abort"
@@ -96,6 +97,7 @@ def default_probes(config: RunConfig, shape: str, validation_rows: list[dict]) -
 def run_training(config: RunConfig, resume: bool = False) -> dict:
     """Train one run end to end; returns the summary (also written to summary.json)."""
     config.validate()
+    check_run(config)
     run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
     config.output_dir = str(run_dir.resolve())
     events = run_dir / "events.jsonl"

@@ -49,7 +49,7 @@ def build_tiny_model(vocab_size: int):
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                          tie_word_embeddings=True, eos_token_id=2, bos_token_id=1, pad_token_id=3)
     return LlamaForCausalLM(config)
 

@@ -7,6 +7,7 @@ import pytest
 from studio import estimate as estimate_module
 from studio.config import RunConfig
 from studio.estimate import estimate
+from studio.preflight import parameter_count
 
 
 def tiny_config(model_dir, dataset, **overrides) -> RunConfig:
@@ -32,8 +33,10 @@ def test_full_fine_tuning_trains_every_weight(tiny_model_dir, tiny_sft_file, wor
 
 
 def test_a_run_larger_than_free_memory_says_what_to_lower(tiny_model_dir, tiny_sft_file, workspace, monkeypatch):
-    # Less than the tiny model's weights alone, so the verdict does not hang on how much the allocator reuses.
-    monkeypatch.setattr(estimate_module, "available_memory", lambda device: 256 * 1024)
+    # Just the tiny model's float32 weights: enough to load it (less is refused before loading, see
+    # test_preflight.py), too little to train, whatever the allocator reuses.
+    weights = parameter_count(tiny_model_dir) * 4
+    monkeypatch.setattr(estimate_module, "available_memory", lambda device: weights)
     result = estimate(tiny_config(tiny_model_dir, tiny_sft_file, batch_size=64, cutoff_length=256))
     assert not result.fits
     assert "batch_size (now 64)" in result.warning and "cutoff_length (now 256)" in result.warning
