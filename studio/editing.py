@@ -65,6 +65,10 @@ class Draft:
     rows: list[dict] = field(default_factory=list)
     history: tuple = ()
     saved: bool = True
+    # The rows are lists, so a Draft cannot be hashed (the generated hash would raise). Gradio hashes a
+    # gr.State's value to notice changes and, for an unhashable one, compares identity instead: every
+    # edit makes a new Draft, so that is exactly a change.
+    __hash__ = None
 
     @property
     def columns(self) -> list[str]:

@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 
 from studio.data import read_rows
+from studio.editing import Draft
 from studio.jobs import JobManager
 from studio.ui import dataset_tab
 from studio.ui.dataset_tab import PROMPT, TRAINED
@@ -173,3 +174,13 @@ def test_every_label_has_english_and_chinese():
     source = Path(dataset_tab.__file__).read_text(encoding="utf-8")
     keys = set(re.findall(r"""["'](dataset\.[a-z_]+)["']""", source))
     assert keys and keys <= set(EN) and keys <= set(ZH)
+
+
+def test_every_edit_reads_as_a_change_of_the_draft_state():
+    """Gradio hashes a gr.State's value before and after each event that writes it (the draft has
+    .change listeners); a Draft must survive that hashing, and an edit must change the hash."""
+    from gradio.utils import deep_hash
+
+    draft = Draft(name="d", shape="text", rows=[{"text": "a"}])
+    edited = draft.edit([{"text": "b"}], "dataset.undone_edit")
+    assert deep_hash(draft) == deep_hash(draft) != deep_hash(edited)
