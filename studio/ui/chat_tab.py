@@ -46,12 +46,11 @@ def settings_widgets(prefix: str) -> list[gr.components.Component]:
     def text(name: str) -> dict:
         return dict(label=i18n(f"chat.{name}"), info=i18n(f"chat.{name}_help"), elem_id=f"{prefix}-{name.replace('_', '-')}")
     temperature = gr.Slider(0, 2, value=0.7, step=0.05, **text("temperature"))
-    with gr.Row():
-        top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, **text("top_p"))
+    top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, **text("top_p"))
+    repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, **text("repetition_penalty"))
+    with gr.Row(equal_height=True):
         top_k = gr.Number(50, precision=0, minimum=0, **text("top_k"))
-    with gr.Row():
         max_new_tokens = gr.Number(256, precision=0, minimum=1, maximum=4096, **text("max_new_tokens"))
-        repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, **text("repetition_penalty"))
         seed = gr.Number(0, precision=0, minimum=0, **text("seed"))
     return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
 

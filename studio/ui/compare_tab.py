@@ -15,8 +15,8 @@ import pandas as pd
 
 from studio.chat import StopSignal, build_messages, finished_runs, generation_settings, run_label
 from studio.compare import (
-    GENERAL_PROMPTS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check, headline_metric,
-    record_vote, stream_grid, stream_side_by_side, totals, vote_tally, write_report,
+    GENERAL_PROMPTS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check,
+    headline_metric, record_vote, stream_grid, stream_side_by_side, totals, vote_tally, write_report,
 )
 from studio.jobs import JobManager
 from studio.ui.chat_tab import settings_widgets, streams_errors
@@ -25,6 +25,7 @@ from studio.ui.train_tab import dataset_choices, shows_errors
 
 GRID_TEMPERATURES = (0.0, 0.7, 1.2)
 GRID_COLUMNS = ("temperature", "base", "tuned")
+TOTAL_COLUMNS = ("metric", "base", "tuned", "change")
 GENERAL_COLUMNS = ("prompt", "base", "tuned", "similarity")
 DEFAULT_DATASET = "samples/reviews-test.jsonl"
 BATCH_LIMIT = 20
@@ -72,8 +73,11 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, *values):
     labels = column_labels(order, blind)
     for base_text, tuned_text in stream_side_by_side(run, messages, settings, stop):
         texts = dict(zip(SIDES, (base_text, tuned_text)))
+        # The vote buttons wait for the whole answers: a vote is for what was read, and a later
+        # stream update would cover the reveal.
         yield ({**labels[0], "value": texts[order[0]]}, {**labels[1], "value": texts[order[1]]},
-               order if blind else None, gr.update(visible=blind))
+               order if blind else None, gr.update(visible=False))
+    yield gr.skip(), gr.skip(), gr.skip(), gr.update(visible=blind)
 
 
 @shows_errors
@@ -131,7 +135,7 @@ def batch(run: str, dataset: str, limit, max_new_tokens) -> list:
     shown = ["row", "prompt", "reference", "base", "tuned", f"base_{metric}", f"tuned_{metric}"]
     rows = pd.DataFrame(comparison_rows(result))[shown]
     ordered = sorted(totals(result), key=lambda row: row["metric"] != metric)
-    return [i18n(f"compare.read_{metric}"), pd.DataFrame(ordered), rows,
+    return [i18n(f"compare.read_{metric}"), pd.DataFrame(ordered, columns=TOTAL_COLUMNS), rows,
             gr.update(value=str(csv_path), visible=True), gr.update(value=str(markdown_path), visible=True)]
 
 
@@ -192,9 +196,10 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
                                      info=i18n("compare.batch_tokens_help"), elem_id="compare-batch-tokens")
             batch_button = gr.Button(i18n("compare.batch_run"), elem_id="compare-batch-run")
         batch_reading = gr.Markdown(elem_id="compare-batch-reading")
-        batch_totals = gr.Dataframe(interactive=False, label=i18n("compare.batch_totals"), elem_id="compare-batch-totals")
-        batch_rows = gr.Dataframe(interactive=False, wrap=True, max_height=420, label=i18n("compare.batch_rows"),
-                                  elem_id="compare-batch-rows")
+        batch_totals = gr.Dataframe(pd.DataFrame(columns=TOTAL_COLUMNS), interactive=False,
+                                    label=i18n("compare.batch_totals"), elem_id="compare-batch-totals")
+        batch_rows = gr.Dataframe(pd.DataFrame(columns=ROW_COLUMNS[:5]), interactive=False, wrap=True, max_height=420,
+                                  label=i18n("compare.batch_rows"), elem_id="compare-batch-rows")
         with gr.Row():
             csv_download = gr.DownloadButton(i18n("compare.download_csv"), visible=False, elem_id="compare-batch-csv")
             markdown_download = gr.DownloadButton(i18n("compare.download_markdown"), visible=False,
@@ -204,7 +209,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         with gr.Row(equal_height=True):
             general_tokens = gr.Number(64, precision=0, minimum=1, label=i18n("chat.max_new_tokens"),
                                        elem_id="compare-general-tokens")
-            drift = gr.Number(label=i18n("compare.drift"), info=i18n("compare.drift_help"), interactive=False,
+            drift = gr.Number(None, label=i18n("compare.drift"), info=i18n("compare.drift_help"), interactive=False,
                               elem_id="compare-drift")
             general_button = gr.Button(i18n("compare.general_run"), elem_id="compare-general-run")
         general_rows = gr.Dataframe(pd.DataFrame([[prompt, "", "", None] for prompt in GENERAL_PROMPTS],

@@ -47,7 +47,6 @@ def merge(run: str, name: str) -> list:
     from studio.export import merged_export
 
     folder, code = merged_export(run_folder(run), name)
-    gr.Info(i18n("export.merged"))
     return [str(folder), code]
 
 

@@ -427,7 +427,6 @@ EN.update({
     "export.merge_name": "Folder name",
     "export.merge_name_help": "Under exports/; an existing folder is never overwritten.",
     "export.merge": "Merge into a full model",
-    "export.merged": "Merged model written",
     "export.folder": "Written to",
     "export.code": "Load it in Python",
 })
@@ -525,7 +524,6 @@ ZH.update({
     "export.merge_name": "文件夹名称",
     "export.merge_name_help": "位于 exports/ 下；已有的文件夹绝不会被覆盖。",
     "export.merge": "合并为完整模型",
-    "export.merged": "已写入合并后的模型",
     "export.folder": "写入位置",
     "export.code": "在 Python 中加载",
 })

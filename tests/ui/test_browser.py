@@ -23,6 +23,7 @@ from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
+MODEL_WAIT = 90_000  # ms: a first answer or a merge loads a model in the app
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -49,10 +50,20 @@ def free_port() -> int:
 @pytest.fixture
 def studio_app(shared_workspace):
     """The app as a user starts it, on a free loopback port, over the shared test workspace."""
+    yield from running_app(shared_workspace)
+
+
+@pytest.fixture
+def trained_app(trained_workspace):
+    """The app over a workspace holding a finished run of the tiny model (runs/tiny-lora)."""
+    yield from running_app(trained_workspace)
+
+
+def running_app(workspace: Path):
     port = free_port()
-    log = open(shared_workspace / "app.log", "w")
+    log = open(workspace / "app.log", "w")
     process = subprocess.Popen([sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace",
-                                str(shared_workspace)], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+                                str(workspace)], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -63,8 +74,8 @@ def studio_app(shared_workspace):
             time.sleep(0.5)
     else:
         process.kill()
-        pytest.fail(f"the app did not start: {(shared_workspace / 'app.log').read_text()[-2000:]}")
-    yield url, shared_workspace
+        pytest.fail(f"the app did not start: {(workspace / 'app.log').read_text()[-2000:]}")
+    yield url, workspace
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -141,3 +152,102 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
     summary = json.loads((workspace / "runs" / run_name / "summary.json").read_text())
     assert summary["status"] == "aborted"
     assert any((workspace / "runs" / run_name / "checkpoints").glob("checkpoint-*"))
+
+
+def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_path):
+    sync_playwright = browser_or_skip()
+    from playwright.sync_api import expect
+
+    url, workspace = trained_app
+    run = workspace / "runs" / "tiny-lora"
+    votes_before = len((run / "votes.jsonl").read_text().splitlines()) if (run / "votes.jsonl").exists() else 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+
+        # The Train tab follows the newest run; it has finished, so it offers "Compare with base".
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-status").get_by_text("finished").wait_for()
+        page.locator("#train-compare").click()
+        expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#compare-run input")).to_have_value(re.compile("tiny-lora"))
+
+        # One prompt, both columns fill; again at another temperature. (With seed 0 the tiny run ends its
+        # answer at once: four steps taught it the end-of-answer token first. Seed 1 has both sides write.)
+        left, right = page.locator("#compare-left textarea"), page.locator("#compare-right textarea")
+        page.locator("#compare-max-new-tokens input").fill("12")
+        page.locator("#compare-seed input").fill("1")
+        page.locator("#compare-prompt textarea").fill("classify the review as positive or negative")
+        page.locator("#compare-send").click()
+        expect(left).not_to_have_value("", timeout=MODEL_WAIT)  # the first answer loads the models
+        expect(right).not_to_have_value("")
+        page.locator('#compare-temperature input[type="number"]').fill("1.5")
+        page.locator('#compare-temperature input[type="number"]').press("Enter")
+        left.evaluate("box => { box.value = '' }")
+        page.locator("#compare-send").click()
+        expect(left).not_to_have_value("")
+        expect(right).not_to_have_value("")
+
+        # Blind: answers A and B, a vote, the tally and the run's votes.jsonl count it, the sides revealed.
+        tally = [page.locator(f"#compare-tally-{name} input") for name in ("tuned", "base", "tie")]
+        counted = sum(int(box.input_value() or 0) for box in tally)
+        page.locator("#compare-blind input").check()
+        page.locator("#compare-send").click()
+        page.locator("#compare-vote-a").wait_for()
+        expect(page.locator("#compare-left")).to_contain_text("Answer A")
+        shoot(page, "compare-blind", tmp_path)
+        page.locator("#compare-vote-a").click()
+        expect(page.locator("#compare-votes")).to_be_hidden()
+        page.wait_for_function(f"""() => [...document.querySelectorAll('[id^="compare-tally-"] input')]
+                                      .reduce((sum, box) => sum + Number(box.value), 0) === {counted + 1}""")
+        expect(page.locator("#compare-left")).to_contain_text(re.compile("Answer A: (base model|tuned)"))
+        assert len((run / "votes.jsonl").read_text().splitlines()) == votes_before + 1
+        page.locator("#compare-blind input").uncheck()
+
+        # The grid (one row per temperature) and the batch compare on the run's validation rows.
+        page.locator("#compare-send").click()
+        expect(right).not_to_have_value("")
+        page.locator("#compare-grid-run").click()
+        expect(page.locator('#compare-grid [data-testid="cell-2-0"]')).to_have_text("1.2", timeout=MODEL_WAIT)
+        page.locator("#compare-batch-dataset input").click()
+        page.get_by_role("option", name="The run's validation rows").click()
+        page.locator("#compare-batch-run").click()
+        expect(page.locator('#compare-batch-totals [data-testid="cell-0-0"]')).to_have_text("exact_match",
+                                                                                            timeout=MODEL_WAIT)
+        expect(page.locator("#compare-batch-csv")).to_be_visible()
+        page.locator("#compare-general-tokens input").fill("8")
+        page.locator("#compare-general-run").click()
+        expect(page.locator("#compare-drift input")).not_to_have_value("", timeout=MODEL_WAIT)
+        expect(page.locator('#compare-general [data-testid="cell-0-3"]')).not_to_have_text("")
+        shoot(page, "compare-tab", tmp_path)
+
+        # Chat with the run: a streamed answer under the question.
+        page.get_by_role("tab", name="Chat").click()
+        page.locator("#chat-model input").click()
+        page.get_by_role("option", name=re.compile("tiny-lora")).click()
+        page.locator("#chat-max-new-tokens input").fill("12")
+        page.locator("#chat-system-prompt textarea").fill("Answer with one word.")
+        # One few-shot example, sent before the question.
+        page.locator("#chat-examples-panel").get_by_text("Few-shot examples").click()
+        page.locator("#chat-example-question textarea").fill("terrible service and cold soup")
+        page.locator("#chat-example-answer textarea").fill("negative")
+        page.locator("#chat-add-example").click()
+        expect(page.locator('#chat-examples [data-testid="cell-0-1"]')).to_have_text("negative")
+        page.locator("#chat-message textarea").fill("great food and friendly staff")
+        page.locator("#chat-send").click()
+        page.locator("#chat-history .bot").first.wait_for()
+        expect(page.locator("#chat-history")).to_contain_text("great food and friendly staff")
+        shoot(page, "chat-tab", tmp_path)
+
+        # Export: the adapter as a zip to download, then merged into a full model folder.
+        page.get_by_role("tab", name="Export").click()
+        page.locator("#export-zip").click()
+        expect(page.locator("#export-download")).to_be_visible()
+        page.locator("#export-merge").click()
+        expect(page.locator("#export-folder textarea")).to_have_value(re.compile("tiny-lora-merged$"), timeout=MODEL_WAIT)
+        expect(page.locator("#export-code")).to_contain_text("AutoModelForCausalLM.from_pretrained")
+        shoot(page, "export-tab", tmp_path)
+        browser.close()
+    assert (workspace / "exports" / "tiny-lora-merged" / "config.json").exists()

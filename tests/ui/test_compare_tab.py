@@ -41,8 +41,8 @@ def test_train_tab_link_opens_this_tab_on_the_run(trained_run):
 
 
 def test_side_by_side_fills_both_columns_labelled(trained_run):
-    steps = list(compare_tab.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal()))
-    left, right, order, votes = steps[-1]
+    *steps, (_, _, _, votes) = compare_tab.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal())
+    left, right, order, _ = steps[-1]
     assert label(left) == "compare.base" and label(right) == "compare.tuned"
     assert isinstance(left["value"], str) and isinstance(right["value"], str) and (left["value"] or right["value"])
     assert order is None and votes["visible"] is False
@@ -51,9 +51,12 @@ def test_side_by_side_fills_both_columns_labelled(trained_run):
 
 
 def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained_run):
-    plain = list(compare_tab.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal()))[-1]
-    left, right, order, votes = list(compare_tab.compare("tiny-lora", "the cat sat", "", True, *GREEDY, StopSignal()))[-1]
-    assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b" and votes["visible"] is True
+    plain = list(compare_tab.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal()))[-2]
+    *steps, (_, _, _, votes) = compare_tab.compare("tiny-lora", "the cat sat", "", True, *GREEDY, StopSignal())
+    left, right, order, hidden_votes = steps[-1]
+    assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
+    # Voting opens once both answers are complete.
+    assert hidden_votes["visible"] is False and votes["visible"] is True
     # Greedy answers are the same as unblinded ones, only placed in the hidden order.
     texts = {"base": plain[0]["value"], "tuned": plain[1]["value"]}
     assert [left["value"], right["value"]] == [texts[order[0]], texts[order[1]]]
