@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from studio.generate import find_trained_weights, run_base_model
+from studio.workspace import replace_folder
 
 
 def export_run(run_dir: str | Path, output: str | Path, merge: bool = False) -> Path:
@@ -17,10 +18,15 @@ def export_run(run_dir: str | Path, output: str | Path, merge: bool = False) -> 
     kind, folder = find_trained_weights(run_dir)
     if output.exists() and any(output.iterdir()):
         raise ValueError(f"{output} is not empty; choose a new folder so nothing is overwritten.")
+    # Written beside the target and renamed into place: an export stopped halfway leaves no folder
+    # that looks like a model (and would be offered for chat) but does not load.
+    staging = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
     if kind == "model" or not merge:
-        shutil.copytree(folder, output, dirs_exist_ok=True)
-        return output
-    return merge_adapter(run_dir, folder, output)
+        shutil.copytree(folder, staging)
+    else:
+        merge_adapter(run_dir, folder, staging)
+    return replace_folder(staging, output)
 
 
 def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:

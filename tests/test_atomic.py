@@ -175,3 +175,21 @@ def test_a_checkpoint_cut_short_is_passed_over(tmp_path):
             (folder / "trainer_state.json").write_text(state)
     assert latest_checkpoint(tmp_path) == checkpoints / "checkpoint-6"
     assert latest_checkpoint(tmp_path / "nothing-here") is None
+
+
+def test_an_export_stopped_halfway_leaves_no_folder_that_looks_like_a_model(trained_run, tmp_path, monkeypatch):
+    from studio import export
+
+    def killed_mid_merge(run_dir, adapter, output):
+        output.mkdir(parents=True)
+        (output / "config.json").write_text("{}")  # the merge had begun writing
+        raise Interrupted
+
+    monkeypatch.setattr(export, "merge_adapter", killed_mid_merge)
+    with pytest.raises(Interrupted):
+        export.export_run(trained_run, tmp_path / "merged", merge=True)
+    assert not (tmp_path / "merged").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(trained_run.parent.parent))
+    folder = export.export_run(trained_run, tmp_path / "merged", merge=True)
+    assert (folder / "config.json").exists() and not list(tmp_path.glob(".merged*"))
