@@ -244,3 +244,12 @@ def test_evaluate_pairs_scores_before_and_after(tiny_model_dir, tiny_pairs_file,
     after = preference.evaluate_pairs(tuned, tokenizer, rows, answers=False)
     assert 0 <= after["preference_accuracy"] <= 1 and "mean_answer_words" not in after
     assert json.dumps(after)  # the CLI prints it as JSON
+
+
+def test_the_eval_command_scores_preference_pairs(tiny_model_dir, tiny_pairs_file, capsys, workspace):
+    from studio.__main__ import main
+
+    assert main(["eval", "--base", str(tiny_model_dir), "--dataset", str(tiny_pairs_file), "--limit", "3",
+                 "--max-new-tokens", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == 3 and "likelihood_accuracy" in result and "details" not in result

@@ -1,0 +1,35 @@
+"""Preference tuning on the embedded model (SmolLM2-135M-Instruct): a few minutes on a CPU, marked slow."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.config import load_config
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+SAMPLES = PROJECT / "presets" / "samples"
+
+
+def test_cpu_dpo_raises_held_out_preference_accuracy(embedded_workspace, tmp_path):
+    """cpu-dpo, cut short, on the concise-vs-rambling pairs: held-out pairs come to prefer the concise answer."""
+    from studio.data import load_dataset
+    from studio.generate import load_for_chat
+    from studio.preference import evaluate_pairs
+    from studio.train import run_training
+
+    run_dir = tmp_path / "dpo"
+    config = load_config("cpu-dpo", {"dataset": str(SAMPLES / "concise-preference-train.jsonl"),
+                                     "output_dir": str(run_dir), "max_steps": 6, "validation_split": 0.0})
+    summary = run_training(config)
+    assert summary["status"] == "finished"
+
+    held_out = load_dataset(SAMPLES / "concise-preference-test.jsonl").rows[:16]
+    base, tokenizer = load_for_chat("embedded")
+    before = evaluate_pairs(base, tokenizer, held_out, answers=False)
+    tuned, tokenizer = load_for_chat(None, run_dir)
+    after = evaluate_pairs(tuned, tokenizer, held_out, answers=False)
+    print(f"likelihood accuracy {before['likelihood_accuracy']} -> {after['likelihood_accuracy']}; "
+          f"preference accuracy {after['preference_accuracy']}, margin {after['reward_margin']}; {summary}")
+    assert after["preference_accuracy"] >= 0.8 and after["reward_margin"] > 0
+    assert after["likelihood_accuracy"] > before["likelihood_accuracy"]
