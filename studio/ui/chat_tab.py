@@ -106,7 +106,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
             chatbot = gr.Chatbot(label=i18n("chat.conversation"), height=440, buttons=["copy", "copy_all"],
                                  placeholder=i18n("chat.placeholder"), elem_id="chat-history")
             with gr.Row(equal_height=True):
-                message = gr.Textbox(show_label=False, placeholder=i18n("chat.message_placeholder"), lines=2,
+                message = gr.Textbox(show_label=False, placeholder=i18n("chat.message_placeholder"), lines=1, max_lines=8,
                                      scale=5, elem_id="chat-message")
                 send = gr.Button(i18n("chat.send"), variant="primary", scale=1, elem_id="chat-send")
             with gr.Row():

@@ -142,7 +142,7 @@ def batch(run: str, dataset: str, limit, max_new_tokens) -> list:
 @shows_errors
 def general(run: str, max_new_tokens) -> list:
     result = general_check(run, int(max_new_tokens or 64))
-    return [result["drift"], pd.DataFrame(result["rows"], columns=GENERAL_COLUMNS)]
+    return [gr.update(value=result["drift"], visible=True), pd.DataFrame(result["rows"], columns=GENERAL_COLUMNS)]
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
@@ -157,7 +157,9 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
                                   scale=3, elem_id="compare-run", **run_choices(manager))
                 blind = gr.Checkbox(label=i18n("compare.blind"), info=i18n("compare.blind_help"), scale=1,
                                     elem_id="compare-blind")
-            prompt = gr.Textbox(label=i18n("compare.prompt"), lines=3, elem_id="compare-prompt")
+            # One line that grows: Enter compares, Shift+Enter starts a new line (as in the Chat tab).
+            prompt = gr.Textbox(label=i18n("compare.prompt"), lines=1, max_lines=8,
+                                placeholder=i18n("chat.message_placeholder"), elem_id="compare-prompt")
             with gr.Row():
                 compare_button = gr.Button(i18n("compare.compare"), variant="primary", elem_id="compare-send")
                 stop_button = gr.Button(i18n("compare.stop"), variant="stop", elem_id="compare-stop")
@@ -209,8 +211,9 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         with gr.Row(equal_height=True):
             general_tokens = gr.Number(64, precision=0, minimum=1, label=i18n("chat.max_new_tokens"),
                                        elem_id="compare-general-tokens")
-            drift = gr.Number(None, label=i18n("compare.drift"), info=i18n("compare.drift_help"), interactive=False,
-                              elem_id="compare-drift")
+            # Shown once measured: an empty number box would read as zero drift.
+            drift = gr.Number(visible=False, label=i18n("compare.drift"), info=i18n("compare.drift_help"),
+                              interactive=False, elem_id="compare-drift")
             general_button = gr.Button(i18n("compare.general_run"), elem_id="compare-general-run")
         general_rows = gr.Dataframe(pd.DataFrame([[prompt, "", "", None] for prompt in GENERAL_PROMPTS],
                                                  columns=GENERAL_COLUMNS),
@@ -219,16 +222,19 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     refresh = partial(run_update, manager)
     refresh_runs.click(refresh, inputs=run, outputs=run)
     if tab is not None:
-        tab.select(refresh, inputs=run, outputs=run, show_progress="hidden")
+        # Colleagues' votes since the page opened count too.
+        tab.select(refresh, inputs=run, outputs=run, show_progress="hidden").then(
+            current_tally, inputs=run, outputs=tally, show_progress="hidden")
     run.change(current_tally, inputs=run, outputs=tally, show_progress="hidden")
-    answers = gr.on([compare_button.click, prompt.submit], compare,
-                    inputs=[run, prompt, system_prompt, blind, *settings, stop], outputs=[left, right, order, vote_row])
+    gr.on([compare_button.click, prompt.submit], compare, inputs=[run, prompt, system_prompt, blind, *settings, stop],
+          outputs=[left, right, order, vote_row])
     stop_button.click(stop_answers, inputs=stop, queue=False)
     for choice, button in vote_buttons.items():
         button.click(partial(vote, choice), inputs=[run, order, prompt, *settings],
                      outputs=[left, right, order, vote_row, *tally], trigger_mode="once")
     reveal_button.click(reveal, inputs=order, outputs=[left, right, order, vote_row])
-    blind.change(switch_mode, inputs=blind, outputs=[left, right, order, vote_row], cancels=[answers])
+    # Not queued, so the columns clear before a Compare clicked right after it starts.
+    blind.change(switch_mode, inputs=blind, outputs=[left, right, order, vote_row], queue=False)
     grid_button.click(temperature_grid, inputs=[run, prompt, system_prompt, *grid_values, *settings, stop],
                       outputs=grid)
     batch_button.click(batch, inputs=[run, batch_dataset, batch_limit, batch_tokens],

@@ -177,18 +177,22 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         # One prompt, both columns fill; again at another temperature. (With seed 0 the tiny run ends its
         # answer at once: four steps taught it the end-of-answer token first. Seed 1 has both sides write.)
         left, right = page.locator("#compare-left textarea"), page.locator("#compare-right textarea")
+        # A click on Compare while answers still stream is ignored, so each step waits for the end.
+        streaming = page.locator("#compare-right .generating")
         page.locator("#compare-max-new-tokens input").fill("12")
         page.locator("#compare-seed input").fill("1")
         page.locator("#compare-prompt textarea").fill("classify the review as positive or negative")
         page.locator("#compare-send").click()
         expect(left).not_to_have_value("", timeout=MODEL_WAIT)  # the first answer loads the models
         expect(right).not_to_have_value("")
+        expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
         page.locator('#compare-temperature input[type="number"]').fill("1.5")
         page.locator('#compare-temperature input[type="number"]').press("Enter")
         left.evaluate("box => { box.value = '' }")
         page.locator("#compare-send").click()
         expect(left).not_to_have_value("")
         expect(right).not_to_have_value("")
+        expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
 
         # Blind: answers A and B, a vote, the tally and the run's votes.jsonl count it, the sides revealed.
         tally = [page.locator(f"#compare-tally-{name} input") for name in ("tuned", "base", "tie")]
@@ -209,6 +213,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         # The grid (one row per temperature) and the batch compare on the run's validation rows.
         page.locator("#compare-send").click()
         expect(right).not_to_have_value("")
+        expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
         page.locator("#compare-grid-run").click()
         expect(page.locator('#compare-grid [data-testid="cell-2-0"]')).to_have_text("1.2", timeout=MODEL_WAIT)
         page.locator("#compare-batch-dataset input").click()

@@ -90,7 +90,7 @@ def test_batch_shows_totals_rows_and_downloads(trained_run, tiny_sft_file):
 
 def test_general_check_reports_drift(trained_run):
     drift, rows = compare_tab.general("tiny-lora", 4)
-    assert 0 <= drift <= 1 and len(rows) == len(compare.GENERAL_PROMPTS)
+    assert 0 <= drift["value"] <= 1 and drift["visible"] and len(rows) == len(compare.GENERAL_PROMPTS)
 
 
 def test_export_tab_zips_merges_and_refuses_to_overwrite(trained_run):
