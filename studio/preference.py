@@ -231,6 +231,17 @@ def policy_and_reference(config: RunConfig, model, total_steps: int):
     return model, peft_config(config, model, total_steps), None
 
 
+def use_small_log_prob_tiles(tokens: int = 512, vocabulary: int = 4096) -> None:
+    """TRL scores answer tokens in tiles of 4096 tokens x 32768 vocabulary entries, sized for GPU kernels; on
+    a CPU its torch fallback holds several float copies of a whole tile at once (GBs for one batch of pairs).
+    Smaller tiles give the same log-probabilities within a few hundred MB."""
+    from trl.kernels import chunked_logprob
+    from trl.trainer import utils
+
+    chunked_logprob.TOKEN_CHUNK_SIZE = tokens
+    utils._CHUNKED_LOGPROB_CHUNK_SIZE = vocabulary
+
+
 def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool) -> dict:
     """studio.train's job for stages dpo and orpo: the same run folder, events and summary."""
     # TRL's trainers report usage to the Hub unless told not to; a local studio keeps to itself.
@@ -255,6 +266,8 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
     steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation * processes))
     total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
     model, adapter_settings, reference = policy_and_reference(config, model, total_steps)
+    if pick_device() == "cpu":
+        use_small_log_prob_tiles()
     probes = train.default_probes(config, "preference", validation_rows)
     callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
     no_reference = config.stage == "orpo" and adapter_settings is None and not config.start_from
