@@ -71,7 +71,7 @@ class RunConfig:
     target_modules: str = setting("all-linear", "Layers that get adapters: 'all-linear' or a comma list such as 'q_proj,v_proj'.")
     num_virtual_tokens: int = setting(16, "Prompt methods: number of learned virtual tokens.")
     trainable_layers: int = setting(2, "Freeze: how many of the top decoder layers are trained.")
-    precision: str = setting("auto", "Number format: auto = bf16 on a GPU that supports it, else fp32.", choices=PRECISIONS)
+    precision: str = setting("auto", "Number format: auto = bf16 on a GPU or a CPU with bf16 matrix units (fp32 master weights where they train), else fp32.", choices=PRECISIONS)
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass: less memory, about 30% slower.")
     trust_remote_code: bool = setting(False, "Run Python code shipped with the model. Only for models you trust.")
     seed: int = setting(42, "Random seed for the split, the shuffle and the adapter's initial weights.")

@@ -23,6 +23,7 @@ from typing import Iterator
 import torch
 
 from studio.config import EMBEDDED_MODEL
+from studio.cpu_decode import decode_threads, prepare_for_decoding
 
 
 @dataclass
@@ -85,6 +86,7 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
         # The run's tokenizer carries any chat template override it trained with.
         tokenizer = load_tokenizer(folder)
     model.eval()
+    prepare_for_decoding(model)
     return model, tokenizer
 
 
@@ -207,23 +209,24 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
     stop_tensor = torch.tensor(stop_ids or [-1])
     answers: list[list[int]] = [[] for _ in range(len(sequence))]
     step_input = [input_ids.expand(rows, -1) for rows in rows_per_lane]
-    for _ in range(settings.max_new_tokens):
-        logits = torch.cat([lane.logits(ids) for lane, ids in zip(lanes, step_input)])
-        scores = processors(sequence, logits)
-        if settings.temperature > 0:
-            chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-        else:
-            chosen = scores.argmax(dim=-1)
-        chosen = torch.where(finished, torch.full_like(chosen, pad_id), chosen)
-        for row, token in enumerate(chosen.tolist()):
-            if not finished[row] and token not in stop_ids:
-                answers[row].append(token)
-        sequence = torch.cat([sequence, chosen[:, None]], dim=1)
-        finished |= torch.isin(chosen, stop_tensor)
-        yield answers
-        if bool(finished.all()) or (stop is not None and stop.is_set()):
-            return
-        step_input = list(chosen[:, None].split(rows_per_lane))
+    with decode_threads():
+        for _ in range(settings.max_new_tokens):
+            logits = torch.cat([lane.logits(ids) for lane, ids in zip(lanes, step_input)])
+            scores = processors(sequence, logits)
+            if settings.temperature > 0:
+                chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            else:
+                chosen = scores.argmax(dim=-1)
+            chosen = torch.where(finished, torch.full_like(chosen, pad_id), chosen)
+            for row, token in enumerate(chosen.tolist()):
+                if not finished[row] and token not in stop_ids:
+                    answers[row].append(token)
+            sequence = torch.cat([sequence, chosen[:, None]], dim=1)
+            finished |= torch.isin(chosen, stop_tensor)
+            yield answers
+            if bool(finished.all()) or (stop is not None and stop.is_set()):
+                return
+            step_input = list(chosen[:, None].split(rows_per_lane))
 
 
 def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSettings,

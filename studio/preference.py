@@ -250,7 +250,7 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
     from transformers import PrinterCallback, set_seed
 
     from studio import train
-    from studio.events import StudioCallback
+    from studio.callback import StudioCallback
     from studio.models import load_model, pick_device
 
     set_seed(config.seed)

@@ -22,8 +22,9 @@ import torch
 
 from studio import data, tokens
 from studio.config import PREFERENCE_STAGES, RunConfig
-from studio.methods import apply_method, count_parameters, method_bits, saves_adapter
+from studio.methods import PROMPT_METHODS, apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
+from studio.packing import PackingCollator, model_inputs, packs_exactly
 from studio.preflight import check_run
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
 
@@ -155,7 +156,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
     set_seed(config.seed)
     random.seed(config.seed)
     shape, train_rows, validation_rows = prepare_rows(config)
-    model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
+    model, tokenizer = load_model(config.base_model, weight_precision(config), method_bits(config.method),
+                                  config.trust_remote_code)
     apply_chat_template_override(tokenizer, config.chat_template)
     train_set, truncated = tokenize(config, shape, train_rows, tokenizer)
     validation_set, _ = tokenize(config, shape, validation_rows, tokenizer) if validation_rows else ([], 0)
@@ -167,13 +169,14 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
     model = apply_method(model, config, total_steps)
     trainable, total = count_parameters(model)
     probes = default_probes(config, shape, validation_rows)
+    packing = packs_exactly(model)
     if main:
         append_jsonl(run_dir / "events.jsonl", {
             "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
             "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
-            "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
+            "total_parameters": total, "device": pick_device(), "probe_prompts": probes, "packing": packing,
         })
-    from studio.events import StudioCallback
+    from studio.callback import StudioCallback
 
     callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
     trainer = make_trainer_class()(
@@ -181,7 +184,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
         args=_training_arguments(config, run_dir, total_steps, has_validation=bool(validation_set)),
         train_dataset=train_set,
         eval_dataset=validation_set or None,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        data_collator=PackingCollator(tokenizer.pad_token_id or 0) if packing
+        else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         processing_class=tokenizer,
         callbacks=[callback],
     )
@@ -213,7 +217,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
 
 
 def make_trainer_class():
-    """Trainer whose loss projects onto the vocabulary only where a label is trained.
+    """Trainer for packed batches whose loss projects onto the vocabulary only where a label is trained.
 
     In SFT most tokens are masked prompt; the vocabulary projection (49k columns for the embedded
     model) and its softmax are a fifth of the work per token, so skipping them where no label is
@@ -223,6 +227,7 @@ def make_trainer_class():
 
     class StudioTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = model_inputs(inputs)
             if return_outputs or not accepts_logits_mask(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             return trained_token_loss(model, inputs, num_items_in_batch)
@@ -252,21 +257,50 @@ def trained_token_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Te
         # A batch with nothing to learn still needs a graph for the backward pass.
         keep[:, 0] = True
     logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                   position_ids=inputs.get("position_ids"), use_cache=inputs.get("use_cache"),
                    logits_to_keep=keep).logits
     loss = torch.nn.functional.cross_entropy(logits.float(), targets[keep[:, :-1]], ignore_index=-100, reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum()
     return loss / torch.clamp(torch.as_tensor(count, device=loss.device), min=1)
 
 
+def mixed_precision(precision: str, device: str) -> dict:
+    """TrainingArguments flags for the matmuls' number format; weights and adapters stay as loaded.
+
+    On a CPU with native bf16 matrix units (AVX512-BF16, AMX) bf16 matmuls run about three times
+    faster than fp32 and "auto" uses them, with fp32 master weights as on a GPU.
+    """
+    if precision in ("auto", "bf16") and device == "cuda" and torch.cuda.is_bf16_supported():
+        return {"bf16": True}
+    if precision == "fp16" or (precision == "auto" and device == "cuda"):
+        return {"fp16": True}
+    if device == "cpu" and (precision == "bf16" or (precision == "auto" and cpu_has_fast_bf16())):
+        return {"bf16": True}
+    return {}
+
+
+def weight_precision(config: RunConfig) -> str:
+    """The number format to load the base in for training.
+
+    Adapters train in fp32 on a frozen base, so where the CPU does bf16 matmuls natively "auto"
+    keeps the frozen weights in bf16, as on a GPU: half the memory traffic, no per-step casts.
+    Full and freeze runs update the weights themselves and keep them fp32 (bf16 matmuls still).
+    """
+    if (config.precision == "auto" and pick_device() == "cpu" and cpu_has_fast_bf16()
+            and saves_adapter(config.method) and config.method not in PROMPT_METHODS and method_bits(config.method) == 0):
+        return "bf16"
+    return config.precision
+
+
+def cpu_has_fast_bf16() -> bool:
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_validation: bool):
     from transformers import TrainingArguments
 
     device = pick_device()
-    dtype_flags = {}
-    if config.precision in ("auto", "bf16") and device == "cuda" and torch.cuda.is_bf16_supported():
-        dtype_flags["bf16"] = True
-    elif config.precision == "fp16" or (config.precision == "auto" and device == "cuda"):
-        dtype_flags["fp16"] = True
+    dtype_flags = mixed_precision(config.precision, device)
     eval_every = config.eval_steps or total_steps
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),

@@ -67,3 +67,23 @@ def test_a_gguf_file_path_loads_like_the_embedded_model(embedded_workspace):
     model, tokenizer = load_model(str(embedded_gguf_path()))
     assert model.studio_source.kind == "gguf" and model.config.num_hidden_layers == 30
     assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
+
+
+def test_chat_answers_equal_plain_generate(embedded_workspace):
+    """The decoding fast path (few-row matmuls, one thread) changes speed, not the greedy answers."""
+    import torch
+
+    from studio.generate import GenerationSettings, generate_text, load_for_chat
+    from studio.models import load_model
+
+    plain, tokenizer = load_model("embedded")
+    fast, _ = load_for_chat("embedded")
+    settings = GenerationSettings(temperature=0, max_new_tokens=48)
+    for prompt in ("Explain what a neural network is in three sentences.", "Write a short poem about the sea.",
+                   "什么是机器学习？"):
+        messages = [{"role": "user", "content": prompt}]
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            output = plain.generate(**inputs, max_new_tokens=48, do_sample=False)
+        expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        assert generate_text(fast, tokenizer, messages, settings) == expected

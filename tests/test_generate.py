@@ -29,9 +29,12 @@ def reference_answer(model, tokenizer, messages, settings: GenerationSettings) -
     GenerationSettings(temperature=1.5, top_p=1.0, top_k=0, max_new_tokens=16, repetition_penalty=1.1, seed=7),
 ])
 def test_answers_match_generate(tiny_model_dir, settings):
+    from transformers import AutoModelForCausalLM
+
     model, tokenizer = load_for_chat(str(tiny_model_dir))
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     for messages in PROMPTS:
-        assert generate_text(model, tokenizer, messages, settings) == reference_answer(model, tokenizer, messages, settings)
+        assert generate_text(model, tokenizer, messages, settings) == reference_answer(plain, tokenizer, messages, settings)
 
 
 def test_stop_event_ends_the_answer(tiny_model_dir):

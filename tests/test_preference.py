@@ -120,12 +120,15 @@ def test_dpo_loss_and_metrics_equal_the_formula(tiny_model_dir, tiny_pairs_file,
 def test_reference_is_the_base_with_the_adapter_off(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):
     from transformers import LlamaForCausalLM
 
-    gc.collect()
+    def models_in_memory() -> int:
+        gc.collect()
+        return sum(isinstance(item, LlamaForCausalLM) for item in gc.get_objects())
+
+    before = models_in_memory()  # other tests' cached chat models may still be alive
     trainer, _ = dpo_trainer(tiny_model_dir, tiny_pairs_file, tmp_path)
     assert trainer.ref_model is None
     assert list(trainer.model.peft_config) == ["default"]  # no frozen copy of the adapter either
-    gc.collect()
-    assert sum(isinstance(item, LlamaForCausalLM) for item in gc.get_objects()) == 1
+    assert models_in_memory() - before == 1
 
 
 def test_full_fine_tuning_keeps_a_frozen_reference_copy(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):

@@ -1,0 +1,136 @@
+"""The Trainer callback that writes a run's `events.jsonl`: progress, evaluations, probe answers.
+
+It also turns an abort request (the run's `abort` file, or SIGTERM) into a clean stop with a
+checkpoint. Readers of the file live in `studio.events`, which stays free of transformers so
+the UI starts quickly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from studio.methods import update_adalora
+from studio.preference import reward_events
+from studio.events import format_progress
+from studio.workspace import append_jsonl
+
+
+class StudioCallback(TrainerCallback):
+    """Logs progress, answers probe prompts at each evaluation, and stops on request."""
+
+    def __init__(self, run_dir: Path, total_steps: int, tokenizer, probes: list[str], config):
+        self.run_dir = Path(run_dir)
+        self.events = self.run_dir / "events.jsonl"
+        self.total_steps = total_steps
+        self.tokenizer = tokenizer
+        self.probes = probes
+        self.config = config
+        self.aborted = False
+        self.last_loss = None
+        self.last_eval_loss = None
+        self.last_eval_step = None
+        self.trained_tokens = 0
+        self._abort_requested = False
+        self._train_seconds = 0.0
+        self._step_started = None
+        self._tokens_at_start = 0
+        self._steps_at_start = 0
+        self._started = time.time()
+
+    def request_abort(self) -> None:
+        self._abort_requested = True
+
+    def train_seconds(self) -> float:
+        return self._train_seconds
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._tokens_at_start = state.num_input_tokens_seen
+        self._steps_at_start = state.global_step
+        self._started = time.time()
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
+
+    def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if self.config.method == "adalora":
+            update_adalora(model, state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_started is not None:
+            self._train_seconds += time.perf_counter() - self._step_started
+        self.trained_tokens = int(state.num_input_tokens_seen)
+        if self._abort_requested or (self.run_dir / "abort").exists():
+            self.aborted = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs or not state.is_world_process_zero:
+            return
+        self.last_loss = float(logs["loss"])
+        event = {
+            "step": state.global_step, "epoch": round(state.epoch or 0, 3), "loss": self.last_loss,
+            "learning_rate": logs.get("learning_rate"), "grad_norm": _number(logs.get("grad_norm")),
+            **reward_events(logs), **self._speed(state),
+        }
+        append_jsonl(self.events, event)
+        print(format_progress(event, self.total_steps), flush=True)
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        metrics = metrics or {}
+        if not state.is_world_process_zero:
+            return
+        event = {"step": state.global_step, "epoch": round(state.epoch or 0, 3)}
+        self.last_eval_step = state.global_step
+        if "eval_loss" in metrics:
+            self.last_eval_loss = float(metrics["eval_loss"])
+            event["eval_loss"] = self.last_eval_loss
+        event.update(reward_events(metrics, prefix="eval_"))
+        if self.probes and model is not None:
+            event["probes"] = [{"prompt": prompt, "answer": answer_probe(model, self.tokenizer, prompt, self.config)}
+                               for prompt in self.probes]
+        append_jsonl(self.events, event)
+        print(format_progress(event, self.total_steps), flush=True)
+
+    def _speed(self, state) -> dict:
+        session_tokens = state.num_input_tokens_seen - self._tokens_at_start
+        session_steps = state.global_step - self._steps_at_start
+        elapsed = time.time() - self._started
+        seconds_per_step = elapsed / session_steps if session_steps else 0.0
+        return {
+            "tokens_per_second": round(session_tokens / self._train_seconds, 1) if self._train_seconds else None,
+            "trained_tokens": int(state.num_input_tokens_seen),
+            "elapsed": round(elapsed, 1),
+            "eta": round(seconds_per_step * max(self.total_steps - state.global_step, 0), 1),
+        }
+
+
+def _number(value):
+    if value is None:
+        return None
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+@torch.no_grad()
+def answer_probe(model, tokenizer, prompt: str, config) -> str:
+    """Greedy answer to one probe prompt, with the chat template for SFT and raw text for pretrain."""
+    was_training = model.training
+    model.eval()
+    if config.stage == "pretrain" or not tokenizer.chat_template:
+        ids = tokenizer(prompt, return_tensors="pt")
+    else:
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                            return_tensors="pt", return_dict=True)
+    device = next(model.parameters()).device
+    ids = {key: value.to(device) for key, value in ids.items()}
+    output = model.generate(**ids, max_new_tokens=config.probe_max_new_tokens, do_sample=False,
+                            pad_token_id=tokenizer.pad_token_id)
+    if was_training:
+        model.train()
+    return tokenizer.decode(output[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()

@@ -1,0 +1,101 @@
+"""Packed batches give the loss and gradients padded batches give, and keep examples apart."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.packing import PackingCollator, model_inputs, pack_rows, packs_exactly
+from studio.train import trained_token_loss
+
+LENGTHS = [9, 3, 14, 5, 7, 2, 11, 6]
+
+
+def examples(lengths, vocab_size: int, prompt: int = 2) -> list[dict]:
+    """Rows whose first `prompt` tokens are masked, like SFT examples."""
+    generator = torch.Generator().manual_seed(1)
+    rows = []
+    for length in lengths:
+        ids = torch.randint(4, vocab_size, (length,), generator=generator).tolist()
+        rows.append({"input_ids": ids, "labels": [-100] * min(prompt, length - 1) + ids[min(prompt, length - 1):]})
+    return rows
+
+
+def test_rows_hold_every_example_once_within_the_longest():
+    rows = pack_rows(LENGTHS, max(LENGTHS))
+    assert sorted(index for row in rows for index in row) == list(range(len(LENGTHS)))
+    assert all(sum(LENGTHS[index] for index in row) <= max(LENGTHS) for row in rows)
+    assert len(rows) == 5  # 14 | 11+3 | 9+5 | 7+6 | 2
+
+
+def test_collator_restarts_positions_and_drops_each_first_label():
+    batch = PackingCollator(pad_token_id=0)(examples([4, 2, 1, 3], 50, prompt=0))
+    assert batch["input_ids"].shape == (3, 4)  # 4 | 3+1 | 2 and padding
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 0, 1]]
+    assert batch["labels"][1, 0] == -100 and batch["labels"][1, 3] == -100 and batch["labels"][1, 1] != -100
+    assert batch["labels"][2, 2:].tolist() == [-100, -100]
+    assert batch["attention_mask"].sum() == 10
+    assert "attention_mask" not in model_inputs(batch)
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method):
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    from studio.config import RunConfig
+    from studio.methods import apply_method
+    from tests.conftest import build_tiny_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = apply_method(model, RunConfig(method=method, lora_dropout=0.0), 10)
+    rows = examples(LENGTHS, model.config.vocab_size)
+
+    padded = DataCollatorForSeq2Seq(build_tiny_tokenizer(), padding=True, label_pad_token_id=-100)(
+        [dict(row) for row in rows])
+    model.zero_grad()
+    reference = model(**padded).loss
+    reference.backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
+
+    model.zero_grad()
+    loss = trained_token_loss(model, model_inputs(PackingCollator(3)(rows)))
+    loss.backward()
+    assert torch.allclose(loss, reference, atol=1e-5)
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            assert torch.allclose(parameter.grad, expected[name], atol=1e-5), name
+
+
+def test_no_example_sees_another(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    rows = examples([8, 5, 3], model.config.vocab_size)
+    batch = model_inputs(PackingCollator(3)(rows))
+    assert batch["position_ids"][1].tolist() == [0, 1, 2, 3, 4, 0, 1, 2]
+    changed = {key: value.clone() if torch.is_tensor(value) else value for key, value in batch.items()}
+    changed["input_ids"][1, 5:] = 7  # rewrite the second example of the second row only
+    with torch.no_grad():
+        before, after = model(**batch).logits, model(**changed).logits
+    assert torch.allclose(before[1, :5], after[1, :5], atol=1e-6)
+    assert not torch.allclose(before[1, 5:], after[1, 5:])
+
+
+def test_packing_is_checked_on_the_model(tiny_model_dir):
+    from peft import PromptTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert packs_exactly(model)
+    prompt = get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    assert not packs_exactly(prompt)
+
+
+def test_runs_record_whether_they_packed(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
+    from studio.events import read_events
+    from studio.train import run_training
+    from tests.test_methods import tiny_config
+
+    run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora", max_steps=2))
+    prepared = next(event for event in read_events(tmp_path / "lora") if event.get("event") == "prepared")
+    assert prepared["packing"] is True
