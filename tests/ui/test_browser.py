@@ -231,7 +231,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         # Chat with the run: a streamed answer under the question.
         page.get_by_role("tab", name="Chat").click()
         page.locator("#chat-model input").click()
-        page.get_by_role("option", name=re.compile("tiny-lora")).click()
+        page.get_by_role("option", name=re.compile("^tiny-lora ·")).click()
         page.locator("#chat-max-new-tokens input").fill("12")
         page.locator("#chat-system-prompt textarea").fill("Answer with one word.")
         # One few-shot example, sent before the question.
