@@ -6,20 +6,25 @@ the BLAS path `torch.nn.functional.linear` takes for so few rows reads them at h
 the same product reaches written as `weight @ rows.T` with at least two columns, and its
 threads fight each other when the machine is busy. So chat models swap their `nn.Linear`s for
 `SmallBatchLinear` (same weights, same results up to float rounding order; the greedy answers
-are checked identical by tests and `python -m bench.chat`), and decoding runs on one thread.
+are checked identical by tests and `python -m bench.chat`).
+
+Threads: with the CPU to itself, decoding uses all of torch's threads; when anything else is
+runnable (a training job, another answer), one thread, because threads that spin waiting for
+a busy core made decoding up to 30 times slower on a 2-core machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 
 import torch
 
 SMALL_BATCH = 8
 LARGE_WEIGHT = 65536  # adapters' small matrices gain nothing and would pay the reshaping
-DECODE_THREADS = 1
 _threads_lock = threading.Lock()
+_active_decodes = 0
 
 
 class SmallBatchLinear(torch.nn.Linear):
@@ -46,14 +51,26 @@ def prepare_for_decoding(model) -> None:
             module.__class__ = SmallBatchLinear
 
 
+def others_runnable() -> int:
+    """Tasks ready to run on this machine besides the caller (Linux); -1 when unknown."""
+    try:
+        return int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 @contextlib.contextmanager
 def decode_threads():
-    """Run a decoding loop on DECODE_THREADS threads, then give the process its threads back."""
+    """Decode on all threads when the CPU is free, else on one; then give the process its threads back."""
+    global _active_decodes
     with _threads_lock:
         previous = torch.get_num_threads()
-        torch.set_num_threads(min(previous, DECODE_THREADS))
+        alone = _active_decodes == 0 and others_runnable() == 0
+        _active_decodes += 1
+        torch.set_num_threads(previous if alone else 1)
     try:
         yield
     finally:
         with _threads_lock:
+            _active_decodes -= 1
             torch.set_num_threads(previous)

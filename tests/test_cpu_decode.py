@@ -30,8 +30,18 @@ def test_only_large_fp32_cpu_linears_are_swapped():
     assert model[0].weight.numel() >= LARGE_WEIGHT > model[1].weight.numel()
 
 
-def test_decoding_threads_are_given_back():
+def test_decoding_uses_one_thread_when_the_cpu_is_shared(monkeypatch):
+    import studio.cpu_decode as cpu_decode
+
     before = torch.get_num_threads()
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 3)
     with decode_threads():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 0)
+    with decode_threads():
+        assert torch.get_num_threads() == before
+        with decode_threads():  # a second answer at the same time
+            assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert cpu_decode.others_runnable() >= -1

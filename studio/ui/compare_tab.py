@@ -191,7 +191,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         gr.Markdown(i18n("compare.batch_help"))
         with gr.Row(equal_height=True):
             batch_dataset = gr.Dropdown(batch_datasets(), value=DEFAULT_DATASET, label=i18n("compare.batch_dataset"),
-                                        allow_custom_value=True, scale=3, elem_id="compare-batch-dataset")
+                                        scale=3, elem_id="compare-batch-dataset")
             batch_limit = gr.Number(BATCH_LIMIT, precision=0, minimum=0, label=i18n("compare.batch_limit"),
                                     info=i18n("compare.batch_limit_help"), elem_id="compare-batch-limit")
             batch_tokens = gr.Number(0, precision=0, minimum=0, label=i18n("compare.batch_tokens"),
@@ -225,6 +225,9 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         # Colleagues' votes since the page opened count too.
         tab.select(refresh, inputs=run, outputs=run, show_progress="hidden").then(
             current_tally, inputs=run, outputs=tally, show_progress="hidden")
+        # Only listed datasets can be read (no typed server paths); the list follows new saves.
+        tab.select(lambda value: gr.update(choices=batch_datasets(), value=value), inputs=batch_dataset,
+                   outputs=batch_dataset, show_progress="hidden")
     run.change(current_tally, inputs=run, outputs=tally, show_progress="hidden")
     gr.on([compare_button.click, prompt.submit], compare, inputs=[run, prompt, system_prompt, blind, *settings, stop],
           outputs=[left, right, order, vote_row])
