@@ -55,7 +55,7 @@ def test_presets_hold_overrides_only_and_yaml_round_trips(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text(config.to_yaml())
     assert load_config(str(path)) == config
-    assert "epochs" in config.overrides() and "lora_dropout" not in config.overrides()
+    assert "epochs" in config.overrides() and "lora_rank" not in config.overrides()
     with pytest.raises(ValueError, match="No preset 'nope'"):
         preset_path("nope")
 
@@ -75,7 +75,7 @@ def command_config(command: str) -> RunConfig:
 @pytest.mark.parametrize("values", [
     {},
     {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "cutoff_length": 256, "validation_split": 0.05,
-     "eval_steps": 10, "save_steps": 10, "max_steps": 7},
+     "eval_steps": 10, "save_steps": 10, "lora_dropout": 0.0, "max_steps": 7},
     {"method": "prefix-tuning", "num_virtual_tokens": 4, "train_on_prompt": True, "learning_rate": 1e-5,
      "probe_prompts": ["Who are you?", "it's 2+2"], "chat_template": "chatml", "output_dir": "/tmp/a run"},
 ])
