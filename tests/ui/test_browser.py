@@ -55,7 +55,9 @@ def studio_app(shared_workspace):
 
 @pytest.fixture
 def trained_app(trained_workspace):
-    """The app over a workspace holding a finished run of the tiny model (runs/tiny-lora)."""
+    """The app over a workspace holding a finished run of the tiny model (runs/tiny-lora), and no exports
+    yet (other tests share this workspace and may have merged the run already)."""
+    shutil.rmtree(trained_workspace / "exports", ignore_errors=True)
     yield from running_app(trained_workspace)
 
 
