@@ -25,8 +25,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import signal
-import time
 from pathlib import Path
 
 import torch
@@ -286,32 +284,14 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
             "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
             "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
         })
-    signal.signal(signal.SIGTERM, lambda *_: callback.request_abort())
-    checkpoint = train.latest_checkpoint(run_dir) if resume else None
-    if resume and checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint to resume from; start a new run instead.")
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if validation_set and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
-        trainer.evaluate()
-    if main:
+    def save():
         if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
             model.delete_adapter(REFERENCE_ADAPTER)  # the run's adapter/ holds the tuned adapter only
         train._save_result(model, tokenizer, config, run_dir)
-    train_seconds = callback.train_seconds()
-    return {
-        "status": "aborted" if callback.aborted else "finished",
-        "train_loss": callback.last_loss if callback.last_loss is not None else result.training_loss,
-        "eval_loss": callback.last_eval_loss,
-        **last_reward_metrics(trainer.state.log_history),
-        "trained_tokens": callback.trained_tokens,
-        "wall_seconds": round(time.time() - started, 1),
-        "tokens_per_second": round(callback.trained_tokens / train_seconds, 1) if train_seconds else None,
-        "steps": trainer.state.global_step,
-        "total_steps": total_steps,
-        "truncated_rows": truncated,
-        "trainable_parameters": trainable,
-        "error": None,
-    }
+
+    summary = train.fit(trainer, callback, run_dir, resume, main, started, save,
+                        facts={"total_steps": total_steps, "truncated_rows": truncated, "trainable_parameters": trainable})
+    return {**summary, **last_reward_metrics(trainer.state.log_history)}
 
 
 def last_reward_metrics(log_history: list[dict]) -> dict:

@@ -191,15 +191,22 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
     )
     # Our callback prints one readable line per log; the Trainer's own printer would repeat it as a dict.
     trainer.remove_callback(PrinterCallback)
+    return fit(trainer, callback, run_dir, resume, main, started,
+               save=lambda: _save_result(model, tokenizer, config, run_dir),
+               facts={"total_steps": total_steps, "truncated_rows": truncated, "trainable_parameters": trainable})
+
+
+def fit(trainer, callback, run_dir: Path, resume: bool, main: bool, started: float, save, facts: dict) -> dict:
+    """Train (from the last checkpoint on resume), evaluate the last step, save, and summarise; SFT and preference runs alike."""
     signal.signal(signal.SIGTERM, lambda *_: callback.request_abort())
     checkpoint = latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint to resume from; start a new run instead.")
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if validation_set and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
+    if trainer.eval_dataset is not None and not callback.aborted and callback.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
     if main:
-        _save_result(model, tokenizer, config, run_dir)
+        save()
     train_seconds = callback.train_seconds()
     return {
         "status": "aborted" if callback.aborted else "finished",
@@ -209,9 +216,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
         "wall_seconds": round(time.time() - started, 1),
         "tokens_per_second": round(callback.trained_tokens / train_seconds, 1) if train_seconds else None,
         "steps": trainer.state.global_step,
-        "total_steps": total_steps,
-        "truncated_rows": truncated,
-        "trainable_parameters": trainable,
+        **facts,
         "error": None,
     }
 
