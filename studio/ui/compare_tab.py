@@ -18,6 +18,7 @@ from studio.compare import (
     GENERAL_PROMPTS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check,
     headline_metric, record_vote, stream_grid, stream_side_by_side, totals, vote_tally, write_report,
 )
+from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
 from studio.ui.chat_tab import settings_widgets, streams_errors
 from studio.ui.i18n import i18n
@@ -27,7 +28,7 @@ GRID_TEMPERATURES = (0.0, 0.7, 1.2)
 GRID_COLUMNS = ("temperature", "base", "tuned")
 TOTAL_COLUMNS = ("metric", "base", "tuned", "change")
 GENERAL_COLUMNS = ("prompt", "base", "tuned", "similarity")
-DEFAULT_DATASET = "samples/reviews-test.jsonl"
+DEFAULT_DATASET = str(SAMPLES_DIR / "reviews-test.jsonl")  # a choice value: the file path
 BATCH_LIMIT = 20
 
 
