@@ -4,14 +4,17 @@
 
 - Single answer: generated tokens per second of plain `generate` on the model as transformers
   loads it, and of the studio's `stream_chat`; the greedy answers must be identical.
-- Side by side: `stream_pair` (base and a LoRA-tuned model answering together) against one
-  answer of the tuned model alone, same prompts and length.
-- Start-up: loading the cached embedded model, and `app.py` from launch to its page answering.
+- Side by side: `stream_pair` (base and a tuned model answering together; LoRA, DoRA, (IA)3
+  and full fine-tuning, with random tuned weights) against one answer of the tuned model alone, same prompts and limit: in all, and per decoding step (the
+  pair runs until the longer of its two answers ends).
+- Start-up: loading the cached embedded model (and, apart, importing transformers and peft,
+  which a fresh process pays once), and `app.py` from launch to its page answering.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import subprocess
@@ -66,39 +69,83 @@ def studio_answers(model, tokenizer, max_new_tokens: int) -> tuple[list[str], fl
     return answers, time.perf_counter() - start
 
 
-def tuned_run(folder: Path) -> Path:
-    """A run folder holding a LoRA adapter with random (non-zero) weights: for timing, not quality."""
-    from peft import LoraConfig, get_peft_model
+METHODS = ("lora", "dora", "ia3", "full")
+
+
+def tuned_run(folder: Path, method: str = "lora") -> Path:
+    """A run folder with random (non-zero) tuned weights of this method: for timing, not quality."""
+    from peft import IA3Config, LoraConfig, get_peft_model
 
     from studio.models import load_model
 
     model, tokenizer = load_model("embedded")
     torch.manual_seed(0)
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear",
-                                             init_lora_weights=False))
-    model.save_pretrained(folder / "adapter")
-    tokenizer.save_pretrained(folder / "adapter")
+    if method == "full":
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.002)
+        model.save_pretrained(folder / "model")
+        tokenizer.save_pretrained(folder / "model")
+    else:
+        config = (IA3Config(task_type="CAUSAL_LM") if method == "ia3" else
+                  LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, target_modules="all-linear",
+                             init_lora_weights=False, use_dora=method == "dora"))
+        model = get_peft_model(model, config)
+        if method == "ia3":  # (IA)3 starts as the identity
+            with torch.no_grad():
+                for name, parameter in model.named_parameters():
+                    if "ia3_l" in name:
+                        parameter.add_(torch.randn_like(parameter) * 0.1)
+        model.save_pretrained(folder / "adapter")
+        tokenizer.save_pretrained(folder / "adapter")
     (folder / "config.yaml").write_text("base_model: embedded\n")
     return folder
 
 
+@contextlib.contextmanager
+def counted_steps():
+    """Count the decoding steps (one token for every row) that `studio.generate` takes meanwhile."""
+    import studio.generate as generate
+
+    real, counter = generate.decode, {"steps": 0}
+
+    def counting(*args, **kwargs):
+        for answers in real(*args, **kwargs):
+            counter["steps"] += 1
+            yield answers
+
+    generate.decode = counting
+    try:
+        yield counter
+    finally:
+        generate.decode = real
+
+
 def pair_cost(run: Path, max_new_tokens: int) -> dict:
+    """Side by side against the tuned model answering alone: in total and per decoding step.
+
+    A pair takes as many steps as the longer of its two answers, so where the base answer runs
+    longer, the pair waits for it; the cost per step is the like-for-like figure.
+    """
     from studio.generate import GenerationSettings, cached_model, stream_chat, stream_pair
 
     settings = GenerationSettings(temperature=0, max_new_tokens=max_new_tokens)
     tuned, tokenizer = cached_model(trained=run)
-    single = pair = 0.0
-    for prompt in PROMPTS:
-        start = time.perf_counter()
-        for answer in stream_chat(tuned, tokenizer, messages(prompt), settings):
-            pass
-        single += time.perf_counter() - start
-        start = time.perf_counter()
-        for base_answer, tuned_answer in stream_pair(run, messages(prompt), settings):
-            pass
-        pair += time.perf_counter() - start
-    return {"one_answer_seconds": round(single, 2), "side_by_side_seconds": round(pair, 2),
-            "ratio": round(pair / single, 2)}
+    seconds = {"single": 0.0, "pair": 0.0}
+    steps = {"single": 0, "pair": 0}
+    with counted_steps() as counter:
+        for prompt in PROMPTS:
+            for kind, answer in (("single", lambda: stream_chat(tuned, tokenizer, messages(prompt), settings)),
+                                 ("pair", lambda: stream_pair(run, messages(prompt), settings))):
+                before, start = counter["steps"], time.perf_counter()
+                for _ in answer():
+                    pass
+                seconds[kind] += time.perf_counter() - start
+                steps[kind] += counter["steps"] - before
+    return {"one_answer_seconds": round(seconds["single"], 2), "one_answer_steps": steps["single"],
+            "side_by_side_seconds": round(seconds["pair"], 2), "side_by_side_steps": steps["pair"],
+            "ratio": round(seconds["pair"] / seconds["single"], 2),
+            "ratio_per_step": round(seconds["pair"] / steps["pair"] / (seconds["single"] / steps["single"]), 2)}
 
 
 def free_port() -> int:
@@ -131,6 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2, help="Alternate plain and studio this many times; the best counts.")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"Side by side for these tuning methods, of {', '.join(METHODS)} (first: the headline).")
     parser.add_argument("--json", help="Also write the results to this file.")
     args = parser.parse_args(argv)
 
@@ -138,6 +187,10 @@ def main(argv: list[str] | None = None) -> dict:
     from studio.models import load_model
     from studio.workspace import workspace_root
 
+    start = time.perf_counter()
+    import peft  # noqa: F401  (what a fresh process pays once, before its first model)
+    from transformers.models.llama import modeling_llama  # noqa: F401
+    imports = time.perf_counter() - start
     start = time.perf_counter()
     plain, tokenizer = load_model("embedded")  # also builds the cache on a first run
     cached_load = time.perf_counter() - start
@@ -151,23 +204,29 @@ def main(argv: list[str] | None = None) -> dict:
         answers, seconds = studio_answers(studio, tokenizer, args.max_new_tokens)
         studio_best = max(studio_best, tokens / seconds)
         identical = identical and answers == expected
-    with tempfile.TemporaryDirectory() as folder:
-        pair = pair_cost(tuned_run(Path(folder)), args.max_new_tokens)
+    pairs = {}
+    for method in args.methods.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            pairs[method] = pair_cost(tuned_run(Path(folder) / method, method), args.max_new_tokens)
+    pair = next(iter(pairs.values()))
     report = {
         "prompts": len(PROMPTS), "generated_tokens": tokens,
         "plain_generate_tokens_per_second": round(plain_best, 1),
         "studio_tokens_per_second": round(studio_best, 1),
         "speedup": round(studio_best / plain_best, 2),
         "greedy_answers_identical": identical,
-        "side_by_side": pair,
+        "side_by_side": pairs,
         "cached_model_load_seconds": round(cached_load, 2),
+        "library_import_seconds": round(imports, 2),
         "app_ready_seconds": round(app_ready_seconds(workspace_root()), 1),
     }
     print(json.dumps(report, indent=2))
     print(f"\nstudio {report['studio_tokens_per_second']} tok/s vs plain generate "
           f"{report['plain_generate_tokens_per_second']} tok/s ({report['speedup']}x), greedy answers identical: "
-          f"{identical}; side by side costs {pair['ratio']}x one answer; app ready in {report['app_ready_seconds']} s; "
-          f"cached model loads in {report['cached_model_load_seconds']} s")
+          f"{identical}; side by side ({next(iter(pairs))}) costs {pair['ratio_per_step']}x one answer per step ({pair['ratio']}x in all, "
+          f"{pair['side_by_side_steps']} steps against {pair['one_answer_steps']}); app ready in {report['app_ready_seconds']} s; "
+          f"cached model loads in {report['cached_model_load_seconds']} s "
+          f"(+{report['library_import_seconds']} s importing transformers and peft in a fresh process)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return report

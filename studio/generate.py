@@ -166,16 +166,19 @@ def is_prompt_learning(model) -> bool:
 
 
 def supports_mixed_batch(model) -> bool:
-    """Whether one batch can hold rows with the adapter on and rows with it off (LoRA does)."""
-    config = getattr(model, "active_peft_config", None)
-    return bool(config and str(config.peft_type) in ("LORA", "PeftType.LORA") and not getattr(config, "use_dora", False))
+    """Whether one batch can hold rows with the adapter on and rows with it off (see `prepare_adapter_rows`)."""
+    return getattr(model, "studio_adapter_rows", None) is not None
 
 
 class Lane:
-    """One model answering one or more rows of the same prompt, with its own KV cache."""
+    """One model answering `rows` rows of the same prompt, with its own KV cache.
 
-    def __init__(self, model, adapter_off: bool = False, adapter_names: list[str] | None = None):
-        self.model, self.adapter_off, self.adapter_names = model, adapter_off, adapter_names
+    `adapter_rows`: the rows that get the adapter, the others are the base (models that
+    `supports_mixed_batch`); `adapter_off`: the adapter is off for the whole lane.
+    """
+
+    def __init__(self, model, rows: int = 1, adapter_off: bool = False, adapter_rows: slice | None = None):
+        self.model, self.rows, self.adapter_off, self.adapter_rows = model, rows, adapter_off, adapter_rows
         self.cache = None
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -183,14 +186,22 @@ class Lane:
 
         from transformers import DynamicCache
 
-        first = self.cache is None
-        if first:
+        if self.cache is None:
             self.cache = DynamicCache(config=self.model.config)
-        extra = {"adapter_names": self.adapter_names} if self.adapter_names else {}
-        context = self.model.disable_adapter() if self.adapter_off else nullcontext()
-        with context:
-            output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True,
-                                logits_to_keep=1, **extra)
+        holder = getattr(self.model, "studio_adapter_rows", None)
+        if holder is not None and self.adapter_off:
+            context, rows = nullcontext(), slice(0, 0)
+        else:
+            context = self.model.disable_adapter() if self.adapter_off else nullcontext()
+            rows = self.adapter_rows if self.adapter_rows is not None else slice(0, self.rows)
+        if holder is not None:
+            holder.rows = rows
+        try:
+            with context:
+                output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        finally:
+            if holder is not None:
+                holder.rows = None
         return output.logits[:, -1, :].float()
 
 
@@ -203,7 +214,7 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
     draw per step for the whole batch.
     """
     processors = sampling_processors(settings)
-    rows_per_lane = [len(lane.adapter_names) if lane.adapter_names else 1 for lane in lanes]
+    rows_per_lane = [lane.rows for lane in lanes]
     sequence = torch.cat([input_ids.expand(rows, -1) for rows in rows_per_lane])
     finished = torch.zeros(len(sequence), dtype=torch.bool)
     stop_tensor = torch.tensor(stop_ids or [-1])
@@ -252,8 +263,9 @@ def stream_pair(trained: str | Path, messages: list[dict], settings: GenerationS
                 stop: threading.Event | None = None) -> Iterator[tuple[str, str]]:
     """Yield (base answer so far, tuned answer so far): one prompt, the same settings and seed.
 
-    With a LoRA adapter both answers come from one batch, the adapter switched off for the
-    base row; other adapters take turns on the one model; a full/freeze run steps two models.
+    With a LoRA, DoRA, AdaLoRA or (IA)3 adapter both answers come from one batch, the adapter
+    applied to the tuned row only; other adapters take turns on the one model; a full or
+    freeze run steps two models.
     """
     kind, _ = find_trained_weights(trained)
     tuned, tokenizer = cached_model(trained=trained)
@@ -265,7 +277,7 @@ def stream_pair(trained: str | Path, messages: list[dict], settings: GenerationS
         yield from stream_pair_in_turn(tuned, tokenizer, messages, settings, stop)
         return
     elif supports_mixed_batch(tuned):
-        lanes = [Lane(tuned, adapter_names=["__base__", tuned.active_adapter])]
+        lanes = [Lane(tuned, rows=2, adapter_rows=slice(1, 2))]
         locks = [generation_lock(tuned)]
     else:
         lanes = [Lane(tuned, adapter_off=True), Lane(tuned)]

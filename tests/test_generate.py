@@ -47,7 +47,7 @@ def test_stop_event_ends_the_answer(tiny_model_dir):
     assert len(answers) <= 1
 
 
-@pytest.mark.parametrize("method", ["lora", "ia3", "prefix-tuning", "full"])
+@pytest.mark.parametrize("method", ["lora", "dora", "ia3", "prefix-tuning", "full"])
 def test_pair_matches_each_model_alone(method, tiny_model_dir, tiny_sft_file, tmp_path, workspace):
     run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, method))
     run = tmp_path / method
