@@ -54,9 +54,8 @@ class SmallBatchLinear(torch.nn.Linear):
 
 
 def prepare_for_decoding(model) -> None:
-    """Swap the model's plain fp32 CPU linears for SmallBatchLinear, and give LoRA layers `adapter_rows`.
-
-    In place; the weights are untouched."""
+    """Swap the model's plain fp32 CPU linears for SmallBatchLinear, and set `model.studio_adapter_rows`
+    (see `prepare_adapter_rows`). In place; the weights are untouched."""
     model.studio_adapter_rows = prepare_adapter_rows(model)
     for module in model.modules():
         if (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
@@ -222,4 +221,3 @@ def decode_threads():
         with _threads_lock:
             _active_decodes -= 1
             torch.set_num_threads(previous)
-
