@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import socket
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import urllib.request
 from pathlib import Path
 
 import torch
+
+from bench import publish
 
 PROJECT = Path(__file__).resolve().parent.parent
 PROMPTS = [
@@ -220,16 +221,13 @@ def main(argv: list[str] | None = None) -> dict:
         "library_import_seconds": round(imports, 2),
         "app_ready_seconds": round(app_ready_seconds(workspace_root()), 1),
     }
-    print(json.dumps(report, indent=2))
-    print(f"\nstudio {report['studio_tokens_per_second']} tok/s vs plain generate "
-          f"{report['plain_generate_tokens_per_second']} tok/s ({report['speedup']}x), greedy answers identical: "
-          f"{identical}; side by side ({next(iter(pairs))}) costs {pair['ratio_per_step']}x one answer per step ({pair['ratio']}x in all, "
-          f"{pair['side_by_side_steps']} steps against {pair['one_answer_steps']}); app ready in {report['app_ready_seconds']} s; "
-          f"cached model loads in {report['cached_model_load_seconds']} s "
-          f"(+{report['library_import_seconds']} s importing transformers and peft in a fresh process)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return report
+    summary = (f"studio {report['studio_tokens_per_second']} tok/s vs plain generate "
+               f"{report['plain_generate_tokens_per_second']} tok/s ({report['speedup']}x), greedy answers identical: "
+               f"{identical}; side by side ({next(iter(pairs))}) costs {pair['ratio_per_step']}x one answer per step ({pair['ratio']}x in all, "
+               f"{pair['side_by_side_steps']} steps against {pair['one_answer_steps']}); app ready in {report['app_ready_seconds']} s; "
+               f"cached model loads in {report['cached_model_load_seconds']} s "
+               f"(+{report['library_import_seconds']} s importing transformers and peft in a fresh process)")
+    return publish(report, summary, args.json)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from bench import publish
+
 PROJECT = Path(__file__).resolve().parent.parent
 ALPACA = PROJECT.parent / "shared" / "fixtures" / "llamafactory" / "alpaca_en_demo.json"
 
@@ -155,14 +157,11 @@ def main(argv: list[str] | None = None) -> dict:
         "share_of_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / peak, 3) for kind in best},
         "threads": torch.get_num_threads(),
     }
-    print(json.dumps(report, indent=2))
-    print(f"\nstudio {report['studio']['tokens_per_second']} tok/s vs baseline {report['baseline']['tokens_per_second']} "
-          f"tok/s: {report['speedup']}x; train loss {report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
-          f"({report['loss_difference'] * 100:.2f}% apart); {report['share_of_peak']['studio'] * 100:.0f}% of the "
-          f"{report['matmul_peak_gflops']} GFLOP/s matmul peak")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
-    return report
+    summary = (f"studio {report['studio']['tokens_per_second']} tok/s vs baseline {report['baseline']['tokens_per_second']} "
+               f"tok/s: {report['speedup']}x; train loss {report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
+               f"({report['loss_difference'] * 100:.2f}% apart); {report['share_of_peak']['studio'] * 100:.0f}% of the "
+               f"{report['matmul_peak_gflops']} GFLOP/s matmul peak")
+    return publish(report, summary, args.json)
 
 
 if __name__ == "__main__":

@@ -81,8 +81,6 @@ class _RowsForward:
         if (rows is None or args or kwargs or self.disable_adapters or self.merged or self.training
                 or torch.is_grad_enabled()):
             return super().forward(x, *args, **kwargs)
-        if rows.start == rows.stop:
-            return self.base_layer(x)
         return self.rows_forward(x, rows)
 
 

@@ -8,8 +8,8 @@
 
 Decoding is a loop of our own over the model's KV cache rather than `model.generate`: it
 samples exactly as `generate` does (same processors, same order, same random draws), and
-it lets the base and the tuned model answer in one batch (the adapter switched off for
-one row) so a side-by-side costs little more than one answer.
+it lets the base and the tuned model answer in one batch (the adapter applied to the tuned
+row only) so a side-by-side costs about what one answer costs.
 """
 
 from __future__ import annotations
@@ -189,13 +189,9 @@ class Lane:
         if self.cache is None:
             self.cache = DynamicCache(config=self.model.config)
         holder = getattr(self.model, "studio_adapter_rows", None)
-        if holder is not None and self.adapter_off:
-            context, rows = nullcontext(), slice(0, 0)
-        else:
-            context = self.model.disable_adapter() if self.adapter_off else nullcontext()
-            rows = self.adapter_rows if self.adapter_rows is not None else slice(0, self.rows)
         if holder is not None:
-            holder.rows = rows
+            holder.rows = self.adapter_rows if self.adapter_rows is not None else slice(0, self.rows)
+        context = self.model.disable_adapter() if self.adapter_off else nullcontext()
         try:
             with context:
                 output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
