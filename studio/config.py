@@ -53,7 +53,7 @@ class RunConfig:
     dataset: str = setting("", "Training data: a .jsonl/.json/.csv/.txt file, or the name of a dataset in the workspace.")
     validation_split: float = setting(0.1, "Share of rows held out to measure validation loss (0 = none).")
     validation_dataset: str = setting("", "A separate validation file; when set, validation_split is ignored.")
-    epochs: float = setting(3.0, "Passes over the training rows.")
+    epochs: float = setting(3.0, "Passes over the training rows (0 = auto: several for a small dataset, one for a large one, within a token budget).")
     max_steps: int = setting(0, "Stop after this many optimizer steps (0 = run all epochs).")
     learning_rate: float = setting(2e-4, "Step size of the optimizer; adapters take larger rates (1e-4 to 1e-3) than full fine-tuning (1e-5).")
     lr_scheduler: str = setting("cosine", "How the learning rate changes over the run.", choices=("cosine", "linear", "constant", "constant_with_warmup"))
@@ -100,8 +100,6 @@ class RunConfig:
             raise ValueError(f"learning_rate {self.learning_rate} is out of range; try 2e-4 for adapters, 1e-5 for full.")
         if not 0 <= self.validation_split < 1:
             raise ValueError("validation_split is a share of the rows: at least 0 and below 1, e.g. 0.1.")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            raise ValueError("Set epochs above 0 or max_steps above 0, or training has nothing to do.")
         if self.max_steps < 0 or self.eval_steps < 0:
             raise ValueError("max_steps and eval_steps cannot be negative (0 means off).")
         if not 0 <= self.lora_dropout < 1:

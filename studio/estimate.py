@@ -24,6 +24,7 @@ import torch
 from studio.config import RunConfig
 from studio.methods import ADAPTER_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits
 from studio.models import load_model, pick_device
+from studio.plan import count_tokens, plan_steps
 from studio.preflight import check_run
 from studio.train import accepts_logits_mask, apply_chat_template_override, prepare_rows, tokenize, trained_token_loss
 
@@ -60,9 +61,8 @@ def estimate(config: RunConfig) -> Estimate:
         examples, _ = tokenize(config, shape, train_rows, tokenizer)
         if not examples:
             raise ValueError("No training example is left after tokenising; raise cutoff_length.")
-        # Counted as train.py counts them, for one process.
-        steps_per_epoch = math.ceil(len(examples) / (config.batch_size * config.gradient_accumulation))
-        total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+        # The steps the job will take, for one process.
+        total_steps = plan_steps(config, len(examples), count_tokens(examples)).total_steps
         model = apply_method(model, config, total_steps)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -260,9 +260,8 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
     validation_set, _ = tokenize_pairs(validation_rows, tokenizer, config.cutoff_length)
     if not train_set:
         raise ValueError("No pair is left after tokenising; raise cutoff_length.")
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation * processes))
-    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    plan = train.announce_plan(config, train_set, main)
+    total_steps = plan.total_steps
     model, adapter_settings, reference = policy_and_reference(config, model, total_steps)
     if pick_device() == "cpu":
         use_small_log_prob_tiles()
@@ -282,7 +281,7 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
         append_jsonl(run_dir / "events.jsonl", {
             "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
             "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
-            "total_parameters": total, "device": pick_device(), "probe_prompts": probes,
+            "total_parameters": total, "device": pick_device(), "probe_prompts": probes, **train.plan_facts(plan),
         })
     def save():
         if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):

@@ -9,7 +9,6 @@ Touching `<run>/abort` (or SIGTERM) stops it after the current step with a check
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import shutil
@@ -25,6 +24,7 @@ from studio.config import PREFERENCE_STAGES, RunConfig
 from studio.methods import PROMPT_METHODS, apply_method, count_parameters, method_bits, saves_adapter
 from studio.models import load_model, pick_device
 from studio.packing import PackingCollator, model_inputs, packs_exactly
+from studio.plan import RunPlan, count_tokens, describe, plan_steps, tokens_per_second, warmup_steps
 from studio.preflight import check_run
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
 
@@ -163,9 +163,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
     validation_set, _ = tokenize(config, shape, validation_rows, tokenizer) if validation_rows else ([], 0)
     if not train_set:
         raise ValueError("No training example is left after tokenising; raise cutoff_length.")
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = math.ceil(len(train_set) / (config.batch_size * config.gradient_accumulation * processes))
-    total_steps = config.max_steps or math.ceil(steps_per_epoch * config.epochs)
+    plan = announce_plan(config, train_set, main)
+    total_steps = plan.total_steps
     model = apply_method(model, config, total_steps)
     trainable, total = count_parameters(model)
     probes = default_probes(config, shape, validation_rows)
@@ -175,6 +174,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
             "event": "prepared", "train_rows": len(train_set), "validation_rows": len(validation_set),
             "truncated_rows": truncated, "total_steps": total_steps, "trainable_parameters": trainable,
             "total_parameters": total, "device": pick_device(), "probe_prompts": probes, "packing": packing,
+            **plan_facts(plan),
         })
     from studio.callback import StudioCallback
 
@@ -194,6 +194,22 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
     return fit(trainer, callback, run_dir, resume, main, started,
                save=lambda: _save_result(model, tokenizer, config, run_dir),
                facts={"total_steps": total_steps, "truncated_rows": truncated, "trainable_parameters": trainable})
+
+
+def announce_plan(config: RunConfig, train_set: list[dict], main: bool) -> RunPlan:
+    """How many steps this run takes (studio.plan's rule), printed as the run's first log line."""
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    plan = plan_steps(config, len(train_set), count_tokens(train_set), processes,
+                      tokens_per_second(config) if main else None)
+    if main:
+        print(describe(plan), flush=True)
+    return plan
+
+
+def plan_facts(plan: RunPlan) -> dict:
+    """The plan as the `prepared` event records it."""
+    return {"plan": describe(plan), "passes": round(plan.passes, 3), "warmup_steps": plan.warmup_steps,
+            "planned_seconds": round(plan.seconds, 1) if plan.seconds else None}
 
 
 def fit(trainer, callback, run_dir: Path, resume: bool, main: bool, started: float, save, facts: dict) -> dict:
@@ -316,7 +332,7 @@ def _training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_
         num_train_epochs=config.epochs,
         max_steps=total_steps,
         lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_ratio,
+        warmup_steps=warmup_steps(config, total_steps),
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
         logging_steps=config.logging_steps,

@@ -32,7 +32,6 @@ def test_cli_strings_become_typed_values():
     ({"batch_size": 0}, "batch_size must be above 0"),
     ({"learning_rate": -1}, "learning_rate"),
     ({"validation_split": 1.5}, "validation_split"),
-    ({"epochs": 0, "max_steps": 0}, "nothing to do"),
     ({"dataset": ""}, "No dataset"),
 ])
 def test_impossible_settings_are_refused(values, message):
@@ -51,7 +50,7 @@ def test_unknown_and_badly_typed_settings_name_the_key():
 
 def test_presets_hold_overrides_only_and_yaml_round_trips(tmp_path):
     config = load_config("cpu-lora", {"dataset": "data.jsonl"})
-    assert config.epochs == 1 and config.method == "lora"
+    assert config.epochs == 0 and config.method == "lora"  # 0: auto passes (studio/plan.py)
     path = tmp_path / "mine.yaml"
     path.write_text(config.to_yaml())
     assert load_config(str(path)) == config
@@ -74,7 +73,7 @@ def command_config(command: str) -> RunConfig:
 
 @pytest.mark.parametrize("values", [
     {},
-    {"epochs": 1, "learning_rate": 2e-3, "batch_size": 8, "cutoff_length": 256, "validation_split": 0.05,
+    {"epochs": 0, "learning_rate": 2e-3, "batch_size": 8, "cutoff_length": 256, "validation_split": 0.05,
      "eval_steps": 10, "save_steps": 10, "lora_dropout": 0.0, "max_steps": 7},
     {"method": "prefix-tuning", "num_virtual_tokens": 4, "train_on_prompt": True, "learning_rate": 1e-5,
      "probe_prompts": ["Who are you?", "it's 2+2"], "chat_template": "chatml", "output_dir": "/tmp/a run"},

@@ -1,0 +1,202 @@
+"""How long a run trains, and why: passes and optimizer steps sized to the data, and about how long that takes.
+
+`epochs: 0` means auto (cpu-lora's choice): a small dataset gets several passes, so its few examples
+are seen often enough and the optimizer takes enough steps to learn them; a large one gets one pass,
+and no auto run trains on more than a token budget, so auto never trains for hours. Explicit `epochs`
+or `max_steps` win. Training (studio.train, studio.preference), the pre-run estimate (studio.estimate)
+and the Train tab's plan line all count steps with `plan_steps`, the one rule:
+
+    steps per pass = ceil(rows / (batch_size x gradient_accumulation x processes))
+    auto passes    = the whole number of passes nearest AUTO_STEPS steps, from 1 to AUTO_MAX_PASSES,
+                     then cut to AUTO_TOKENS tokens (part of one pass when a single pass is larger)
+
+`plan_run` does it for a config without loading the model (the tokenizer counts the tokens), so the
+UI can say what a run will do whenever a setting changes:
+
+    print(describe(plan_run(load_config("cpu-lora", {"dataset": "data.jsonl"}))))
+    # 38 rows → 6 passes, 30 steps, about 2 min: small datasets need several passes
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+from studio.config import PREFERENCE_STAGES, RunConfig
+
+AUTO_STEPS = 30  # about what LoRA at cpu-lora's rate needs to learn a few dozen examples
+AUTO_MAX_PASSES = 10  # beyond this a tiny set is memorised, not learned
+AUTO_TOKENS = 400_000  # about half an hour of the embedded model on a 2-core CPU
+# Tokenising a large file to count its tokens would keep the UI waiting; an even sample is close enough.
+SAMPLED_ROWS = 2_000
+# A conservative training speed where no run has been measured: FLOPs a device sustains in training,
+# against about 6 FLOPs per weight per token (forward and backward). 2-core CPU: about 120 tokens/s
+# for the 135M embedded model, where a measured run does 130-240 (end to end, start-up included).
+SUSTAINED_FLOPS = {"cpu": 1e11, "cuda": 3e13, "mps": 3e12}
+STARTUP_SECONDS = 15  # start a process, load the model and the data
+REASONS = {
+    "max_steps": "max_steps is set",
+    "epochs": "epochs is set",
+    "small": "small datasets need several passes",
+    "most_passes": "small datasets need several passes (auto's most)",
+    "one_pass": "one pass is enough for this many rows",
+    "budget": "auto's token budget is reached; set epochs to go through every row",
+}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    rows: int  # training examples (after tokenising, per process group)
+    tokens: int  # tokens in one pass over them
+    steps_per_pass: int
+    total_steps: int
+    warmup_steps: int
+    reason: str  # a key of REASONS
+    seconds: float | None = None  # approximate wall time, start-up included; None = not estimated
+
+    @property
+    def passes(self) -> float:
+        return self.total_steps / self.steps_per_pass
+
+    @property
+    def trained_tokens(self) -> int:
+        return round(self.tokens * self.passes)
+
+
+def plan_steps(config: RunConfig, rows: int, tokens: int, processes: int = 1,
+               tokens_per_second: float | None = None) -> RunPlan:
+    """The rule: how many optimizer steps a run of `rows` examples holding `tokens` tokens takes."""
+    batch = config.batch_size * config.gradient_accumulation * processes
+    steps_per_pass = max(1, math.ceil(rows / batch))
+    if config.max_steps:
+        total, reason = config.max_steps, "max_steps"
+    elif config.epochs:
+        total, reason = max(1, math.ceil(steps_per_pass * config.epochs)), "epochs"
+    else:
+        passes = min(AUTO_MAX_PASSES, max(1, round(AUTO_STEPS / steps_per_pass)))
+        reason = "one_pass" if passes == 1 else "most_passes" if passes == AUTO_MAX_PASSES else "small"
+        total = passes * steps_per_pass
+        if tokens * passes > AUTO_TOKENS:
+            # Whole passes while they fit, else the steps of the budget's share of one pass.
+            fitting = AUTO_TOKENS // max(tokens, 1)
+            total = fitting * steps_per_pass if fitting else max(1, AUTO_TOKENS * steps_per_pass // tokens)
+            reason = "budget" if total < steps_per_pass or fitting < passes else reason
+    seconds = None
+    if tokens_per_second:
+        seconds = STARTUP_SECONDS + tokens * (total / steps_per_pass) / tokens_per_second
+    return RunPlan(rows=rows, tokens=tokens, steps_per_pass=steps_per_pass, total_steps=total,
+                   warmup_steps=warmup_steps(config, total), reason=reason, seconds=seconds)
+
+
+def warmup_steps(config: RunConfig, total_steps: int) -> int:
+    """Steps of rising learning rate: warmup_ratio of the run, at least one when the ratio is above 0, so a
+    short run still warms up (from 0 at the first step) and then decays over the rest."""
+    if config.warmup_ratio <= 0:
+        return 0
+    return min(max(1, math.ceil(config.warmup_ratio * total_steps)), max(total_steps - 1, 1))
+
+
+def describe(plan: RunPlan) -> str:
+    """One line: what the run will do and why, e.g. '38 rows → 6 passes, 30 steps, about 2 min: ...'.
+    The Train tab says the same in the user's language (studio/ui/train_tab.py)."""
+    time = duration(plan)
+    return (f"{plan.rows:,} rows → {passes_text(plan)} {'pass' if plan.passes == 1 else 'passes'}, "
+            f"{plan.total_steps:,} {'step' if plan.total_steps == 1 else 'steps'}, "
+            f"{f'about {time[0]} {time[1]}' if time else 'time unknown'}: {REASONS[plan.reason]}")
+
+
+def passes_text(plan: RunPlan) -> str:
+    passes = plan.passes
+    return f"{passes:.0f}" if passes.is_integer() else f"{passes:.2g}" if passes < 1 else f"{passes:.1f}"
+
+
+def duration(plan: RunPlan) -> tuple[str, str] | None:
+    """('2', 'min') or ('1.5', 'h'), never below a minute: the time is approximate by design."""
+    if plan.seconds is None:
+        return None
+    minutes = plan.seconds / 60
+    if minutes >= 90:
+        return f"{minutes / 60:.1f}", "h"
+    return str(max(1, round(minutes))), "min"
+
+
+# ------------------------------------------------------------------ without loading the model
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """The plan of a config: rows and tokens from its data and the base model's tokenizer, no model load."""
+    from studio import train
+    from studio.models import load_tokenizer, resolve_source
+
+    shape, train_rows, _ = train.prepare_rows(config)
+    tokenizer = load_tokenizer(resolve_source(config.base_model, config.trust_remote_code), config.trust_remote_code)
+    train.apply_chat_template_override(tokenizer, config.chat_template)
+    step = max(1, len(train_rows) // SAMPLED_ROWS)
+    sample = train_rows[::step]
+    examples = tokenize_examples(config, shape, sample, tokenizer)
+    scale = len(train_rows) / len(sample) if sample else 1
+    return plan_steps(config, round(len(examples) * scale), round(count_tokens(examples) * scale),
+                      tokens_per_second=tokens_per_second(config))
+
+
+def tokenize_examples(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> list[dict]:
+    """The training examples of these rows, as the job tokenises them."""
+    if config.stage in PREFERENCE_STAGES:
+        from studio.preference import tokenize_pairs
+
+        return tokenize_pairs(rows, tokenizer, config.cutoff_length)[0]
+    from studio.train import tokenize
+
+    return tokenize(config, shape, rows, tokenizer)[0]
+
+
+def count_tokens(examples: list[dict]) -> int:
+    """Tokens the model reads: padding excluded, a preference pair's prompt once per answer."""
+    total = 0
+    for example in examples:
+        if "input_ids" in example:
+            total += len(example["input_ids"])
+        else:
+            total += 2 * len(example["prompt_ids"]) + len(example["chosen_ids"]) + len(example["rejected_ids"])
+    return total
+
+
+def tokens_per_second(config: RunConfig) -> float | None:
+    """Training speed, end to end: the newest finished run of this base model and method in the
+    workspace, else a conservative guess from the model's size and the device (None if unknown)."""
+    measured = measured_speed(config)
+    if measured:
+        return measured
+    from studio.models import pick_device
+    from studio.preflight import model_folder, parameter_count
+
+    folder = model_folder(config.base_model)
+    parameters = parameter_count(folder) if folder else None
+    flops = SUSTAINED_FLOPS.get(pick_device())
+    return flops / (6 * parameters) if parameters and flops else None
+
+
+def measured_speed(config: RunConfig) -> float | None:
+    """Trained tokens per wall second of the newest finished run with the same base model and method."""
+    from studio.config import read_yaml
+    from studio.workspace import runs_dir
+
+    folder = runs_dir()
+    if not folder.is_dir():
+        return None
+    runs = sorted((run for run in folder.iterdir() if (run / "summary.json").is_file()),
+                  key=lambda run: os.path.getmtime(run / "summary.json"), reverse=True)
+    for run in runs:
+        try:
+            summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+            settings = read_yaml(run / "config.yaml")
+        except (OSError, ValueError):
+            continue
+        if (summary.get("status") == "finished" and summary.get("trained_tokens") and summary.get("wall_seconds")
+                and settings.get("base_model") == config.base_model and settings.get("method") == config.method
+                and settings.get("stage", "sft") == config.stage):
+            # The run's own start-up is in its wall time; STARTUP_SECONDS is added back for the new run.
+            return summary["trained_tokens"] / max(summary["wall_seconds"] - STARTUP_SECONDS, 1.0)
+    return None
