@@ -155,6 +155,7 @@ from dataclasses import fields  # noqa: E402
 
 from studio.config import RunConfig, help_text  # noqa: E402
 from studio.methods import DESCRIPTIONS  # noqa: E402
+from studio.plan import REASONS  # noqa: E402
 
 EN.update({
     "train.setting.base_model": "Base model",
@@ -220,6 +221,24 @@ EN.update({
 })
 EN.update({f"train.help.{spec.name}": help_text(spec.name) for spec in fields(RunConfig)})
 EN.update({f"train.method.{method}": text for method, text in DESCRIPTIONS.items()})
+# The plan line before Start (studio.plan): its English pieces are the CLI's, so both say the same.
+EN.update({
+    "train.plan.rows": "rows", "train.plan.pass": "pass", "train.plan.passes": "passes", "train.plan.step": "step",
+    "train.plan.steps": "steps", "train.plan.about": "about", "train.plan.min": "min", "train.plan.h": "h",
+    "train.plan.unknown": "time unknown", "train.plan.unavailable": "No plan yet",
+})
+EN.update({f"train.plan.reason.{key}": text for key, text in REASONS.items()})
+ZH.update({
+    "train.plan.rows": "行", "train.plan.pass": "轮", "train.plan.passes": "轮", "train.plan.step": "步",
+    "train.plan.steps": "步", "train.plan.about": "约", "train.plan.min": "分钟", "train.plan.h": "小时",
+    "train.plan.unknown": "时间未知", "train.plan.unavailable": "暂无计划",
+    "train.plan.reason.max_steps": "已设置最大步数",
+    "train.plan.reason.epochs": "已设置轮数",
+    "train.plan.reason.small": "小数据集需要多轮训练",
+    "train.plan.reason.most_passes": "小数据集需要多轮训练（已到自动模式的上限）",
+    "train.plan.reason.one_pass": "数据足够多，一轮即可",
+    "train.plan.reason.budget": "已到自动模式的词元上限；设置轮数可遍历全部数据",
+})
 ZH.update({
     "train.setting.base_model": "基础模型",
     "train.setting.method": "方法",
@@ -287,7 +306,7 @@ ZH.update({
     "train.help.dataset": "训练数据：.jsonl/.json/.csv/.txt 文件，或工作区中数据集的名称。",
     "train.help.validation_split": "留出用于计算验证损失的行的比例（0 = 不留出）。",
     "train.help.validation_dataset": "单独的验证文件；设置后忽略验证集比例。",
-    "train.help.epochs": "遍历训练数据的轮数。",
+    "train.help.epochs": "遍历训练数据的轮数（0 = 自动：小数据集多轮，大数据集一轮，不超过词元上限）。",
     "train.help.max_steps": "达到这么多优化步后停止（0 = 跑完所有轮次）。",
     "train.help.learning_rate": "优化器的步长；适配器用较大的值（1e-4 到 1e-3），全参数微调用较小的值（1e-5）。",
     "train.help.lr_scheduler": "学习率在训练中如何变化。",

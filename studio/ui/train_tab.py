@@ -26,6 +26,7 @@ from studio.jobs import JobManager, log_tail
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.data import SUFFIXES
 from studio.models import pick_device
+from studio.plan import RunPlan, duration, passes_text, plan_run
 from studio.preference import REWARD_METRICS, reward_points
 from studio.ui.i18n import i18n
 from studio.workspace import datasets_dir, runs_dir
@@ -140,6 +141,26 @@ def estimate_settings(*values) -> tuple:
             f"{result.memory_bytes / GIB:.1f} / {result.available_bytes / GIB:.1f} GiB ({result.device})",
             f"{result.seconds_per_step:.1f} s × {result.total_steps} ≈ {result.total_seconds / 60:.1f} min",
             f"⚠️ {result.warning}" if result.warning else "")
+
+
+def plan_line(*values) -> str:
+    """What a run with these settings will do and why, said before Start (no model is loaded)."""
+    try:
+        plan = plan_run(read_settings(*values))
+    except (ValueError, OSError) as error:
+        # Settings are often half-typed while this runs: the reason replaces the line, without a pop-up.
+        return f"{i18n('train.plan.unavailable')}: {(str(error) or type(error).__name__).splitlines()[0]}"
+    return plan_text(plan)
+
+
+def plan_text(plan: RunPlan) -> str:
+    """studio.plan.describe's line in the user's language."""
+    time = duration(plan)
+    about = f"{i18n('train.plan.about')} {time[0]} {i18n(f'train.plan.{time[1]}')}" if time else i18n("train.plan.unknown")
+    passes = i18n("train.plan.pass" if plan.passes == 1 else "train.plan.passes")
+    steps = i18n("train.plan.step" if plan.total_steps == 1 else "train.plan.steps")
+    return (f"{plan.rows:,} {i18n('train.plan.rows')} → {passes_text(plan)} {passes}, {plan.total_steps:,} {steps}, "
+            f"{about}: {i18n(f'train.plan.reason.{plan.reason}')}")
 
 
 @shows_errors
@@ -334,6 +355,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                 save_button = gr.Button(i18n("train.save_preset"), scale=1)
         with gr.Column(scale=3):
             status = gr.Markdown(i18n("train.status.none"), elem_id="train-status")
+            plan_note = gr.Markdown(elem_id="train-plan")
             with gr.Row():
                 start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
                 abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
@@ -370,6 +392,10 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
         description, lora_row, widgets["target_modules"], widgets["num_virtual_tokens"], widgets["trainable_layers"]])
     estimate_button.click(estimate_settings, inputs=settings, outputs=[trainable, memory, duration, fit_warning])
     preview_button.click(preview_command, inputs=settings, outputs=command)
+    # The plan is said again whenever a setting changes (a preset changes many at once: the last call wins).
+    plan_settings = dict(fn=plan_line, inputs=settings, outputs=plan_note, show_progress="hidden")
+    gr.on(triggers=None, **plan_settings)
+    gr.on([widgets[name].change for name in SETTINGS], trigger_mode="always_last", **plan_settings)
     save_button.click(save_settings_as_preset, inputs=[new_preset, *settings], outputs=preset)
     start_button.click(partial(start_run, manager), inputs=settings, outputs=run_state).success(
         show, inputs=run_state, outputs=view)
