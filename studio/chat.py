@@ -18,11 +18,13 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from studio.config import EMBEDDED_MODEL
-from studio.workspace import exports_dir, inside, runs_dir
+from studio.config import EMBEDDED_MODEL, check_range
+from studio.workspace import exports_dir, runs_dir
 
+MAX_NEW_TOKENS = 4096
 EXPORTS = "exports"  # how a merged export is named in the model list: exports/<folder>
 ROLES = ("user", "assistant")
+MAX_TEXT = 100_000  # characters in one question with its system prompt
 
 
 class StopSignal(threading.Event):
@@ -60,13 +62,20 @@ def model_choices(runs: list) -> list[tuple[str, str]]:
 
 
 def model_source(choice: str | None) -> tuple[str | None, str | None]:
-    """(base, trained) for cached_model: a run name or exports/ folder is trained weights, anything else a base."""
-    choice = (choice or EMBEDDED_MODEL).strip()
+    """(base, trained) for cached_model: a run name or exports/ folder is trained weights, anything else a base.
+
+    The choice comes from a request: a folder must be one the app may open (see studio.access)."""
+    from studio.access import client_export, client_model, client_run, run_bases
+
+    choice = str(choice or EMBEDDED_MODEL).strip()
     if choice.startswith(f"{EXPORTS}/"):
-        return None, str(inside(exports_dir(), choice.split("/", 1)[1]))
+        folder = client_export(choice.split("/", 1)[1])
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{choice} is not a merged model folder.")
+        return None, str(folder)
     if "/" not in choice and has_weights(runs_dir() / choice):
-        return None, str(inside(runs_dir(), choice))
-    return choice, None
+        return None, str(client_run(choice))
+    return client_model(choice, run_bases()), None
 
 
 def message_text(content) -> str:
@@ -126,12 +135,34 @@ def generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_pe
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise ValueError(f"Set a value for {', '.join(missing)}.")
-    if not 0 <= temperature <= 2:
-        raise ValueError("Temperature goes from 0 (greedy) to 2.")
-    if max_new_tokens < 1:
-        raise ValueError("Max new tokens must be at least 1.")
+    for name, value, low, high in (("temperature", temperature, 0, 2), ("top_p", top_p, 0.01, 1), ("top_k", top_k, 0, 100_000),
+                                    ("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS),
+                                    ("repetition_penalty", repetition_penalty, 0.5, 10),
+                                    ("seed", 0 if seed is None else seed, 0, 2**32 - 1)):
+        check_range(name, value, low, high)
     return GenerationSettings(float(temperature), float(top_p), int(top_k), int(max_new_tokens),
                               float(repetition_penalty), None if seed is None else int(seed))
+
+
+def fitted_messages(model, tokenizer, system_prompt: str, examples, history, question: str, max_new_tokens: int) -> list[dict]:
+    """The messages to send, the oldest turns left out while the prompt and the answer would pass the model's
+    context (the conversation on the page keeps them); ValueError when even the question alone does not fit."""
+    from studio.generate import context_limit, prompt_ids
+
+    limit = context_limit(model)
+    turns = history_messages(history)
+    while True:
+        messages = build_messages(system_prompt, examples, turns, question)
+        if limit is None:
+            return messages
+        length = prompt_ids(tokenizer, messages, "cpu")["input_ids"].shape[-1]
+        if length + max_new_tokens <= limit:
+            return messages
+        if not turns:
+            raise ValueError(f"The question with the system prompt and examples is {length:,} tokens; with "
+                             f"{max_new_tokens} new tokens that passes the model's context of {limit:,}. Shorten "
+                             "them or lower max new tokens.")
+        turns = turns[2:] if len(turns) > 1 else []
 
 
 def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, question: str,
@@ -142,9 +173,11 @@ def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[st
     question = (question or "").strip()
     if not question:
         raise ValueError("Type a question first.")
-    messages = build_messages(system_prompt, examples, history, question)
+    if len(question) + len(system_prompt or "") > MAX_TEXT:
+        raise ValueError(f"The question and system prompt are longer than {MAX_TEXT:,} characters; shorten them.")
     shown = history_messages(history) + [{"role": "user", "content": question}]
     model, tokenizer = cached_model(*model_source(choice))
+    messages = fitted_messages(model, tokenizer, system_prompt, examples, history, question, settings.max_new_tokens)
     yield shown + [{"role": "assistant", "content": ""}]
     for text in stream_chat(model, tokenizer, messages, settings, stop):
         yield shown + [{"role": "assistant", "content": text}]

@@ -19,8 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
-from studio.config import EMBEDDED_MODEL
-from studio.workspace import append_jsonl, atomic_write_text, inside, read_jsonl, runs_dir, safe_name
+from studio.config import EMBEDDED_MODEL, check_range
+from studio.workspace import append_jsonl, atomic_write_text, read_jsonl, safe_name
 
 SIDES = ("base", "tuned")
 VOTES_FILE = "votes.jsonl"
@@ -44,13 +44,19 @@ GENERAL_PROMPTS = (
 )
 
 
+MAX_ANSWER_TOKENS = 1024  # the longest answer batch compare and the knowledge check ask for
+MAX_BATCH_ROWS = 10_000
+
+
 def run_folder(run: str | Path) -> Path:
     """A finished run's folder from its name in runs/ (or its path)."""
     from studio.generate import find_trained_weights
 
+    from studio.access import client_run
+
     if not run:
-        raise ValueError("Pick a finished run to compare with its base model.")
-    path = Path(run) if Path(run).is_dir() else inside(runs_dir(), run)
+        raise ValueError("Pick a finished run first.")
+    path = client_run(run)
     find_trained_weights(path)
     return path
 
@@ -132,7 +138,8 @@ def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
     """(rows, shape, name) of a dataset file, or of the run's validation split."""
     from studio import data
     from studio.jobs import load_run_config
-    from studio.train import prepare_rows, resolve_dataset_path
+    from studio.access import client_dataset
+    from studio.train import prepare_rows
 
     if dataset == VALIDATION:
         shape, _, rows = prepare_rows(load_run_config(run_dir))
@@ -141,7 +148,7 @@ def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
         return rows, shape, f"{run_dir.name}-validation"
     if not dataset:
         raise ValueError("Pick a dataset to compare on.")
-    loaded = data.load_dataset(resolve_dataset_path(dataset))
+    loaded = data.load_dataset(client_dataset(dataset))
     return loaded.rows, loaded.shape, Path(loaded.source).stem
 
 
@@ -150,6 +157,8 @@ def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens:
     from studio.evaluate import evaluate_rows
     from studio.generate import cached_model, generation_lock
 
+    check_range("limit", limit or 0, 0, MAX_BATCH_ROWS)
+    check_range("max_new_tokens", max_new_tokens or 1, 1, MAX_ANSWER_TOKENS)
     run_dir = run_folder(run)
     rows, shape, name = evaluation_rows(run_dir, dataset)
     rows = rows[:int(limit)] if limit else rows
@@ -235,6 +244,7 @@ def general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PRO
     """Base and tuned answer everyday prompts greedily; the drift says how much tuning changed them."""
     from studio.generate import cached_model, generate_batch, generation_lock
 
+    check_range("max_new_tokens", max_new_tokens, 1, MAX_ANSWER_TOKENS)
     run_dir = run_folder(run)
     conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
     answers = []

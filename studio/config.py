@@ -10,6 +10,7 @@ the keys that differ from the defaults here; a run folder's `config.yaml` holds 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from studio.workspace import PROJECT_ROOT, atomic_write_text, safe_name
+from studio.workspace import PROJECT_ROOT, atomic_write_text, safe_name, workspace_root
 
 PRESETS_DIR = PROJECT_ROOT / "presets"
 SAMPLES_DIR = PRESETS_DIR / "samples"  # datasets the project wrote, shipped with it
@@ -33,8 +34,22 @@ PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "sigmoid_norm", "apo_zero", "apo
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EMBEDDED_MODEL = "embedded"
 SAVED_PRESET_HEADER = "# Saved from Tuning Studio"
-# What a run trains on and where it writes belong to the run; a preset is how to train.
-RUN_KEYS = ("dataset", "validation_dataset", "output_dir")
+# What a run trains on and where it writes belong to the run; a preset is how to train. What runs on this
+# machine (the model, its code) is chosen at Start, never carried in by a preset.
+RUN_KEYS = ("dataset", "validation_dataset", "output_dir", "base_model", "trust_remote_code")
+# The range (inclusive) of every number a setting may take. Values arrive from the CLI, presets and
+# HTTP requests alike, so each is checked to be finite and within reach: no NaN learning rate, no 1e9 epochs.
+LIMITS = {
+    "validation_split": (0.0, 0.9), "epochs": (0.0, 1000.0), "max_steps": (0, 10_000_000),
+    "learning_rate": (1e-9, 1.0), "warmup_ratio": (0.0, 0.9), "weight_decay": (0.0, 10.0),
+    "max_grad_norm": (0.0, 1e6), "batch_size": (1, 4096), "gradient_accumulation": (1, 4096),
+    "cutoff_length": (8, 1_048_576), "lora_rank": (1, 4096), "lora_alpha": (1, 65_536), "lora_dropout": (0.0, 0.9),
+    "num_virtual_tokens": (1, 4096), "trainable_layers": (1, 1000), "seed": (0, 2**32 - 1),
+    "logging_steps": (1, 10_000_000), "eval_steps": (0, 10_000_000), "save_steps": (1, 10_000_000),
+    "probe_max_new_tokens": (1, 4096), "preference_beta": (1e-6, 100.0),
+}
+MAX_PROBE_PROMPTS = 20
+MAX_TEXT_SETTING = 100_000  # characters in any text setting (a chat template is the longest)
 
 
 def setting(default: Any, help: str, **choices: Any) -> Any:
@@ -91,21 +106,14 @@ class RunConfig:
             allowed = spec.metadata.get("choices")
             if allowed and getattr(self, spec.name) not in allowed:
                 raise ValueError(f"{spec.name} '{getattr(self, spec.name)}' is not one of: {', '.join(allowed)}.")
-        positive = ("batch_size", "gradient_accumulation", "cutoff_length", "lora_rank", "lora_alpha",
-                    "num_virtual_tokens", "logging_steps", "save_steps", "probe_max_new_tokens")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be above 0 (it is {getattr(self, name)}).")
-        if self.learning_rate <= 0 or self.learning_rate > 1:
-            raise ValueError(f"learning_rate {self.learning_rate} is out of range; try 2e-4 for adapters, 1e-5 for full.")
-        if not 0 <= self.validation_split < 1:
-            raise ValueError("validation_split is a share of the rows: at least 0 and below 1, e.g. 0.1.")
-        if self.max_steps < 0 or self.eval_steps < 0:
-            raise ValueError("max_steps and eval_steps cannot be negative (0 means off).")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_dropout must be at least 0 and below 1.")
-        if self.trainable_layers <= 0:
-            raise ValueError("trainable_layers must be at least 1.")
+        for name, (low, high) in LIMITS.items():
+            check_range(name, getattr(self, name), low, high)
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if isinstance(value, str) and len(value) > MAX_TEXT_SETTING:
+                raise ValueError(f"{spec.name} is {len(value):,} characters long; the most a setting takes is {MAX_TEXT_SETTING:,}.")
+        if len(self.probe_prompts) > MAX_PROBE_PROMPTS or any(len(str(prompt)) > 4000 for prompt in self.probe_prompts):
+            raise ValueError(f"probe_prompts: at most {MAX_PROBE_PROMPTS} prompts of up to 4,000 characters each.")
         if not self.dataset:
             raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
         if self.stage in PREFERENCE_STAGES or self.start_from:
@@ -126,22 +134,35 @@ class RunConfig:
         return {key: value for key, value in self.to_dict().items() if defaults[key] != value}
 
 
+def check_range(name: str, value, low, high) -> None:
+    """ValueError naming the setting and its range unless `value` is a finite number from `low` to `high`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g} (it is {value}).")
+
+
 def help_text(name: str) -> str:
     return next(spec.metadata["help"] for spec in fields(RunConfig) if spec.name == name)
 
 
+def saved_presets_dir() -> Path:
+    """Presets saved from the app live in the workspace, beside the runs they describe, not in the project."""
+    return workspace_root() / "presets"
+
+
 def list_presets() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+    """The shipped presets and those saved in the workspace."""
+    return sorted({path.stem for folder in (PRESETS_DIR, saved_presets_dir()) for path in folder.glob("*.yaml")})
 
 
 def preset_path(preset: str) -> Path:
-    """A preset name from presets/ or a path to a YAML file."""
+    """A preset name (shipped, or saved in the workspace) or a path to a YAML file."""
     candidate = Path(preset).expanduser()
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
         return candidate
-    named = PRESETS_DIR / f"{preset}.yaml"
-    if named.exists():
-        return named
+    for folder in (PRESETS_DIR, saved_presets_dir()):
+        named = folder / f"{preset}.yaml"
+        if safe_name(preset, default="") == preset and named.is_file():
+            return named
     raise ValueError(f"No preset '{preset}'. Use one of: {', '.join(list_presets())}, or a path to a .yaml file.")
 
 
@@ -180,8 +201,9 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return kind(float(value)) if kind is int else kind(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a {kind.__name__}, not '{value}'.") from None
+    except (TypeError, ValueError, OverflowError):
+        kind_name = {"int": "whole number", "float": "number", "bool": "true or false", "list": "list"}.get(kind.__name__, kind.__name__)
+        raise ValueError(f"{key} must be a {kind_name}, not '{value}'.") from None
 
 
 def load_config(preset: str | None = None, overrides: dict | None = None) -> RunConfig:
@@ -203,16 +225,16 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def save_preset(config: RunConfig, name: str) -> Path:
-    """Write presets/<name>.yaml with the settings that differ from the defaults.
+    """Write <workspace>/presets/<name>.yaml with the settings that differ from the defaults.
 
-    A preset saved here may be saved again; one that ships with the studio is never overwritten.
+    A preset saved here may be saved again; one that ships with the studio keeps its name.
     """
     stem = safe_name(name, default="")
     if not stem:
         raise ValueError("Give the preset a name, e.g. my-lora.")
-    path = PRESETS_DIR / f"{stem}.yaml"
-    if path.exists() and not path.read_text(encoding="utf-8").startswith(SAVED_PRESET_HEADER):
+    if (PRESETS_DIR / f"{stem}.yaml").exists():
         raise ValueError(f"'{stem}' ships with the studio and is kept as it is; save under another name.")
+    path = saved_presets_dir() / f"{stem}.yaml"
     values = {key: value for key, value in config.overrides().items() if key not in RUN_KEYS}
     source = f" on {Path(config.dataset).name}" if config.dataset else ""
     header = f"{SAVED_PRESET_HEADER}: {config.method}{source}; only the settings that differ from the defaults.\n"

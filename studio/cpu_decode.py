@@ -35,6 +35,7 @@ SMALL_BATCH = 8
 LARGE_WEIGHT = 65536  # adapters' small matrices gain nothing and would pay the reshaping
 _threads_lock = threading.Lock()
 _active_decodes = 0
+_threads_before = 1  # the process's thread count when the first of the running decodes began
 
 
 class SmallBatchLinear(torch.nn.Linear):
@@ -206,16 +207,19 @@ def others_runnable(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/
 
 @contextlib.contextmanager
 def decode_threads():
-    """Decode on all threads when the CPU is free, else on one; then give the process its threads back."""
-    global _active_decodes
+    """Decode on all threads when the CPU is free, else on one; the last decode to end gives the process back
+    the threads it had before the first began (answers that overlap must not restore each other's one thread)."""
+    global _active_decodes, _threads_before
     with _threads_lock:
-        previous = torch.get_num_threads()
+        if _active_decodes == 0:
+            _threads_before = torch.get_num_threads()
         alone = _active_decodes == 0 and others_runnable() == 0
         _active_decodes += 1
-        torch.set_num_threads(previous if alone else 1)
+        torch.set_num_threads(_threads_before if alone else 1)
     try:
         yield
     finally:
         with _threads_lock:
             _active_decodes -= 1
-            torch.set_num_threads(previous)
+            if _active_decodes == 0:
+                torch.set_num_threads(_threads_before)

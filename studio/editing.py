@@ -65,6 +65,9 @@ class Draft:
     rows: list[dict] = field(default_factory=list)
     history: tuple = ()
     saved: bool = True
+    # The workspace file this draft was opened from or last saved to, as (path, size, modified ns): a save
+    # may replace that file as it was, and no other.
+    source: tuple = ()
     # The rows are lists, so a Draft cannot be hashed (the generated hash would raise). Gradio hashes a
     # gr.State's value to notice changes and, for an unhashable one, compares identity instead: every
     # edit makes a new Draft, so that is exactly a change.
@@ -103,7 +106,18 @@ def open_file(path, name: str | None = None) -> Draft:
     shape = detect_shape(rows)
     if shape == "preference":
         rows = [editable_pair(row) for row in rows]
-    return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=shape, rows=rows)
+    return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=shape, rows=rows,
+                 source=file_identity(path))
+
+
+def file_identity(path) -> tuple:
+    """(path, size, modified ns) of a file, to tell later whether it is still the same file as it was."""
+    path = Path(path).resolve()
+    try:
+        status = path.stat()
+    except OSError:
+        return ()
+    return (str(path), status.st_size, status.st_mtime_ns)
 
 
 def upload_file(path) -> Draft:
@@ -114,15 +128,21 @@ def upload_file(path) -> Draft:
     return open_file(import_dataset(path, name=unused_name(Path(path).stem)))
 
 
-def unused_name(name: str) -> str:
-    """`name` made safe, or with -2, -3, ... added when a workspace dataset has it already."""
+def unused_name(name: str, suffix: str = "") -> str:
+    """`name` + `suffix` made safe, or with -2, -3, ... added when a workspace dataset has it already.
+
+    A long name is shortened to make room, never the suffix: `<name>-train` always ends in -train, so a
+    name derived from a dataset never lands on that dataset itself."""
     stem = safe_name(name, default="dataset")
-    candidate, number = stem, 1
+
+    def fitted(ending: str) -> str:
+        room = NAME_BYTES - len(ending.encode("utf-8"))
+        return safe_name(stem.encode("utf-8")[:room].decode("utf-8", "ignore"), default="dataset") + ending
+
+    candidate, number = fitted(suffix), 1
     while workspace_path(candidate).exists():
         number += 1
-        suffix = f"-{number}"
-        # A name at the length limit is shortened, or safe_name would cut the number off again.
-        candidate = safe_name(stem.encode("utf-8")[:NAME_BYTES - len(suffix)].decode("utf-8", "ignore")) + suffix
+        candidate = fitted(f"{suffix}-{number}")
     return candidate
 
 
@@ -152,27 +172,61 @@ def require_usable(draft: Draft) -> None:
 
 
 def save(draft: Draft, name: str) -> tuple[Draft, Path]:
-    """Write the rows to `<workspace>/datasets/<name>.jsonl`, keeping the previous file as `.prev`."""
+    """Write the rows to `<workspace>/datasets/<name>.jsonl`, keeping the previous file as `.prev`.
+
+    Only the file the draft came from, as it was then, is replaced: a dataset of that name that this draft
+    did not open, or that was saved again since (by another browser, or the command line), is refused with
+    a free name to save under instead."""
     draft = replace(draft, name=safe_name(name or draft.name, default="dataset"))
     require_usable(draft)
-    path = write_jsonl(workspace_path(draft.name), draft.rows, keep_previous=True)
-    return replace(draft, saved=True), path
+    path = workspace_path(draft.name)
+    if path.exists() and file_identity(path) != draft.source:
+        opened = draft.source and draft.source[0] == str(path.resolve())
+        why = "was saved again since you opened it" if opened else "is already in the workspace"
+        raise ValueError(f"A dataset named '{draft.name}' {why}; saving would replace it. Save under another "
+                         f"name (for example '{unused_name(draft.name)}'), or open '{draft.name}' to edit it.")
+    path = write_jsonl(path, draft.rows, keep_previous=True)
+    return replace(draft, saved=True, source=file_identity(path)), path
 
 
 def split(draft: Draft, validation_share: float, seed: int) -> tuple[Path, int, Path, int]:
-    """Write `<name>-train.jsonl` and `<name>-validation.jsonl`; returns each path with its row count."""
+    """Write `<name>-train.jsonl` and `<name>-validation.jsonl` (or -2, -3, ... when taken); returns each path
+    with its row count. Neither ever replaces a file: not the dataset split, not an earlier split."""
     require_usable(draft)
     if len(draft.rows) < 2:
         raise ValueError("Splitting needs at least 2 rows.")
     train, validation = split_rows(draft.rows, validation_share, int(seed))
-    train_path = write_jsonl(workspace_path(f"{draft.name}-train"), train, keep_previous=True)
-    validation_path = write_jsonl(workspace_path(f"{draft.name}-validation"), validation, keep_previous=True)
+    train_path = workspace_path(unused_name(draft.name, "-train"))
+    validation_path = workspace_path(unused_name(draft.name, "-validation"))
+    write_jsonl(train_path, train)
+    write_jsonl(validation_path, validation)
     return train_path, len(train), validation_path, len(validation)
 
 
 def export(draft: Draft, folder: Path) -> Path:
     require_usable(draft)
     return write_jsonl(Path(folder) / f"{safe_name(draft.name, default='dataset')}.jsonl", draft.rows)
+
+
+DOWNLOAD_HOURS = 1  # a download file is served from Gradio's own cache; ours are removed after this
+
+
+def export_for_download(draft: Draft) -> Path:
+    """The rows as JSONL in a fresh folder under the workspace cache, which later exports clear out.
+    A refused export writes nothing."""
+    import shutil
+    import tempfile
+    import time
+
+    from studio.workspace import cache_dir
+
+    require_usable(draft)
+    downloads = cache_dir() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    for old in downloads.iterdir():
+        if old.stat().st_mtime < time.time() - DOWNLOAD_HOURS * 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    return export(draft, Path(tempfile.mkdtemp(prefix="export-", dir=downloads)))
 
 
 # ------------------------------------------------------------------------ rows as table cells

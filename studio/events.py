@@ -6,6 +6,8 @@ or the app restart, at any point of a run.
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 from studio.workspace import read_jsonl
@@ -55,3 +57,103 @@ def loss_points(events: list[dict]) -> list[dict]:
             if event.get(key) is not None and "step" in event:
                 points[(event["step"], key)] = event[key]
     return [{"step": step, "series": key, "loss": value} for (step, key), value in sorted(points.items())]
+
+
+PLOT_POINTS = 250  # per series: a chart of a 200,000-step run stays a few hundred points
+REWARD_NAMES = ("preference_accuracy", "reward_margin")
+
+
+class RunEvents:
+    """What the live view needs from a run's events.jsonl, read on from where the last read stopped.
+
+    A page refreshes every two seconds; reading a long run's whole file each time would cost seconds of
+    CPU a refresh. `update()` reads only the lines appended since (and starts over when the file was
+    replaced, e.g. by a new run in the same folder). Steps arrive in order, so each series is a dict in
+    step order; a resume logs steps again and the last value wins in place.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, identity) -> None:
+        self.identity, self.offset = identity, 0
+        self.prepared: dict | None = None
+        self.last_loss: dict | None = None
+        self.last_probes: dict | None = None
+        self.series: dict[tuple, dict[int, float]] = {}  # ("loss" | "eval_loss" | (metric, split)) -> {step: value}
+
+    def update(self) -> "RunEvents":
+        try:
+            status = self.path.stat()
+        except OSError:
+            self._reset(None)
+            return self
+        identity = (status.st_dev, status.st_ino)
+        if identity != self.identity or status.st_size < self.offset:
+            self._reset(identity)
+        if status.st_size == self.offset:
+            return self
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(status.st_size - self.offset)
+        complete = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self.offset += len(complete)
+        for line in complete.split(b"\n"):
+            if line.strip():
+                try:
+                    self._add(json.loads(line))
+                except ValueError:  # a line torn by a killed writer costs only itself
+                    continue
+        return self
+
+    def _add(self, event: dict) -> None:
+        if not isinstance(event, dict):
+            return
+        if event.get("event") == "prepared":
+            self.prepared = event
+        step = event.get("step")
+        if not isinstance(step, int):
+            return
+        if "loss" in event:
+            self.last_loss = event
+        if event.get("probes"):
+            self.last_probes = event
+        split = "validation" if "eval_loss" in event else "train"
+        for key in ("loss", "eval_loss", *REWARD_NAMES):
+            if event.get(key) is not None:
+                self.series.setdefault(key if key in ("loss", "eval_loss") else (key, split), {})[step] = event[key]
+
+    def loss_points(self, limit: int = PLOT_POINTS) -> list[dict]:
+        """Loss per step, at most `limit` points a series, in step order."""
+        points = [{"step": step, "series": key, "loss": value}
+                  for key in ("loss", "eval_loss") for step, value in thin(list(self.series.get(key, {}).items()), limit)]
+        return sorted(points, key=lambda point: point["step"])
+
+    def reward_points(self, limit: int = PLOT_POINTS) -> list[dict]:
+        return [{"metric": key[0], "step": step, "series": key[1], "value": value}
+                for key, values in sorted((key, values) for key, values in self.series.items() if isinstance(key, tuple))
+                for step, value in thin(list(values.items()), limit)]
+
+
+def thin(points: list, limit: int) -> list:
+    """At most `limit` points spread evenly over the list, the first and the last always among them."""
+    if len(points) <= limit:
+        return points
+    return [points[round(index * (len(points) - 1) / (limit - 1))] for index in range(limit)]
+
+
+_followed: dict[Path, RunEvents] = {}
+_followed_lock = threading.Lock()
+
+
+def follow(run_dir: Path) -> dict:
+    """What the live view shows of a run, read on from the last read; one reader per run, shared by every page."""
+    path = Path(run_dir) / "events.jsonl"
+    with _followed_lock:
+        events = _followed.setdefault(path, RunEvents(path))
+    with events.lock:
+        events.update()
+        return {"prepared": events.prepared, "last_loss": events.last_loss, "last_probes": events.last_probes,
+                "loss_points": events.loss_points(), "reward_points": events.reward_points()}

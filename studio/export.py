@@ -23,10 +23,15 @@ def export_run(run_dir: str | Path, output: str | Path, merge: bool = False) -> 
     staging = output.with_name(f".{output.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     if kind == "model" or not merge:
-        shutil.copytree(folder, staging)
+        shutil.copytree(folder, staging, ignore=_links)
     else:
         merge_adapter(run_dir, folder, staging)
     return replace_folder(staging, output)
+
+
+def _links(folder: str, names: list[str]) -> list[str]:
+    """Links are left out of a copy: they could point anywhere on this machine."""
+    return [name for name in names if (Path(folder) / name).is_symlink()]
 
 
 def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:
@@ -59,6 +64,8 @@ def zip_run(run_dir: str | Path, output: str | Path) -> Path:
 
     run_dir, output = Path(run_dir), Path(output)
     kind, folder = find_trained_weights(run_dir)
+    if folder.is_symlink():
+        raise ValueError(f"{run_dir.name}/{folder.name} is a link to another folder; only a run's own files are exported.")
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     os.close(handle)
@@ -66,7 +73,9 @@ def zip_run(run_dir: str | Path, output: str | Path) -> Path:
         # Weights barely compress; storing them keeps a large model/ quick to pack.
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
             for path in sorted(folder.rglob("*")):
-                if path.is_file():
+                # A link could point anywhere on this machine: only the run's own files are packed.
+                if path.is_file() and not path.is_symlink() and not any(part.is_symlink() for part in path.parents
+                                                                        if folder in part.parents):
                     archive.write(path, f"{run_dir.name}-{kind}/{path.relative_to(folder).as_posix()}")
         os.replace(partial, output)
     except BaseException:

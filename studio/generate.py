@@ -90,6 +90,12 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
     return model, tokenizer
 
 
+def context_limit(model) -> int | None:
+    """The most positions the model has (prompt and answer together), when its config says."""
+    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
 def prompt_ids(tokenizer, messages: list[dict], device) -> dict:
     if tokenizer.chat_template:
         ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
@@ -101,7 +107,8 @@ def prompt_ids(tokenizer, messages: list[dict], device) -> dict:
 
 MODEL_CACHE_SIZE = 3
 _models: OrderedDict = OrderedDict()
-_models_lock = threading.Lock()
+_models_lock = threading.Lock()  # held only to look up and store: never while a model loads
+_loading: dict = {}  # key -> lock: one load per model at a time, while other models answer
 
 
 def cached_model(base: str | None = None, trained: str | Path | None = None):
@@ -109,7 +116,9 @@ def cached_model(base: str | None = None, trained: str | Path | None = None):
 
     The key holds the weights folder's modification time: a run trained again into the same
     folder is loaded afresh. Each model carries a lock; `stream_chat`/`stream_pair` hold it, so
-    two browsers asking the same model at once take turns instead of racing on its state.
+    two browsers asking the same model at once take turns instead of racing on its state. A model
+    loading holds up only those who asked for that same model; one whose weights cannot fit in the
+    free memory is refused before loading.
     """
     weights = None
     if trained is not None:
@@ -120,12 +129,38 @@ def cached_model(base: str | None = None, trained: str | Path | None = None):
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:
+        with _models_lock:
+            if key in _models:
+                return _models[key]
+        check_fits(base, trained)
         model, tokenizer = load_for_chat(base, trained)
         model.studio_lock = threading.Lock()
-        _models[key] = (model, tokenizer)
-        while len(_models) > MODEL_CACHE_SIZE:
-            _models.popitem(last=False)
+        with _models_lock:
+            _models[key] = (model, tokenizer)
+            _loading.pop(key, None)
+            while len(_models) > MODEL_CACHE_SIZE:
+                _models.popitem(last=False)
         return model, tokenizer
+
+
+def check_fits(base: str | None, trained: str | Path | None) -> None:
+    """ValueError when the weights to load are larger than the free memory (counted from their files' headers)."""
+    from studio.config import RunConfig
+    from studio.models import pick_device
+    from studio.preflight import check_memory, model_folder, parameter_count
+
+    if trained is not None:
+        kind, folder = find_trained_weights(trained)
+        base = run_base_model(trained) or EMBEDDED_MODEL
+        source = folder if kind == "model" else model_folder(base)
+    else:
+        source = model_folder(base or EMBEDDED_MODEL)
+    if source is None:  # a hub model not downloaded yet: loading it says what it needs
+        return
+    check_memory(RunConfig(base_model=str(source)), parameter_count(Path(source)), pick_device(),
+                 label=Path(str(base or source)).name)
 
 
 def generation_lock(model) -> threading.Lock:

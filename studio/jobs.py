@@ -25,7 +25,9 @@ from pathlib import Path
 import yaml
 
 from studio.config import RunConfig
-from studio.workspace import PROJECT_ROOT, atomic_write_json, atomic_write_text, runs_dir, workspace_root
+from studio.workspace import (
+    PROJECT_ROOT, atomic_write_json, atomic_write_text, runs_dir, training_holder, workspace_root,
+)
 
 JOB_FILE = "job.json"
 
@@ -77,6 +79,7 @@ class JobManager:
         run_dir = Path(run_dir)
         with self._lock:
             self._refuse_if_busy()
+            refuse_finished(run_dir, self.status(run_dir))
             if latest_checkpoint(run_dir) is None:
                 raise ValueError(f"{run_dir.name} has no checkpoint to resume from.")
             (run_dir / "summary.json").unlink(missing_ok=True)
@@ -85,8 +88,10 @@ class JobManager:
 
     def _refuse_if_busy(self) -> None:
         running = self.running()
-        if running is not None:
-            raise ValueError(f"A training job is already running ({running.name}). Wait for it or abort it first.")
+        holder = training_holder()
+        if running is not None or holder is not None:
+            name = running.name if running is not None else Path(holder).name
+            raise ValueError(f"A training job is already running ({name}). Wait for it or abort it first.")
 
     def _spawn(self, run_dir: Path, resume: bool) -> None:
         from studio.train import MANAGED_ENV
@@ -111,7 +116,10 @@ class JobManager:
         if process is not None:
             return process.poll() is None
         job = _read_json(run_dir / JOB_FILE)
-        return bool(job) and _pid_runs_studio(job.get("pid"), run_dir)
+        if job and _pid_runs_studio(job.get("pid"), run_dir):
+            return True
+        # A job started elsewhere (the command line, another app) holds the workspace's training lock.
+        return training_holder() == str(run_dir)
 
     def status(self, run_dir: Path) -> str:
         """running | finished | aborted | failed; a dead job without a summary is marked failed."""
@@ -181,6 +189,15 @@ class JobManager:
                 raise TimeoutError(f"{Path(run_dir).name} still running after {timeout} s.")
             time.sleep(0.5)
         return self.status(run_dir)
+
+
+def refuse_finished(run_dir: Path, status: str) -> None:
+    """Resume belongs to aborted and failed runs: on a finished one it would train again and overwrite its result."""
+    if status == "finished":
+        raise ValueError(f"{Path(run_dir).name} has finished; resuming it would train it again and overwrite its "
+                         "result. To train it further, use Train more: a new run that starts from this one.")
+    if status == "running":
+        raise ValueError(f"{Path(run_dir).name} is still running.")
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,10 @@ from studio.models import load_model, pick_device
 from studio.packing import PackingCollator, model_inputs, packs_exactly
 from studio.plan import RunPlan, count_tokens, describe, plan_steps, tokens_per_second, warmup_steps
 from studio.preflight import check_run
-from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir
+from studio.jobs import refuse_finished
+from studio.workspace import (
+    TrainingLock, append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir,
+)
 
 ABORT_FILE = "abort"
 MANAGED_ENV = "STUDIO_MANAGED_JOB"
@@ -105,9 +109,28 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
     started = time.time()
     # Under `accelerate launch` every process trains; only the first writes the run folder.
     main = is_main_process()
-    if main:
-        _open_run_folder(config, run_dir, resume)
-        append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
+    if resume:
+        summary = _read_summary(run_dir)
+        refuse_finished(run_dir, summary.get("status", ""))
+    lock = TrainingLock(run_dir).acquire() if main else None
+    try:
+        if main:
+            _open_run_folder(config, run_dir, resume)
+            append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
+        return _run(config, run_dir, resume, started, main, events)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _read_summary(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _run(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool, events: Path) -> dict:
     try:
         summary = _train(config, run_dir, resume, started, main)
     except BaseException as error:
@@ -135,6 +158,10 @@ def _open_run_folder(config: RunConfig, run_dir: Path, resume: bool) -> None:
         (run_dir / ABORT_FILE).unlink(missing_ok=True)
     (run_dir / "summary.json").unlink(missing_ok=True)
     atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+    if not os.environ.get(MANAGED_ENV):
+        # The app's job manager writes job.json for the jobs it starts; a run from the command line writes
+        # its own, so the app lists it as running (not failed) and starts no second job beside it.
+        atomic_write_json(run_dir / "job.json", {"pid": os.getpid(), "started": time.time(), "command": sys.argv})
     if not resume:
         (run_dir / "events.jsonl").unlink(missing_ok=True)
 

@@ -66,6 +66,62 @@ def inside(root: Path, candidate: str | Path) -> Path:
     return path
 
 
+TRAINING_LOCK = ".training.lock"
+
+
+class TrainingLock:
+    """One training job per workspace, across every app and command line using it.
+
+    The training process holds an exclusive lock on `runs/.training.lock` for as long as it lives, with
+    its run folder written inside; the system drops the lock when the process ends, however it ends.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = str(Path(run_dir).resolve())
+        self.handle = None
+
+    def acquire(self) -> "TrainingLock":
+        import fcntl
+
+        handle = open(runs_dir() / TRAINING_LOCK, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            holder = training_holder()
+            raise ValueError(f"Another training job is running in this workspace ({Path(holder or '?').name}); "
+                             "wait for it or abort it first.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(self.run_dir)
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing drops the lock
+            self.handle = None
+
+
+def training_holder() -> str | None:
+    """The run folder of the training job that holds the workspace's lock, or None when none does."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): each app's own job list still refuses a second job
+        return None
+    path = runs_dir() / TRAINING_LOCK
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "?"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
+
 def atomic_write_bytes(path: str | Path, data: bytes, keep_previous: bool = False) -> Path:
     """Write to a temp file in the same folder, fsync, then rename over `path`.
 

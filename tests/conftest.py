@@ -54,6 +54,17 @@ def build_tiny_model(vocab_size: int):
     return LlamaForCausalLM(config)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def handlers_may_open_test_folders(tmp_path_factory):
+    """Handlers called in-process act as an app started with `--allow-paths` on pytest's temporary folder,
+    where the tests keep their datasets and tiny models. An app the tests launch gets its flags itself."""
+    from studio.access import ALLOW_PATHS_ENV
+
+    os.environ[ALLOW_PATHS_ENV] = str(tmp_path_factory.getbasetemp().resolve())
+    yield
+    os.environ.pop(ALLOW_PATHS_ENV, None)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tiny_tokenizer()

@@ -37,7 +37,6 @@ from studio.data import write_jsonl
 from studio.workspace import append_jsonl, atomic_write_json, atomic_write_text, replace_folder
 
 root, process, rows = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-config.PRESETS_DIR = root / "presets"
 run = root / "runs" / "demo"
 run.mkdir(parents=True, exist_ok=True)
 prompts = ["a long probe prompt " * 20] * 500  # big files, so a kill lands mid-write
@@ -66,7 +65,7 @@ def check_whole(root: Path) -> None:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
         versions = {row["text"].split()[1] for row in rows}
         assert len(rows) == ROWS and len(versions) == 1, (path.name, len(rows), versions)
-    preset = (root / "presets" / "mine.yaml").read_text(encoding="utf-8")
+    preset = (root / "workspace" / "presets" / "mine.yaml").read_text(encoding="utf-8")
     assert preset.startswith("# Saved from Tuning Studio") and yaml.safe_load(preset)["lora_rank"] >= 1
     run = root / "runs" / "demo"
     assert from_dict(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))).dataset == "d"

@@ -36,8 +36,12 @@ def test_example_pairs_skip_blank_rows_and_name_a_half_filled_one():
 def test_settings_are_checked():
     settings = chat.generation_settings(0, 0.9, 50, 16, 1.1, None)
     assert settings.temperature == 0 and settings.seed is None and settings.max_new_tokens == 16
-    with pytest.raises(ValueError, match="Temperature"):
+    with pytest.raises(ValueError, match="temperature must be a number from 0 to 2"):
         chat.generation_settings(2.5, 0.9, 50, 16, 1.0, 0)
+    for arguments in ((float("nan"), 0.9, 50, 16, 1.0, 0), (0.7, 0.9, 50, 10**9, 1.0, 0), (0.7, 0.9, 50, 16, float("inf"), 0),
+                      (0.7, 0.9, 50, 16, 1.0, -5)):
+        with pytest.raises(ValueError, match="must be a number from"):
+            chat.generation_settings(*arguments)
     with pytest.raises(ValueError, match="top_k"):
         chat.generation_settings(0.7, 0.9, None, 16, 1.0, 0)
 
@@ -64,8 +68,11 @@ def test_model_choices_list_bases_finished_runs_and_merged_exports(workspace):
     assert chat.model_source("exports/done-merged") == (None, str(merged))
     assert chat.model_source("embedded") == ("embedded", None)
     assert chat.model_source(None) == ("embedded", None)
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match="not a plain export name"):
         chat.model_source("exports/../../secret")
+    for outside in ("/etc", "/models/elsewhere", "../runs/done", "~/.ssh"):
+        with pytest.raises(ValueError, match="outside the folders|not a model the app knows"):
+            chat.model_source(outside)
 
 
 def test_finished_runs_need_saved_weights(tmp_path):

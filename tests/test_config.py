@@ -29,7 +29,7 @@ def test_cli_strings_become_typed_values():
 
 @pytest.mark.parametrize("values, message", [
     ({"method": "lorax"}, "method 'lorax' is not one of"),
-    ({"batch_size": 0}, "batch_size must be above 0"),
+    ({"batch_size": 0}, "batch_size must be a number from 1 to 4096"),
     ({"learning_rate": -1}, "learning_rate"),
     ({"validation_split": 1.5}, "validation_split"),
     ({"dataset": ""}, "No dataset"),
@@ -42,7 +42,7 @@ def test_impossible_settings_are_refused(values, message):
 def test_unknown_and_badly_typed_settings_name_the_key():
     with pytest.raises(ValueError, match="Unknown setting.*lora_rnak"):
         from_dict({"lora_rnak": 8})
-    with pytest.raises(ValueError, match="batch_size must be a int"):
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
         from_dict({"batch_size": "eight"})
     with pytest.raises(ValueError, match="key=value"):
         parse_overrides(["epochs"])
@@ -90,17 +90,12 @@ def test_train_command_rebuilds_the_same_config(values):
         assert "--preset cpu-lora" in command and command.count("--set") == 1
 
 
-def test_saved_preset_holds_overrides_only_and_never_replaces_a_shipped_one(tmp_path, monkeypatch):
-    import shutil
-
-    from studio import config as config_module
+def test_saved_preset_holds_overrides_only_and_never_replaces_a_shipped_one(workspace):
     from studio.config import save_preset
 
-    shutil.copy(preset_path("cpu-lora"), tmp_path / "cpu-lora.yaml")
-    monkeypatch.setattr(config_module, "PRESETS_DIR", tmp_path)
     config = load_config("cpu-lora", {"dataset": "data.jsonl", "lora_rank": 4})
     path = save_preset(config, "my lora")
-    assert path == tmp_path / "my-lora.yaml"
+    assert path == workspace / "presets" / "my-lora.yaml"
     assert path.read_text().startswith("# Saved from Tuning Studio")
     saved = yaml_keys(path)
     assert saved == set(config.overrides()) - {"dataset"}
@@ -111,9 +106,28 @@ def test_saved_preset_holds_overrides_only_and_never_replaces_a_shipped_one(tmp_
         save_preset(config, "cpu-lora")
     with pytest.raises(ValueError, match="name"):
         save_preset(config, "  ")
+    # What runs on this machine is never carried by a saved preset.
+    risky = load_config(None, {"dataset": "data.jsonl", "trust_remote_code": True, "base_model": "org/model"})
+    assert yaml_keys(save_preset(risky, "risky")) == set()
 
 
 def yaml_keys(path) -> set:
     import yaml
 
-    return set(yaml.safe_load(path.read_text()))
+    return set(yaml.safe_load(path.read_text()) or {})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("learning_rate", float("nan")), ("learning_rate", float("inf")), ("epochs", float("nan")), ("epochs", 1e9),
+    ("weight_decay", float("-inf")), ("warmup_ratio", 2.0), ("max_grad_norm", float("nan")),
+    ("preference_beta", float("nan")), ("lora_dropout", 1.0), ("seed", -1), ("max_steps", 10**12),
+])
+def test_numbers_are_finite_and_bounded_and_the_message_names_the_setting_and_its_range(name, value):
+    with pytest.raises(ValueError, match=rf"{name} must be a number from \S+ to \S+"):
+        from_dict({"dataset": "x.jsonl", name: value}).validate()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "1e400", 2.5])
+def test_whole_number_settings_refuse_what_is_not_a_whole_number_with_a_message(value):
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        from_dict({"batch_size": value})

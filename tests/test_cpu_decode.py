@@ -47,6 +47,21 @@ def test_decoding_uses_one_thread_when_the_cpu_is_shared(monkeypatch):
     assert cpu_decode.others_runnable() >= -1
 
 
+def test_overlapping_answers_give_the_threads_back_whichever_ends_last(monkeypatch):
+    """Two chats overlap while a job runs: the one that ends last must not restore the other's single thread."""
+    import studio.cpu_decode as cpu_decode
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 3)  # a training job is running
+    first, second = decode_threads(), decode_threads()
+    first.__enter__()
+    second.__enter__()  # begins while the first holds the process at one thread
+    assert torch.get_num_threads() == 1
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)  # ends last
+    assert torch.get_num_threads() == before
+
+
 def test_two_row_output_is_laid_out_row_by_row():
     # A transposed (column-major) output sends the next layer's few-row matmul to a slow BLAS path.
     layer = torch.nn.Linear(576, 384)

@@ -174,3 +174,27 @@ def test_new_open_and_list(workspace):
     assert editing.sample_path("../../README.md") == editing.SAMPLES_DIR / "README.md"  # never leaves the folder
     editing.save(text, "wiki")
     assert editing.workspace_datasets() == ["wiki"]
+
+
+def test_a_split_of_a_long_name_keeps_its_suffixes_and_never_replaces_a_file(workspace):
+    name = "评论" * 20  # 120 bytes: a suffix cut off would put both halves on the dataset itself
+    draft, path = editing.save(Draft(name=name, rows=ROWS * 5), name)
+    original = path.read_bytes()
+    first = editing.split(draft, 0.2, 1)
+    second = editing.split(draft, 0.2, 1)
+    assert path.read_bytes() == original
+    assert first[0].stem.endswith("-train") and first[2].stem.endswith("-validation")
+    assert second[0].stem.endswith("-train-2") and second[2].stem.endswith("-validation-2")
+    assert len({first[0], first[2], second[0], second[2], path}) == 5
+    assert all(len(item.name.encode("utf-8")) <= 255 for item in (first[0], first[2], second[0], second[2]))
+
+
+def test_a_save_replaces_only_the_file_the_draft_opened_as_it_was(workspace):
+    first, path = editing.save(Draft(name="shared", rows=ROWS), "shared")
+    other = editing.open_file(path)
+    first, _ = editing.save(first.edit(ROWS[:1], "delete"), "shared")  # the opener saves again: fine
+    with pytest.raises(ValueError, match="saved again since you opened it"):
+        editing.save(other, "shared")
+    with pytest.raises(ValueError, match="already in the workspace.*shared-2"):
+        editing.save(Draft(name="new", rows=ROWS), "shared")
+    assert read_rows(path) == ROWS[:1]

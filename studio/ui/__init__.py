@@ -18,7 +18,8 @@ from studio.workspace import workspace_root
 
 def build_ui(manager: JobManager | None = None) -> gr.Blocks:
     manager = manager or JobManager()
-    with gr.Blocks(title="Tuning Studio") as demo:
+    # Uploads and downloads in Gradio's cache older than a day are deleted every hour (and all at a restart).
+    with gr.Blocks(title="Tuning Studio", delete_cache=(3600, 86400)) as demo:
         with gr.Row(elem_id="studio-header"):
             gr.Markdown(i18n("app.title"), elem_id="studio-title")
             gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")

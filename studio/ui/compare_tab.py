@@ -15,7 +15,7 @@ import pandas as pd
 
 from studio.chat import StopSignal, build_messages, finished_runs, generation_settings, run_label
 from studio.compare import (
-    GENERAL_PROMPTS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check,
+    GENERAL_PROMPTS, MAX_ANSWER_TOKENS, MAX_BATCH_ROWS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check,
     headline_metric, record_vote, stream_grid, stream_side_by_side, totals, vote_tally, write_report,
 )
 from studio.config import SAMPLES_DIR
@@ -193,9 +193,9 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         with gr.Row(equal_height=True):
             batch_dataset = gr.Dropdown(batch_datasets(), value=DEFAULT_DATASET, label=i18n("compare.batch_dataset"),
                                         scale=3, elem_id="compare-batch-dataset")
-            batch_limit = gr.Number(BATCH_LIMIT, precision=0, minimum=0, label=i18n("compare.batch_limit"),
+            batch_limit = gr.Number(BATCH_LIMIT, precision=0, minimum=0, maximum=MAX_BATCH_ROWS, label=i18n("compare.batch_limit"),
                                     info=i18n("compare.batch_limit_help"), elem_id="compare-batch-limit")
-            batch_tokens = gr.Number(0, precision=0, minimum=0, label=i18n("compare.batch_tokens"),
+            batch_tokens = gr.Number(0, precision=0, minimum=0, maximum=MAX_ANSWER_TOKENS, label=i18n("compare.batch_tokens"),
                                      info=i18n("compare.batch_tokens_help"), elem_id="compare-batch-tokens")
             batch_button = gr.Button(i18n("compare.batch_run"), elem_id="compare-batch-run")
         batch_reading = gr.Markdown(elem_id="compare-batch-reading")
@@ -210,7 +210,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     with gr.Accordion(i18n("compare.general"), open=True, elem_id="compare-general-panel"):
         gr.Markdown(i18n("compare.general_help"))
         with gr.Row(equal_height=True):
-            general_tokens = gr.Number(64, precision=0, minimum=1, label=i18n("chat.max_new_tokens"),
+            general_tokens = gr.Number(64, precision=0, minimum=1, maximum=MAX_ANSWER_TOKENS, label=i18n("chat.max_new_tokens"),
                                        elem_id="compare-general-tokens")
             # Shown once measured: an empty number box would read as zero drift.
             drift = gr.Number(visible=False, label=i18n("compare.drift"), info=i18n("compare.drift_help"),

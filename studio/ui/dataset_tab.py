@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import html
-import tempfile
 from types import SimpleNamespace
 
 import gradio as gr
@@ -24,7 +23,11 @@ from studio.tokens import length_summary
 from studio.ui.i18n import i18n
 
 PAGE_SIZE = 100
-EDITS = "dataset-edits"  # one queue for every handler that changes a draft, so an edit and a click never race
+# The quick handlers that change a draft share one queue, so an edit and a click right after it never race.
+# Reading a file (open, upload) replaces the draft whole and may take seconds: it runs beside that queue,
+# so one session's large upload never holds up another session's edits.
+EDITS = "dataset-edits"
+READS = 4  # files read at once, across sessions
 TRAINED, PROMPT = "trained", "prompt"
 EXAMPLE_COLORS = {TRAINED: "#86efac", PROMPT: "#e5e7eb"}
 WITHIN, OVER = "≤", ">"  # the histogram's legend: symbols read the same in every language
@@ -151,7 +154,7 @@ def split(draft: Draft, validation_share: float, seed: int) -> str:
 
 @user_errors
 def export(draft: Draft) -> dict:
-    return gr.update(value=str(editing.export(draft, tempfile.mkdtemp(prefix="studio-export-"))), visible=True)
+    return gr.update(value=str(editing.export_for_download(draft)), visible=True)
 
 
 def check(draft: Draft) -> tuple:
@@ -241,8 +244,9 @@ def _sources(tab) -> None:
             tab.saved = gr.Dropdown(editing.workspace_datasets(), value=None, label=i18n("dataset.workspace"))
             tab.open_saved = gr.Button(i18n("dataset.open"), size="sm")
         with gr.Column(min_width=200):
-            tab.sample = gr.Dropdown(editing.sample_files(), value=None, label=i18n("dataset.sample"))
-            tab.open_sample = gr.Button(i18n("dataset.open_sample"), size="sm")
+            tab.sample = gr.Dropdown(editing.sample_files(), value=None, label=i18n("dataset.sample"),
+                                     elem_id="dataset-sample")
+            tab.open_sample = gr.Button(i18n("dataset.open_sample"), size="sm", elem_id="dataset-open-sample")
         with gr.Column(min_width=200):
             with gr.Row():
                 tab.new_name = gr.Textbox(label=i18n("dataset.new_name"), placeholder="my-data", min_width=100)
@@ -273,13 +277,13 @@ def _editor(tab) -> None:
         tab.add = gr.Button(i18n("dataset.add_row"), scale=1)
         tab.delete_numbers = gr.Textbox(label=i18n("dataset.delete_numbers"), placeholder="3, 5-7", scale=2)
         tab.delete = gr.Button(i18n("dataset.delete"), variant="stop", scale=1)
-    with gr.Accordion(i18n("dataset.find_replace"), open=False):
+    with gr.Accordion(i18n("dataset.find_replace"), open=False, elem_id="dataset-find-replace"):
         with gr.Row(equal_height=True):
-            tab.find = gr.Textbox(label=i18n("dataset.find"), placeholder="{{name}}")
-            tab.replacement = gr.Textbox(label=i18n("dataset.replace_with"))
+            tab.find = gr.Textbox(label=i18n("dataset.find"), placeholder="{{name}}", elem_id="dataset-find")
+            tab.replacement = gr.Textbox(label=i18n("dataset.replace_with"), elem_id="dataset-replacement")
             tab.columns = gr.Dropdown([], multiselect=True, label=i18n("dataset.in_columns"),
                                       info=i18n("dataset.in_columns_help"))
-            tab.replace = gr.Button(i18n("dataset.replace_all"))
+            tab.replace = gr.Button(i18n("dataset.replace_all"), elem_id="dataset-replace")
 
 
 def _checks(tab) -> None:
@@ -348,10 +352,11 @@ def _connect(tab) -> None:
                                               tab.saved_note])
         return event.then(count_tokens, [tab.draft, tab.cutoff], token_outputs)
 
-    refreshed(tab.open_saved.click(open_saved, tab.saved, opened_outputs, **edit))
-    refreshed(tab.open_sample.click(open_sample, tab.sample, opened_outputs, **edit))
+    read = {"concurrency_limit": READS, "show_progress_on": tab.message}
+    refreshed(tab.open_saved.click(open_saved, tab.saved, opened_outputs, **read))
+    refreshed(tab.open_sample.click(open_sample, tab.sample, opened_outputs, **read))
     refreshed(tab.new.click(create, [tab.new_name, tab.new_shape], opened_outputs, **edit))
-    refreshed(tab.upload.upload(upload, tab.upload, opened_outputs, **edit)).then(saved_choices, None, tab.saved)
+    refreshed(tab.upload.upload(upload, tab.upload, opened_outputs, **read)).then(saved_choices, None, tab.saved)
     refreshed(tab.table.input(edit_cells, [tab.draft, tab.table, tab.shown, tab.search, tab.page],
                               [tab.draft, *table_outputs], **edit), redraw=False)
     refreshed(tab.add.click(add_row, tab.draft, [tab.draft, tab.search, tab.page], **edit))

@@ -16,20 +16,20 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio.access import client_config, client_run
 from studio.config import (
-    PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, preset_path, read_yaml,
-    save_preset, train_command,
+    LIMITS, PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
 )
 from studio.estimate import GIB, estimate
-from studio.events import format_progress, loss_points, read_events
+from studio.events import follow, format_progress
 from studio.jobs import JobManager, log_tail
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.data import SUFFIXES
 from studio.models import pick_device
 from studio.plan import RunPlan, duration, passes_text, plan_run
-from studio.preference import REWARD_METRICS, reward_points
+from studio.preference import REWARD_METRICS
 from studio.ui.i18n import i18n
-from studio.workspace import datasets_dir, runs_dir
+from studio.workspace import datasets_dir
 
 DEFAULTS = RunConfig()
 # Every setting but the run folder: each start makes a new one.
@@ -44,11 +44,11 @@ PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_vir
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
-ZERO_MEANS_OFF = ("max_steps", "eval_steps", "seed")
 # The columns are named by their fields: Gradio shows Dataframe headers untranslated.
 RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eval_loss", "seconds")
 PROBE_COLUMNS = ("step", "prompt", "answer")
 LOG_LINES = 40
+RESUMABLE = ("aborted", "failed")
 PROMPT_CHARACTERS = 120
 # Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
 SCROLL_LOG_TO_END = ("() => { setTimeout(() => { const box = document.querySelector('#train-log textarea');"
@@ -72,10 +72,15 @@ def shows_errors(handler):
 
 
 def read_settings(*values) -> RunConfig:
-    """The RunConfig of the setting widgets' values, given in SETTINGS order."""
+    """The RunConfig of the setting widgets' values, given in SETTINGS order.
+
+    The values come from a request, whatever the widgets show: every path in them must resolve inside
+    the workspace (or a folder the app was started with), and model code needs the app's own flag."""
     settings = dict(zip(SETTINGS, values))
-    settings["probe_prompts"] = [line.strip() for line in (settings["probe_prompts"] or "").splitlines() if line.strip()]
-    return from_dict(settings).validate()
+    prompts = settings["probe_prompts"]
+    settings["probe_prompts"] = [line.strip() for line in (prompts if isinstance(prompts, str) else "").splitlines()
+                                 if line.strip()]
+    return client_config(from_dict(settings)).validate()
 
 
 def setting_values(config: RunConfig) -> list:
@@ -97,11 +102,13 @@ def refreshed_choices() -> tuple:
 
 @shows_errors
 def apply_preset(preset: str, base_model: str, dataset: str) -> list:
-    """A preset's settings; the dataset stays, and the base model too unless the preset names one."""
-    kept = {"dataset": dataset}
-    if "base_model" not in read_yaml(preset_path(preset)):
-        kept["base_model"] = base_model
-    return setting_values(load_config(preset, kept))
+    """A preset's settings (how to train); the base model and the dataset stay, and a preset never switches on
+    model code: what runs on this machine is chosen here, not in a file."""
+    if preset not in list_presets():
+        raise ValueError(f"No preset '{preset}'. Use one of: {', '.join(list_presets())}.")
+    config = load_config(preset, {"dataset": dataset, "base_model": base_model})
+    config.trust_remote_code = False
+    return setting_values(config)
 
 
 def stage_view(stage: str) -> tuple:
@@ -111,7 +118,7 @@ def stage_view(stage: str) -> tuple:
 
 def reward_view(run_path: str | None) -> tuple:
     """Preference accuracy and reward margin charts of a DPO / ORPO run (hidden for other runs)."""
-    points = reward_points(read_events(Path(run_path))) if run_path else []
+    points = follow(Path(run_path))["reward_points"] if run_path else []
     if not points:
         return gr.update(visible=False), None, None
     frames = []
@@ -184,13 +191,13 @@ def start_run(manager: JobManager, *values) -> str:
 def resume_run(manager: JobManager, run_path: str | None) -> str:
     if not run_path:
         raise ValueError("Select a run in the runs list to resume it.")
-    return str(manager.resume(Path(run_path)))
+    return str(manager.resume(client_run(run_path)))
 
 
 def abort_run(manager: JobManager, run_path: str | None) -> None:
     """Stop after the current step with a checkpoint (the view then shows 'aborted')."""
     if run_path:
-        manager.abort(Path(run_path))
+        manager.abort(client_run(run_path))
 
 
 def followed_run(manager: JobManager) -> str | None:
@@ -200,8 +207,11 @@ def followed_run(manager: JobManager) -> str | None:
     return str(chosen.path) if chosen else None
 
 
+@shows_errors
 def selected_run(event: gr.SelectData) -> str:
-    return str(runs_dir() / event.row_value[0])
+    """The run of the clicked row; the row's value comes from the request, so it must name a run of the workspace."""
+    row = event.row_value if isinstance(event.row_value, list) else []
+    return str(client_run(row[0] if row and isinstance(row[0], str) else ""))
 
 
 def runs_table(manager: JobManager) -> list[list]:
@@ -217,13 +227,14 @@ def run_view(manager: JobManager, run_path: str | None) -> tuple:
         return i18n("train.status.none"), "", None, [], ""
     run_dir = Path(run_path)
     info = manager.describe(run_dir)
-    events = read_events(run_dir)
+    events = follow(run_dir)
     status = f"**{info.name}** · {i18n(f'train.status.{info.status}')}"
     if info.status == "failed" and info.error:
         status += f" — {info.error.splitlines()[0]}"
-    probes = next((event for event in reversed(events) if event.get("probes")), None)
+    probes = events["last_probes"]
     probe_rows = [[probes["step"], ending(probe["prompt"]), probe["answer"]] for probe in probes["probes"]] if probes else []
-    return status, progress_bar(events, info.status), loss_frame(events), probe_rows, log_tail(run_dir / "train.log", LOG_LINES)
+    return (status, progress_bar(events, info.status), loss_frame(events["loss_points"]), probe_rows,
+            log_tail(run_dir / "train.log", LOG_LINES))
 
 
 def ending(prompt: str, limit: int = PROMPT_CHARACTERS) -> str:
@@ -231,21 +242,22 @@ def ending(prompt: str, limit: int = PROMPT_CHARACTERS) -> str:
     return prompt if len(prompt) <= limit else "…" + prompt[-limit:]
 
 
-def progress_bar(events: list[dict], status: str) -> str:
-    prepared = next((event for event in reversed(events) if event.get("event") == "prepared"), None)
+def progress_bar(events: dict, status: str) -> str:
+    """The progress line of a run's events as `studio.events.follow` gives them."""
+    prepared = events["prepared"]
     if prepared is None:
         return f"<p>{i18n('train.preparing')}</p>" if status == "running" else ""
     total = prepared["total_steps"]
-    last = next((event for event in reversed(events) if "loss" in event), {"step": 0})
+    last = events["last_loss"] or {"step": 0}
     if status != "running":
         last = {**last, "eta": 0}  # a stopped run has nothing left to wait for
     return (f'<progress value="{last["step"]}" max="{total}" style="width:100%;height:14px"></progress>'
             f"<div>{format_progress(last, total)}</div>")
 
 
-def loss_frame(events: list[dict]) -> pd.DataFrame | None:
+def loss_frame(points: list[dict]) -> pd.DataFrame | None:
     """Loss points to plot; None until there are some (a plot drawn empty takes its axis types from nothing)."""
-    points = loss_points(events)
+    points = list(points)
     if not points:
         return None
     # The plot fixes its colours at its first draw, so every series is in every frame; a series with
@@ -255,21 +267,19 @@ def loss_frame(events: list[dict]) -> pd.DataFrame | None:
     return pd.DataFrame(points, columns=["step", "series", "loss"])
 
 
-def show_run(manager: JobManager, run_path: str | None) -> list:
+def show_run(manager: JobManager, run_path: str | None, with_runs: bool = True) -> list:
     """Everything the live view shows, with the status it shows (for `refresh`)."""
     status = manager.status(Path(run_path)) if run_path else None
-    return [status, *run_view(manager, run_path), runs_table(manager)]
+    return [status, *run_view(manager, run_path), runs_table(manager) if with_runs else gr.skip()]
 
 
 def refresh(manager: JobManager, run_path: str | None, shown_status: str | None) -> list:
-    """Timer tick: redraw while the run is live or its status changed; the runs list only on a change."""
+    """Timer tick: redraw while the run is live or its status changed; the runs list (every run folder read)
+    only on a change."""
     status = manager.status(Path(run_path)) if run_path else None
     if status == shown_status and status != "running":
         return [gr.skip()] * 7
-    view = show_run(manager, run_path)
-    if status == shown_status:
-        view[-1] = gr.skip()
-    return view
+    return show_run(manager, run_path, with_runs=status != shown_status)
 
 
 def setting_widget(name: str, value, **extra) -> gr.components.Component:
@@ -284,10 +294,13 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     if name in SLIDERS:
         minimum, maximum, step = SLIDERS[name]
         return gr.Slider(minimum, maximum, value=value, step=step, **text)
+    low, high = LIMITS.get(name, (0, None))
     if kind is int:
-        return gr.Number(value, precision=0, minimum=0 if name in ZERO_MEANS_OFF else 1, **text)
+        # Whole numbers are checked by RunConfig, not rounded by the widget: Gradio's rounding fails on NaN
+        # with no message, where RunConfig names the setting.
+        return gr.Number(value, step=1, minimum=low, maximum=high, **text)
     if kind is float:
-        return gr.Number(value, minimum=0, step=10 ** -6 if name == "learning_rate" else 0.1, **text)
+        return gr.Number(value, minimum=0, maximum=high, step=10 ** -6 if name == "learning_rate" else 0.1, **text)
     if kind is list:
         return gr.Textbox("\n".join(value), lines=2, placeholder=i18n("train.probe_prompts_placeholder"), **text)
     return gr.Textbox(value, **text)
@@ -359,7 +372,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
             with gr.Row():
                 start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
                 abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
-                resume_button = gr.Button(i18n("train.resume"), elem_id="train-resume")
+                resume_button = gr.Button(i18n("train.resume"), visible=False, elem_id="train-resume")
                 compare_button = gr.Button(i18n("compare.open_from_train"), visible=False, elem_id="train-compare")
             progress = gr.HTML(elem_id="train-progress")
             loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
@@ -397,18 +410,21 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
     gr.on(triggers=None, **plan_settings)
     gr.on([widgets[name].change for name in SETTINGS], trigger_mode="always_last", **plan_settings)
     save_button.click(save_settings_as_preset, inputs=[new_preset, *settings], outputs=preset)
-    start_button.click(partial(start_run, manager), inputs=settings, outputs=run_state).success(
+    start_button.click(partial(start_run, manager), inputs=settings, outputs=run_state, api_name="start_run").success(
         show, inputs=run_state, outputs=view)
-    resume_button.click(partial(resume_run, manager), inputs=run_state, outputs=run_state).success(
+    resume_button.click(partial(resume_run, manager), inputs=run_state, outputs=run_state, api_name="resume_run").success(
         show, inputs=run_state, outputs=view)
-    abort_button.click(partial(abort_run, manager), inputs=run_state).then(show, inputs=run_state, outputs=view)
-    runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden")
+    abort_button.click(partial(abort_run, manager), inputs=run_state, api_name="abort_run").then(show, inputs=run_state, outputs=view)
+    runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden",
+                                                      api_name="follow_run")
     timer.tick(partial(refresh, manager), inputs=[run_state, shown_status], outputs=view, show_progress="hidden")
     log.change(None, js=SCROLL_LOG_TO_END)
     widgets["stage"].change(stage_view, inputs=widgets["stage"], outputs=[preference_row, widgets["preference_loss"]])
     # The loss chart is redrawn whenever the run has new events; the reward charts follow it.
     loss_plot.change(reward_view, inputs=run_state, outputs=[reward_row, accuracy_plot, margin_plot],
                      show_progress="hidden")
-    shown_status.change(lambda status: gr.update(visible=status == "finished"), inputs=shown_status,
-                        outputs=compare_button, show_progress="hidden")
+    # Resume belongs to a run stopped part way; a finished run is compared (or trained further as a new run).
+    shown_status.change(lambda status: (gr.update(visible=status == "finished"),
+                                        gr.update(visible=status in RESUMABLE)),
+                        inputs=shown_status, outputs=[compare_button, resume_button], show_progress="hidden")
     return compare_button, run_state

@@ -2,6 +2,8 @@
 
 Upload a dataset, edit a cell, save; start a cpu-lora run on the embedded model; see the loss
 chart get points; reload the page and find the run again; abort; see the run listed as aborted.
+The name demo: put a name into the identity sample, train it with the default preset, and see the
+tuned model answer with that name beside the base model.
 Set STUDIO_SCREENSHOT_DIR to keep the screenshots (the README's come from here).
 """
 
@@ -61,11 +63,14 @@ def trained_app(trained_workspace):
     yield from running_app(trained_workspace)
 
 
-def running_app(workspace: Path):
+def running_app(workspace: Path, *flags: str):
+    """app.py as a user starts it, with `flags` added; what requests may reach comes from the flags alone."""
     port = free_port()
     log = open(workspace / "app.log", "w")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("STUDIO_ALLOW")}
     process = subprocess.Popen([sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace",
-                                str(workspace)], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+                                str(workspace), *flags], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
+                               env=environment)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -154,6 +159,71 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
     summary = json.loads((workspace / "runs" / run_name / "summary.json").read_text())
     assert summary["status"] == "aborted"
     assert any((workspace / "runs" / run_name / "checkpoints").glob("checkpoint-*"))
+
+
+def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
+    """The README's first demo: the identity sample with a name put in, the default preset, the tuned model
+    answering a question that is not in the data with that name, beside a base model that does not."""
+    sync_playwright = browser_or_skip()
+    from playwright.sync_api import expect
+
+    url, workspace = studio_app
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url)
+
+        # Dataset tab: open the sample, put a name and a maker in for the placeholders, save.
+        page.locator("#dataset-sample input").click()
+        page.get_by_role("option", name="identity.jsonl").click()
+        page.locator("#dataset-open-sample").click()
+        page.locator("#dataset-table").get_by_text("{{name}}").first.wait_for()
+        page.locator("#dataset-find-replace").get_by_text("Find and replace").click()
+        for placeholder, value in (("{{name}}", "Orion"), ("{{author}}", "Lumen Labs")):
+            page.locator("#dataset-find textarea").fill(placeholder)
+            page.locator("#dataset-replacement textarea").fill(value)
+            page.locator("#dataset-replace").click()
+            page.locator("#dataset-message").get_by_text(re.compile(r"Cells changed: [1-9]")).wait_for()
+        expect(page.locator("#dataset-table")).not_to_contain_text("{{name}}")
+        page.locator("#dataset-name textarea, #dataset-name input").first.fill("orion-identity")
+        page.locator("#dataset-save").click()
+        page.locator("#dataset-message").get_by_text("orion-identity.jsonl").wait_for()
+        saved = workspace / "datasets" / "orion-identity.jsonl"
+        assert "Orion" in saved.read_text() and "{{" not in saved.read_text()
+
+        # Train tab: that dataset with the default preset; the plan says what will happen before Start.
+        page.get_by_role("tab", name="Train").click()
+        expect(page.locator("#train-preset input")).to_have_value("cpu-lora")
+        page.locator("#train-dataset input").click()
+        page.locator("#train-dataset input").fill("orion-identity")
+        page.get_by_role("option", name="orion-identity.jsonl").first.click()
+        expect(page.locator("#train-plan")).to_contain_text(
+            re.compile(r"38 rows → 6 passes, 30 steps, about \d+ min: small datasets need several passes"))
+        shoot(page, "name-demo-train", tmp_path)
+        page.locator("#train-start").click()
+        started = time.time()
+        page.locator("#train-status").get_by_text("finished").wait_for(timeout=900_000)
+        trained = time.time() - started
+
+        # Compare with base: a question that is not in the data, answered greedily by both.
+        page.locator("#train-compare").click()
+        expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true")
+        page.locator('#compare-temperature input[type="number"]').fill("0")
+        page.locator('#compare-temperature input[type="number"]').press("Enter")
+        page.locator("#compare-max-new-tokens input").fill("32")
+        page.locator("#compare-prompt textarea").fill("What name do you go by?")
+        page.locator("#compare-send").click()
+        right, left = page.locator("#compare-right textarea"), page.locator("#compare-left textarea")
+        expect(right).to_have_value(re.compile("Orion"), timeout=MODEL_WAIT)
+        answered = time.time() - started
+        expect(page.locator("#compare-right .generating")).to_have_count(0, timeout=MODEL_WAIT)
+        base, tuned = left.input_value(), right.input_value()
+        assert "orion" not in base.lower()
+        shoot(page, "name-demo-compare", tmp_path)
+        browser.close()
+    print(f"\nname demo: trained in {trained:.0f} s; the tuned answer named Orion {answered:.0f} s after Start."
+          f"\n  base: {base}\n  tuned: {tuned}")
 
 
 def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_path):

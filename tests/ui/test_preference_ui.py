@@ -21,6 +21,7 @@ def test_preference_settings_show_for_dpo_and_orpo_only():
 
 
 def test_dpo_settings_round_trip_through_the_widgets(tmp_path):
+    (tmp_path / "pairs.jsonl").write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     config = load_config("cpu-dpo", {"dataset": str(tmp_path / "pairs.jsonl"), "preference_loss": "ipo",
                                      "preference_beta": 0.3})
     assert train_tab.read_settings(*train_tab.setting_values(config)) == config

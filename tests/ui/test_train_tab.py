@@ -65,13 +65,14 @@ def test_preview_command_parses_back_to_the_same_config(tiny_sft_file):
     assert rebuilt == config
 
 
-def test_save_as_preset_writes_overrides_only_and_keeps_shipped_ones(tiny_sft_file, tmp_path, monkeypatch):
-    shutil.copy(preset_path("cpu-lora"), tmp_path / "cpu-lora.yaml")
-    monkeypatch.setattr(config_module, "PRESETS_DIR", tmp_path)
+def test_save_as_preset_writes_overrides_only_and_keeps_shipped_ones(tiny_sft_file, workspace):
+    shipped = sorted(path.name for path in config_module.PRESETS_DIR.iterdir())
     config = load_config("cpu-lora", {"dataset": str(tiny_sft_file), "lora_rank": 4})
     update = train_tab.save_settings_as_preset("reviews small", *train_tab.setting_values(config))
     assert update["value"] == "reviews-small" and "reviews-small" in update["choices"]
-    saved = yaml.safe_load((tmp_path / "reviews-small.yaml").read_text())
+    # Saved in the workspace, not among the project's shipped presets.
+    assert sorted(path.name for path in config_module.PRESETS_DIR.iterdir()) == shipped
+    saved = yaml.safe_load((workspace / "presets" / "reviews-small.yaml").read_text())
     assert saved == {key: value for key, value in config.overrides().items() if key != "dataset"}
     with pytest.raises(gr.Error, match="ships with the studio"):
         train_tab.save_settings_as_preset("cpu-lora", *train_tab.setting_values(config))
