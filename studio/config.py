@@ -98,7 +98,7 @@ class RunConfig:
     probe_max_new_tokens: int = setting(32, "Longest probe answer in tokens.")
     preference_beta: float = setting(0.1, "DPO: beta, how far the tuned model may drift from the reference (smaller = further). ORPO: lambda, the weight of the preference term beside the SFT loss.")
     preference_loss: str = setting("sigmoid", "DPO loss: sigmoid (the DPO paper), ipo, hinge (SLiC), sigmoid_norm (per-token), apo / nca / sppo / bco / aot / discopop variants.", choices=PREFERENCE_LOSSES)
-    start_from: str = setting("", "DPO / ORPO: a finished SFT run folder whose adapter this run goes on training; the reference is then that SFT model (empty = the base model).")
+    start_from: str = setting("", "A finished run whose adapter this run goes on training (Train more, or DPO / ORPO after SFT, where that run's model is then the reference); empty = a new adapter.")
 
     def validate(self) -> "RunConfig":
         """Raise ValueError naming the first setting that cannot work."""
@@ -116,10 +116,10 @@ class RunConfig:
             raise ValueError(f"probe_prompts: at most {MAX_PROBE_PROMPTS} prompts of up to 4,000 characters each.")
         if not self.dataset:
             raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
-        if self.stage in PREFERENCE_STAGES or self.start_from:
-            from studio.preference import check_preference_settings  # it builds on this module
+        if self.start_from:
+            from studio.jobs import start_from_run  # it builds on this module
 
-            check_preference_settings(self)
+            start_from_run(self)
         return self
 
     def to_dict(self) -> dict:

@@ -200,6 +200,51 @@ def refuse_finished(run_dir: Path, status: str) -> None:
         raise ValueError(f"{Path(run_dir).name} is still running.")
 
 
+def start_from_run(config: RunConfig) -> Path:
+    """The finished run `start_from` names (a path, or a run in the workspace), checked against this config: its
+    adapter is what this run goes on training (Train more; DPO / ORPO after SFT)."""
+    folder = Path(config.start_from).expanduser()
+    if not folder.is_dir():
+        folder = runs_dir() / config.start_from
+    if not (folder / "config.yaml").is_file():
+        raise ValueError(f"start_from: '{config.start_from}' is not a run folder (no config.yaml in it).")
+    if not (folder / "adapter" / "adapter_config.json").is_file():
+        if (folder / "model").is_dir():
+            raise ValueError(f"start_from: {folder.name} saved a whole model (freeze/full); set base_model to "
+                             f"{folder / 'model'} instead and leave start_from empty.")
+        raise ValueError(f"start_from: {folder.name} has no adapter/ yet; pick a finished run.")
+    earlier = _read_yaml(folder / "config.yaml")
+    defaults = RunConfig()
+    method = earlier.get("method", defaults.method)
+    base_model = earlier.get("base_model", defaults.base_model)
+    if method != config.method:
+        raise ValueError(f"start_from: {folder.name} trained a {method} adapter; set method to {method} to go on with it.")
+    if method == "adalora":
+        raise ValueError(f"start_from: {folder.name} is an AdaLoRA run, whose ranks were shared out over its own "
+                         "schedule; train a new AdaLoRA run (or use LoRA) instead.")
+    if base_model != config.base_model:
+        raise ValueError(f"start_from: {folder.name} was trained on base model '{base_model}', this run uses "
+                         f"'{config.base_model}'; set base_model to '{base_model}'.")
+    return folder
+
+
+def train_more(run_dir: Path) -> RunConfig:
+    """The settings of a new run that goes on from a finished one: its config, starting from its adapter (or, for
+    freeze and full runs, from its saved model as the base)."""
+    run_dir = Path(run_dir)
+    if (_read_json(run_dir / "summary.json") or {}).get("status") != "finished":
+        raise ValueError(f"{run_dir.name} has not finished; resume it instead, or pick a finished run.")
+    config = load_run_config(run_dir)
+    config.output_dir = ""
+    if (run_dir / "adapter" / "adapter_config.json").is_file():
+        config.start_from = run_dir.name
+    elif (run_dir / "model" / "config.json").is_file():
+        config.base_model, config.start_from = str(run_dir / "model"), ""
+    else:
+        raise ValueError(f"{run_dir.name} saved no adapter/ or model/ to go on from.")
+    return config
+
+
 def load_run_config(run_dir: Path) -> RunConfig:
     from studio.config import from_dict
 

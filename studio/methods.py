@@ -103,6 +103,13 @@ def apply_method(model: nn.Module, config: RunConfig, total_steps: int) -> nn.Mo
     elif config.gradient_checkpointing:
         # Checkpointed layers need a grad-carrying input even when the embeddings are frozen.
         model.enable_input_require_grads()
+    if config.start_from:
+        # Train more: the finished run's adapter, trainable again, instead of a new one.
+        from peft import PeftModel
+
+        from studio.jobs import start_from_run
+
+        return PeftModel.from_pretrained(model, str(start_from_run(config) / "adapter"), is_trainable=True)
     try:
         return get_peft_model(model, peft_config(config, model, total_steps))
     except ValueError as error:

@@ -31,51 +31,15 @@ import torch
 import torch.nn.functional as F
 
 from studio import data
-from studio.config import PREFERENCE_STAGES, RunConfig, read_yaml
+from studio.config import RunConfig
+from studio.jobs import start_from_run
 from studio.methods import WEIGHT_METHODS, count_parameters, method_bits, peft_config
-from studio.workspace import append_jsonl, runs_dir
+from studio.workspace import append_jsonl
 
 # TRL's metric names -> the keys of events.jsonl lines (and of the run summary).
 REWARD_METRICS = {"rewards/accuracies": "preference_accuracy", "rewards/margins": "reward_margin"}
 REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
 ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
-
-
-# ---------------------------------------------------------------------------------- settings
-
-
-def check_preference_settings(config: RunConfig) -> None:
-    """RunConfig.validate's checks of the preference settings; raises ValueError."""
-    if config.start_from and config.stage not in PREFERENCE_STAGES:
-        raise ValueError("start_from goes on from an SFT run with stage dpo or orpo; set the stage, or clear start_from.")
-    if config.preference_beta <= 0:
-        raise ValueError(f"preference_beta must be above 0 (it is {config.preference_beta}); DPO usually takes 0.1.")
-    if config.start_from:
-        start_run(config)
-
-
-def start_run(config: RunConfig) -> Path:
-    """The run folder `start_from` names (a path, or a run in the workspace), checked against this config."""
-    folder = Path(config.start_from).expanduser()
-    if not folder.is_dir():
-        folder = runs_dir() / config.start_from
-    if not (folder / "config.yaml").is_file():
-        raise ValueError(f"start_from: '{config.start_from}' is not a run folder (no config.yaml in it).")
-    if not (folder / "adapter" / "adapter_config.json").is_file():
-        if (folder / "model").is_dir():
-            raise ValueError(f"start_from: {folder.name} saved a whole model (freeze/full); set base_model to "
-                             f"{folder / 'model'} instead and leave start_from empty.")
-        raise ValueError(f"start_from: {folder.name} has no adapter/ yet; pick a finished run.")
-    earlier = read_yaml(folder / "config.yaml")
-    defaults = RunConfig()
-    method = earlier.get("method", defaults.method)
-    base_model = earlier.get("base_model", defaults.base_model)
-    if method != config.method:
-        raise ValueError(f"start_from: {folder.name} trained a {method} adapter; set method to {method} to go on with it.")
-    if base_model != config.base_model:
-        raise ValueError(f"start_from: {folder.name} was trained on base model '{base_model}', this run uses "
-                         f"'{config.base_model}'; set base_model to '{base_model}'.")
-    return folder
 
 
 # -------------------------------------------------------------------------------- tokenising
@@ -223,7 +187,7 @@ def policy_and_reference(config: RunConfig, model, total_steps: int):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     if config.start_from:
         # TRL copies this adapter as a frozen reference adapter: DPO then moves away from the SFT model.
-        folder = start_run(config) / "adapter"
+        folder = start_from_run(config) / "adapter"
         return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None, None
     # A new adapter: TRL applies it, and with the adapter switched off the model is the reference.
     return model, peft_config(config, model, total_steps), None

@@ -206,7 +206,7 @@ def test_stages_settings_and_presets_check_what_they_need(tiny_sft_file, tiny_pa
         prepare_rows(RunConfig(dataset=str(tiny_pairs_file)))
     with pytest.raises(ValueError, match="preference_beta must be a number from"):
         RunConfig(dataset="x.jsonl", stage="dpo", preference_beta=0).validate()
-    with pytest.raises(ValueError, match="start_from goes on from an SFT run with stage dpo or orpo"):
+    with pytest.raises(ValueError, match="start_from: .runs/sft. is not a run folder"):
         RunConfig(dataset="x.jsonl", start_from="runs/sft").validate()
     with pytest.raises(ValueError, match="preference_loss 'kto' is not one of"):
         RunConfig(dataset="x.jsonl", stage="dpo", preference_loss="kto").validate()

@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio import jobs
 from studio.access import client_config, client_run
 from studio.config import (
     LIMITS, PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
@@ -38,9 +39,9 @@ CHOICES = {spec.name: spec.metadata["choices"] for spec in fields(RunConfig) if 
 BASIC_ROWS = (("epochs", "max_steps", "learning_rate"), ("batch_size", "cutoff_length", "validation_split"))
 LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout")
 LORA_FAMILY = tuple(method for method in ADAPTER_METHODS if method != "ia3")
-PREFERENCE_SETTINGS = ("preference_beta", "preference_loss", "start_from")
+PREFERENCE_SETTINGS = ("preference_beta", "preference_loss")
 PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_virtual_tokens", "trainable_layers",
-          *PREFERENCE_SETTINGS,
+          *PREFERENCE_SETTINGS, "start_from",
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
@@ -194,6 +195,15 @@ def resume_run(manager: JobManager, run_path: str | None) -> str:
     return str(manager.resume(client_run(run_path)))
 
 
+@shows_errors
+def train_more(run_path: str | None) -> list:
+    """The form set for a new run that goes on from the followed finished run (its adapter, or its model);
+    the finished run itself stays as it is."""
+    if not run_path:
+        raise ValueError("Select a finished run in the runs list first.")
+    return setting_values(jobs.train_more(client_run(run_path)))
+
+
 def abort_run(manager: JobManager, run_path: str | None) -> None:
     """Stop after the current step with a checkpoint (the view then shows 'aborted')."""
     if run_path:
@@ -330,6 +340,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                 preset = gr.Dropdown(list_presets(), value=preset_name, label=i18n("train.preset"),
                                      info=i18n("train.preset_help"), elem_id="train-preset")
             description = gr.Markdown(i18n(f"train.method.{initial.method}"))
+            widgets["start_from"] = setting_widget("start_from", initial.start_from)
             widgets["stage"] = setting_widget("stage", initial.stage)
             with gr.Row(visible=initial.stage in PREFERENCE_STAGES) as preference_row:
                 for name in PREFERENCE_SETTINGS:
@@ -374,6 +385,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                 abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
                 resume_button = gr.Button(i18n("train.resume"), visible=False, elem_id="train-resume")
                 compare_button = gr.Button(i18n("compare.open_from_train"), visible=False, elem_id="train-compare")
+                more_button = gr.Button(i18n("train.more"), visible=False, elem_id="train-more")
             progress = gr.HTML(elem_id="train-progress")
             loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
                                     label=i18n("train.loss"), elem_id="train-loss-plot")
@@ -425,6 +437,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                      show_progress="hidden")
     # Resume belongs to a run stopped part way; a finished run is compared (or trained further as a new run).
     shown_status.change(lambda status: (gr.update(visible=status == "finished"),
-                                        gr.update(visible=status in RESUMABLE)),
-                        inputs=shown_status, outputs=[compare_button, resume_button], show_progress="hidden")
+                                        gr.update(visible=status in RESUMABLE), gr.update(visible=status == "finished")),
+                        inputs=shown_status, outputs=[compare_button, resume_button, more_button], show_progress="hidden")
+    more_button.click(train_more, inputs=run_state, outputs=settings, api_name="train_more")
     return compare_button, run_state

@@ -143,3 +143,26 @@ def test_the_plan_line_says_what_a_run_will_do_before_start(tiny_model_dir, tiny
     assert translated(line, EN).startswith("10 rows → 6 passes, 30 steps, about 1 min: small datasets")
     # Half-typed settings say why there is no plan, without raising.
     assert translated(train_tab.plan_line(*tiny_settings(tiny_model_dir, "")), EN).startswith("No plan yet: No dataset")
+
+
+def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(trained_run):
+    """Resume would train a finished run again and overwrite its result; Train more starts a new run from it."""
+    import json
+
+    from studio.events import read_events
+
+    manager = JobManager()
+    summary = (trained_run / "summary.json").read_text()
+    with pytest.raises(gr.Error, match="has finished"):
+        train_tab.resume_run(manager, str(trained_run))
+    values = train_tab.train_more(str(trained_run))
+    assert values[train_tab.SETTINGS.index("start_from")] == "tiny-lora"
+    values[train_tab.SETTINGS.index("max_steps")] = 2
+    run_path = train_tab.start_run(manager, *values)
+    assert manager.wait(run_path, timeout=300) == "finished"
+    assert (trained_run / "summary.json").read_text() == summary  # the run it went on from is untouched
+    earlier = [event["loss"] for event in read_events(trained_run) if "loss" in event]
+    later = [event["loss"] for event in read_events(run_path) if "loss" in event]
+    # It goes on from the trained adapter: its first loss is near where the finished run ended, not where it began.
+    assert abs(later[0] - earlier[-1]) < abs(later[0] - earlier[0])
+    assert json.loads((trained_run / "summary.json").read_text())["status"] == "finished"
