@@ -104,7 +104,7 @@ def stream_grid(run: str | Path, messages: list[dict], settings, temperatures, s
 # ---------------------------------------------------------------- blind votes
 
 
-def blind_order() -> tuple[str, str]:
+def blind_order() -> tuple[str, ...]:
     """Which side shows as answer A and which as B."""
     return tuple(random.sample(SIDES, 2))
 
@@ -117,8 +117,9 @@ def record_vote(run: str | Path, choice: str, order: tuple[str, str], prompt: st
         raise ValueError("Compare in blind mode first, then vote.")
     winner = {"A": order[0], "B": order[1], "tie": "tie"}[choice]
     run_dir = run_folder(run)
+    seed = order[2] if len(order) > 2 else settings.seed  # blind mode draws its own seed
     append_jsonl(run_dir / VOTES_FILE, {"time": time.time(), "winner": winner, "prompt": prompt,
-                                       "temperature": settings.temperature, "seed": settings.seed})
+                                       "temperature": settings.temperature, "seed": seed})
     return vote_tally(run_dir)
 
 

@@ -8,6 +8,8 @@ row and in total, as CSV and Markdown; and a general-knowledge check of what tun
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from functools import partial
 
 import gradio as gr
@@ -70,6 +72,11 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, *values):
     settings = generation_settings(*settings_values)
     stop.clear()
     order = blind_order() if blind else SIDES
+    if blind:
+        # A fresh draw: with the seed of an open compare a moment ago, the "blind" answers would be the ones
+        # just read with their labels. The seed drawn goes into the vote, so the pair can be made again.
+        settings = replace(settings, seed=random.randrange(2**32))
+        order = (*order, settings.seed)
     messages = build_messages(system_prompt, [], [], prompt or "")
     labels = column_labels(order, blind)
     for base_text, tuned_text in stream_side_by_side(run, messages, settings, stop):

@@ -84,7 +84,7 @@ def test_batch_shows_totals_rows_and_downloads(trained_run, tiny_sft_file):
     assert len(rows) == 4 and {"base_exact_match", "tuned_exact_match"} <= set(rows.columns)
     assert Path(csv_download["value"]).suffix == ".csv" and Path(markdown_download["value"]).suffix == ".md"
     assert csv_download["visible"] and Path(csv_download["value"]).exists()
-    with pytest.raises(gr.Error, match="No dataset file"):
+    with pytest.raises(gr.Error, match="No dataset 'missing.jsonl' in the workspace"):
         compare_tab.batch("tiny-lora", "missing.jsonl", 4, 0)
 
 
@@ -104,3 +104,17 @@ def test_export_tab_zips_merges_and_refuses_to_overwrite(trained_run):
         export_tab.merge("tiny-lora", "tab-merged")
     with pytest.raises(gr.Error, match="finished run"):
         export_tab.make_zip(None)
+
+
+def test_blind_mode_draws_its_own_seed_so_its_answers_are_not_the_open_ones(trained_run):
+    sampled = (1.0, 1.0, 0, 12, 1.0, 0)  # temperature 1, seed 0 in the widgets
+    opened = list(compare_tab.compare("tiny-lora", "the cat sat", "", False, *sampled, StopSignal()))[-2]
+    blind_answers = []
+    for _ in range(2):
+        left, right, order, _ = list(compare_tab.compare("tiny-lora", "the cat sat", "", True, *sampled, StopSignal()))[-2]
+        assert len(order) == 3 and order[2] != 0  # the seed drawn, kept for the vote
+        blind_answers.append({order[0]: left["value"], order[1]: right["value"]})
+    open_answers = {"base": opened[0]["value"], "tuned": opened[1]["value"]}
+    assert all(answers != open_answers for answers in blind_answers)
+    compare_tab.vote("tie", "tiny-lora", order, "the cat sat", *sampled)
+    assert compare.read_jsonl(trained_run / compare.VOTES_FILE)[-1]["seed"] == order[2]
