@@ -28,6 +28,9 @@ from jinja2.exceptions import TemplateError
 from studio.workspace import atomic_write_text, datasets_dir, safe_name
 
 SHAPES = ("instruction", "chat", "text", "preference")
+# Other names people give a question's and an answer's columns; read as instruction / output.
+PROMPT_ALIASES = ("question", "prompt", "query", "input_text", "source")
+ANSWER_ALIASES = ("answer", "response", "completion", "target", "output_text")
 SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
 IGNORED_LABEL = -100  # the label value that PyTorch's cross-entropy skips
 MAX_LISTED_PROBLEMS = 20
@@ -158,7 +161,49 @@ def read_rows(path) -> list[dict]:
         raise
     if not rows:
         raise _file_problem("The file holds no examples; add some and try again.", path.name)
-    return rows
+    return with_known_columns(rows)
+
+
+def with_known_columns(rows: list[dict]) -> list[dict]:
+    """Rows whose columns are the common other names for a question and its answer (question/answer,
+    prompt/response, query/completion, ...) read as instruction rows; rows of a known shape stay as they are."""
+    if any(isinstance(row, dict) and _row_shape(row) for row in rows):
+        return rows
+    renamed = []
+    for row in rows:
+        if not isinstance(row, dict):
+            return rows
+        prompt = next((key for key in PROMPT_ALIASES if key in row), None)
+        answer = next((key for key in ANSWER_ALIASES if key in row), None)
+        if prompt is None or answer is None:
+            return rows
+        rest = {key: value for key, value in row.items() if key not in (prompt, answer)}
+        renamed.append({"instruction": row[prompt], "input": rest.pop("input", ""), "output": row[answer], **rest})
+    return renamed
+
+
+PLACEHOLDER = re.compile(r"\{\{\s*[\w.-]+\s*\}\}")
+
+
+def placeholders(rows: list[dict]) -> dict[str, list[int]]:
+    """Template placeholders such as {{name}} left in the rows: each one with the numbers of the rows holding it.
+    A model trained on them learns to say "{{name}}"; the Dataset tab's Find and replace fills them in."""
+    found: dict[str, list[int]] = {}
+    for number, row in enumerate(rows, 1):
+        text = json.dumps(row, ensure_ascii=False)
+        for placeholder in dict.fromkeys(PLACEHOLDER.findall(text)):
+            found.setdefault(placeholder, []).append(number)
+    return found
+
+
+def placeholder_warning(rows: list[dict]) -> str:
+    """One line a person reads, or "" when no row holds a placeholder."""
+    found = placeholders(rows)
+    if not found:
+        return ""
+    counted = ", ".join(f"{placeholder} ({len(numbers)} rows)" for placeholder, numbers in found.items())
+    return (f"Placeholders left in the data: {counted}. Replace them (Find and replace) before training, "
+            "or the model learns to say them.")
 
 
 def _existing_file(path) -> Path:
@@ -234,10 +279,22 @@ def _parse_jsonl(text: str) -> list[dict]:
             continue
         if not isinstance(value, dict):
             problems.append(Problem(number, None, f"is {_kind(value)}, not a JSON object {{...}}"))
-        rows.append(value)
+            continue
+        rows.append((number, value))
     if problems:
-        raise DatasetError(problems)
-    return rows
+        # The lines that do parse are checked too, so one broken line does not hide the file's other problems.
+        raise DatasetError(sorted(problems + _problems_by_line(rows), key=lambda problem: problem.row or 0))
+    return [row for _, row in rows]
+
+
+def _problems_by_line(numbered: list[tuple[int, dict]]) -> list[Problem]:
+    rows = [row for _, row in numbered]
+    try:
+        problems = validate(rows, detect_shape(rows))
+    except DatasetError:
+        return []
+    return [Problem(numbered[problem.row - 1][0] if problem.row else None, problem.field, problem.message)
+            for problem in problems]
 
 
 def _parse_json(text: str) -> list[dict]:
@@ -661,6 +718,7 @@ def check_file(path, tokenizer=None, cutoff_length=None) -> dict:
         return report
     report["problems"] = [str(problem) for problem in problems]
     report["ok"] = not problems
+    report["warnings"] = [warning for warning in (placeholder_warning(rows),) if warning]
     if tokenizer is not None:
         flagged = {problem.row for problem in problems}
         usable = [row for number, row in enumerate(rows, 1) if number not in flagged]

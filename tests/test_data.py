@@ -266,13 +266,14 @@ def test_preference_parts_accepts_message_objects():
 def test_check_file_report(tmp_path, tiny_tokenizer):
     good = write(tmp_path / "good.jsonl", jsonl(INSTRUCTION_ROWS))
     report = check_file(good)
-    assert report == {"file": str(good), "shape": "instruction", "rows": 2, "problems": [], "ok": True}
+    assert report == {"file": str(good), "shape": "instruction", "rows": 2, "problems": [], "ok": True, "warnings": []}
     report = check_file(good, tokenizer=tiny_tokenizer, cutoff_length=5)
     assert set(report["tokens"]) == {"min", "mean", "max", "p95"}
     assert report["tokens"]["min"] <= report["tokens"]["mean"] <= report["tokens"]["max"] == report["tokens"]["p95"]
     assert report["over_cutoff"] == 2
     bad = check_file(write(tmp_path / "bad.jsonl", '{"text": ""}\nnot json\n'))
-    assert bad["ok"] is False and bad["problems"] == ["row 2: is not valid JSON (Expecting value at column 1)"]
+    assert bad["ok"] is False and bad["problems"][1] == "row 2: is not valid JSON (Expecting value at column 1)"
+    assert bad["problems"][0].startswith("row 1, field 'text'")  # the broken line hides no other problem
     bad = check_file(write(tmp_path / "empty_text.jsonl", '{"text": ""}\n{"text": "fine"}\n'), tiny_tokenizer, 100)
     assert bad["ok"] is False and bad["shape"] == "text" and bad["tokens"]["min"] > 0
     with pytest.raises(FileNotFoundError):
@@ -299,3 +300,38 @@ def test_imports_llamafactory_fixtures(name, shape, rows, tmp_path, monkeypatch)
     assert (dataset.shape, len(dataset.rows)) == (shape, rows)
     if shape != "text":
         assert all(to_messages(row, shape) for row in dataset.rows)
+
+
+def test_placeholders_left_in_the_data_are_named_with_their_rows(tmp_path):
+    from studio.data import check_file, placeholder_warning, placeholders
+
+    rows = [{"instruction": "Who are you?", "input": "", "output": "I am {{name}}, made by {{ author }}."},
+            {"instruction": "Hi", "input": "", "output": "Hello, I am {{name}}."},
+            {"instruction": "2+2?", "input": "", "output": "4"}]
+    assert placeholders(rows) == {"{{name}}": [1, 2], "{{ author }}": [1]}
+    assert "{{name}} (2 rows)" in placeholder_warning(rows) and placeholder_warning(rows[2:]) == ""
+    path = tmp_path / "identity.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    report = check_file(path)
+    assert report["ok"] and "{{name}}" in report["warnings"][0]
+
+
+def test_a_broken_line_does_not_hide_the_other_rows_problems(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": ""}\n{broken\n'
+                    '{"instruction": "", "output": "d"}\n')
+    with pytest.raises(DatasetError) as caught:
+        read_rows(path)
+    where = [(problem.row, problem.field) for problem in caught.value.problems]
+    assert where == [(2, "output"), (3, None), (4, "instruction")]
+
+
+def test_question_and_answer_columns_read_as_instruction_rows(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer,category\nWhat is LoRA?,Low-rank adapters.,ml\nWhat is 2+2?,4,math\n")
+    rows = read_rows(path)
+    assert rows[0] == {"instruction": "What is LoRA?", "input": "", "output": "Low-rank adapters.", "category": "ml"}
+    assert detect_shape(rows) == "instruction" and not validate(rows, "instruction")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"prompt": "Say hi", "completion": "Hi"}\n')
+    assert read_rows(pairs) == [{"instruction": "Say hi", "input": "", "output": "Hi"}]

@@ -16,10 +16,11 @@ import pandas as pd
 
 from studio import editing, preference
 from studio.config import EMBEDDED_MODEL, RunConfig
-from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES
+from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, placeholder_warning
 from studio.editing import NUMBER_COLUMN, Draft
 from studio.models import load_tokenizer, resolve_source
 from studio.tokens import length_summary
+from studio.ui.common import default_cutoff
 from studio.ui.i18n import i18n
 
 PAGE_SIZE = 100
@@ -160,7 +161,8 @@ def export(draft: Draft) -> dict:
 def check(draft: Draft) -> tuple:
     """Counts, problems by row and field (as `studio data check` lists them) and duplicate prompts."""
     problems = editing.find_problems(draft.rows, draft.shape)
-    listed = [str(problem) for problem in problems[:MAX_LISTED_PROBLEMS]]
+    warning = placeholder_warning(draft.rows)
+    listed = ([f"⚠ {warning}"] if warning else []) + [str(problem) for problem in problems[:MAX_LISTED_PROBLEMS]]
     if len(problems) > MAX_LISTED_PROBLEMS:
         listed.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
     groups = editing.duplicate_groups(draft.rows, draft.shape)
@@ -177,7 +179,7 @@ def select_copies(draft: Draft) -> str:
 
 def count_tokens(draft: Draft, cutoff: int, tokenizer=None) -> tuple:
     """The token-length histogram against the cut-off; without a tokenizer, says why instead."""
-    cutoff = int(cutoff or RunConfig().cutoff_length)
+    cutoff = int(cutoff or default_cutoff())
     problems = editing.find_problems(draft.rows, draft.shape)
     try:
         lengths = editing.token_lengths(draft.rows, draft.shape, _tokenizer(tokenizer), problems)
@@ -298,7 +300,7 @@ def _checks(tab) -> None:
             tab.select_copies = gr.Button(i18n("dataset.select_copies"), size="sm")
         with gr.Column():
             with gr.Row():
-                tab.cutoff = gr.Number(RunConfig().cutoff_length, label=i18n("dataset.cutoff"), minimum=1, precision=0)
+                tab.cutoff = gr.Number(default_cutoff(), label=i18n("dataset.cutoff"), minimum=1, precision=0)
                 tab.over_cutoff = gr.Number(label=i18n("dataset.over_cutoff"), interactive=False)
             tab.plot = gr.BarPlot(x="tokens", y="rows", color="side", color_map=HISTOGRAM_COLORS, color_title="",
                                   x_label_angle=-40, label=i18n("dataset.histogram"), height=260)

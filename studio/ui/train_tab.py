@@ -26,9 +26,9 @@ from studio.events import follow, format_progress
 from studio.jobs import JobManager, log_tail
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.data import SUFFIXES
-from studio.models import pick_device
 from studio.plan import RunPlan, duration, passes_text, plan_run
 from studio.preference import REWARD_METRICS
+from studio.ui.common import default_preset
 from studio.ui.i18n import i18n
 from studio.workspace import datasets_dir
 
@@ -322,7 +322,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
     Returns the "Compare with base" button (shown once the followed run has finished) and the
     followed run, for the app to link to the Compare tab.
     """
-    preset_name = "cpu-lora" if pick_device() == "cpu" else "lora"
+    preset_name = default_preset()
     samples = [value for label, value in dataset_choices() if label == "samples/reviews-train.jsonl"]
     initial = load_config(preset_name, {"dataset": samples[0] if samples else ""})
     widgets = {}

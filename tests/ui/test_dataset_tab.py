@@ -184,3 +184,13 @@ def test_every_edit_reads_as_a_change_of_the_draft_state():
     draft = Draft(name="d", shape="text", rows=[{"text": "a"}])
     edited = draft.edit([{"text": "b"}], "dataset.undone_edit")
     assert deep_hash(draft) == deep_hash(draft) != deep_hash(edited)
+
+
+def test_the_check_names_placeholders_and_uses_the_cutoff_training_will_use():
+    from studio.config import load_config
+    from studio.ui.common import default_preset
+
+    draft = dataset_tab.open_sample("identity.jsonl")[0]
+    rows, problem_count, problems, _, _ = dataset_tab.check(draft)
+    assert problem_count == 0 and "{{name}}" in problems and "{{author}}" in problems
+    assert dataset_tab.default_cutoff() == load_config(default_preset()).cutoff_length

@@ -1,0 +1,17 @@
+"""What more than one tab needs; tabs import this module, never each other."""
+
+from __future__ import annotations
+
+from studio.config import load_config
+
+
+def default_preset() -> str:
+    """The preset a new run starts from: sized for a laptop CPU there, the plain LoRA preset on a GPU."""
+    from studio.models import pick_device
+
+    return "cpu-lora" if pick_device() == "cpu" else "lora"
+
+
+def default_cutoff() -> int:
+    """The cut-off the default preset trains at: the Dataset tab checks lengths against what Start will use."""
+    return load_config(default_preset()).cutoff_length
