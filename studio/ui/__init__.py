@@ -25,9 +25,9 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
             gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")
         with gr.Tabs() as tabs:
             with gr.Tab(i18n("tab.dataset"), id="dataset"):
-                dataset_tab.build(manager)
+                draft = dataset_tab.build(manager)
             with gr.Tab(i18n("tab.train"), id="train") as train:
-                compare_link, followed_run = train_tab.build(manager, train)
+                compare_link, followed_run, train_dataset = train_tab.build(manager, train)
             with gr.Tab(i18n("tab.chat"), id="chat") as chat:
                 chat_tab.build(manager, chat)
             with gr.Tab(i18n("tab.compare"), id="compare") as compare:
@@ -36,4 +36,15 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
                 export_tab.build(manager, export)
         # The Train tab's "Compare with base" opens the Compare tab on the run it follows.
         compare_link.click(partial(compare_tab.open_run, manager), inputs=followed_run, outputs=[tabs, compare_run])
+        # The dataset opened or saved in the Dataset tab is the one the Train tab trains on.
+        draft.change(dataset_of, inputs=draft, outputs=train_dataset, show_progress="hidden")
     return demo
+
+
+def dataset_of(draft) -> dict:
+    """The Train tab's dataset field set to the file a draft was opened from or saved to (when it is listed)."""
+    path = draft.source[0] if draft.source else None
+    choices = train_tab.dataset_choices()
+    if path is None or path not in [value for _, value in choices]:
+        return gr.skip()
+    return gr.update(choices=choices, value=path)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from studio import editing, preference
 from studio.config import EMBEDDED_MODEL, RunConfig
-from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, placeholder_warning
+from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, DatasetError, placeholder_warning
 from studio.editing import NUMBER_COLUMN, Draft
 from studio.models import load_tokenizer, resolve_source
 from studio.tokens import length_summary
@@ -48,14 +48,38 @@ def _tokenizer(tokenizer=None):
         raise ValueError(f"The embedded model's tokenizer could not be loaded ({error}).") from error
 
 
+ERROR_SECONDS = 10  # a message closes by itself, and at once when the next action succeeds
+SHOWN_PROBLEMS = 3  # a toast names the first few; the whole list goes to the message line under Save
+# Gradio offers no call to close its toasts: a success clicks their close buttons.
+CLOSE_TOASTS = "() => document.querySelectorAll('[data-testid=\"toast-close\"]').forEach((button) => button.click())"
+
+
+class Report:
+    """A refused file's whole problem list, kept per browser session for the message line."""
+
+    def __init__(self):
+        self.text = ""
+
+    def __deepcopy__(self, memo) -> "Report":  # each session's copy of the initial value is a new, empty one
+        return Report()
+
+
+def short_message(error: ValueError) -> str:
+    """The first lines of a message, for a toast; a long problem list is cut with a pointer to the rest."""
+    lines = str(error).splitlines()
+    if len(lines) > SHOWN_PROBLEMS + 1:
+        lines = lines[:SHOWN_PROBLEMS + 1] + [f"... and {len(lines) - SHOWN_PROBLEMS - 1} more, listed under the Save button"]
+    return "<br>".join(html.escape(str(line)) for line in lines)
+
+
 def user_errors(handler):
-    """studio's ValueErrors become a blocking message that keeps their lines (row by row problems)."""
+    """studio's ValueErrors become a message that closes by itself and keeps its first lines (row by row problems)."""
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
         except ValueError as error:
-            raise gr.Error(html.escape(str(error)).replace("\n", "<br>"), duration=None) from error
+            raise gr.Error(short_message(error), duration=ERROR_SECONDS) from error
     return wrapper
 
 
@@ -79,8 +103,18 @@ def open_sample(name: str) -> tuple:
 
 
 @user_errors
-def upload(path: str) -> tuple:
-    return opened(editing.upload_file(path))
+def upload(path: str, report: Report | None = None) -> tuple:
+    """Import and open a file; a refused one leaves its whole problem list in `report` for the message line."""
+    try:
+        return opened(editing.upload_file(path))
+    except DatasetError as error:
+        if report is not None:
+            report.text = html.escape(str(error)).replace("\n", "  \n")
+        raise
+
+
+def show_report(report: Report) -> str:
+    return report.text
 
 
 @user_errors
@@ -232,12 +266,14 @@ def clicked_row(shown: list[int], event: gr.SelectData) -> int:
     return shown[event.index[0]] if event.index[0] < len(shown) else gr.skip()
 
 
-def build(manager) -> None:
-    """The tab's widgets and events; `manager` is unused: editing a dataset starts no jobs."""
-    tab = SimpleNamespace(draft=gr.State(Draft()), shown=gr.State([]))
+def build(manager) -> gr.State:
+    """The tab's widgets and events; `manager` is unused: editing a dataset starts no jobs. Returns the
+    session's draft, which the Train tab's dataset follows."""
+    tab = SimpleNamespace(draft=gr.State(Draft()), shown=gr.State([]), report=gr.State(Report()))
     for section in (_sources, _editor, _checks, _model_view, _pair_view, _split_export):
         section(tab)
     _connect(tab)
+    return tab.draft
 
 
 def _sources(tab) -> None:
@@ -355,10 +391,15 @@ def _connect(tab) -> None:
         return event.then(count_tokens, [tab.draft, tab.cutoff], token_outputs)
 
     read = {"concurrency_limit": READS, "show_progress_on": tab.message}
-    refreshed(tab.open_saved.click(open_saved, tab.saved, opened_outputs, **read))
-    refreshed(tab.open_sample.click(open_sample, tab.sample, opened_outputs, **read))
-    refreshed(tab.new.click(create, [tab.new_name, tab.new_shape], opened_outputs, **edit))
-    refreshed(tab.upload.upload(upload, tab.upload, opened_outputs, **read)).then(saved_choices, None, tab.saved)
+    events = [tab.open_saved.click(open_saved, tab.saved, opened_outputs, **read),
+              tab.open_sample.click(open_sample, tab.sample, opened_outputs, **read),
+              tab.new.click(create, [tab.new_name, tab.new_shape], opened_outputs, **edit)]
+    uploaded = tab.upload.upload(upload, [tab.upload, tab.report], opened_outputs, **read)
+    uploaded.failure(show_report, tab.report, tab.message)
+    for event in [*events, uploaded]:
+        event.success(None, js=CLOSE_TOASTS)
+        refreshed(event)
+    uploaded.then(saved_choices, None, tab.saved)
     refreshed(tab.table.input(edit_cells, [tab.draft, tab.table, tab.shown, tab.search, tab.page],
                               [tab.draft, *table_outputs], **edit), redraw=False)
     refreshed(tab.add.click(add_row, tab.draft, [tab.draft, tab.search, tab.page], **edit))
@@ -366,8 +407,9 @@ def _connect(tab) -> None:
     refreshed(tab.replace.click(replace_all, [tab.draft, tab.find, tab.replacement, tab.columns],
                                 [tab.draft, tab.message], **edit))
     refreshed(tab.undo.click(undo, tab.draft, [tab.draft, tab.message], **edit))
-    refreshed(tab.save.click(save, [tab.draft, tab.name], [tab.draft, tab.name, tab.message], **edit)).then(
-        saved_choices, None, tab.saved)
+    saved = tab.save.click(save, [tab.draft, tab.name], [tab.draft, tab.name, tab.message], **edit)
+    saved.success(None, js=CLOSE_TOASTS)
+    refreshed(saved).then(saved_choices, None, tab.saved)
     tab.split.click(split, [tab.draft, tab.validation_share, tab.seed], tab.message).then(saved_choices, None, tab.saved)
     tab.export.click(export, tab.draft, tab.export_file)
     tab.saved.focus(saved_choices, None, tab.saved)

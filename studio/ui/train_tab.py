@@ -195,6 +195,18 @@ def resume_run(manager: JobManager, run_path: str | None) -> str:
     return str(manager.resume(client_run(run_path)))
 
 
+def run_settings(run_path: str | None) -> list:
+    """The form as the followed run was started (a new run folder each start); unchanged without a run."""
+    try:
+        config = jobs.load_run_config(client_run(run_path)) if run_path else None
+    except ValueError:  # a run folder whose config no longer reads: the form stays as it is
+        config = None
+    if config is None:
+        return [gr.skip()] * len(SETTINGS)
+    config.output_dir = ""
+    return setting_values(config)
+
+
 @shows_errors
 def train_more(run_path: str | None) -> list:
     """The form set for a new run that goes on from the followed finished run (its adapter, or its model);
@@ -316,11 +328,12 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     return gr.Textbox(value, **text)
 
 
-def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr.State]:
+def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr.State, gr.Dropdown]:
     """The tab's widgets and events; `tab`, when given, refreshes the dataset list each time it is opened.
 
     Returns the "Compare with base" button (shown once the followed run has finished) and the
-    followed run, for the app to link to the Compare tab.
+    followed run, for the app to link to the Compare tab, and the dataset field, which follows the
+    Dataset tab.
     """
     preset_name = default_preset()
     samples = [value for label, value in dataset_choices() if label == "samples/reviews-train.jsonl"]
@@ -406,8 +419,11 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
     view = [shown_status, status, progress, loss_plot, probes, log, runs]
     show = partial(show_run, manager)
     gr.on(triggers=None, fn=refreshed_choices, outputs=[widgets["dataset"], preset])
-    gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state).then(
-        show, inputs=run_state, outputs=view, show_progress="hidden")
+    # A reloaded page shows the run it followed, and the settings that run was started with: Start then
+    # launches what the page shows, not the preset's defaults.
+    followed = gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state)
+    followed.then(show, inputs=run_state, outputs=view, show_progress="hidden")
+    followed.then(run_settings, inputs=run_state, outputs=settings, show_progress="hidden")
     refresh_choices.click(refreshed_choices, outputs=[widgets["dataset"], preset])
     if tab is not None:
         # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.
@@ -440,4 +456,4 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                                         gr.update(visible=status in RESUMABLE), gr.update(visible=status == "finished")),
                         inputs=shown_status, outputs=[compare_button, resume_button, more_button], show_progress="hidden")
     more_button.click(train_more, inputs=run_state, outputs=settings, api_name="train_more")
-    return compare_button, run_state
+    return compare_button, run_state, widgets["dataset"]

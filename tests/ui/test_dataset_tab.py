@@ -194,3 +194,15 @@ def test_the_check_names_placeholders_and_uses_the_cutoff_training_will_use():
     rows, problem_count, problems, _, _ = dataset_tab.check(draft)
     assert problem_count == 0 and "{{name}}" in problems and "{{author}}" in problems
     assert dataset_tab.default_cutoff() == load_config(default_preset()).cutoff_length
+
+
+def test_a_refused_upload_toast_is_short_and_closes_while_the_whole_list_goes_to_the_message_line(workspace, tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join('{"instruction": "q", "output": ""}\n' for _ in range(8)), encoding="utf-8")
+    report = dataset_tab.Report()
+    with pytest.raises(gr.Error) as caught:
+        dataset_tab.upload(str(path), report)
+    assert caught.value.duration == dataset_tab.ERROR_SECONDS  # it closes by itself
+    assert caught.value.message.count("row ") == dataset_tab.SHOWN_PROBLEMS and "5 more" in caught.value.message
+    assert all(f"row {number}" in dataset_tab.show_report(report) for number in range(1, 9))
+    assert not list((workspace / "datasets").glob("*"))
