@@ -34,20 +34,33 @@ def show_run(run: str | None) -> list:
             gr.update(visible=False)]
 
 
-@shows_errors
+def refused(error: ValueError, outputs: int) -> list:
+    """A refusal is said on the tab's message line and in a toast that closes by itself; what an earlier
+    zip or merge showed stays in place."""
+    gr.Warning(str(error), duration=10)
+    return [f"⚠️ {error}", *[gr.skip()] * outputs]
+
+
 def make_zip(run: str) -> list:
+    """(message, download, folder, code) for the run's adapter (or model) zipped into exports/."""
     from studio.export import zip_export
 
-    archive, code = zip_export(run_folder(run))
-    return [gr.update(value=str(archive), visible=True), str(archive), code]
+    try:
+        archive, code = zip_export(run_folder(run))
+    except ValueError as error:
+        return refused(error, 3)
+    return ["", gr.update(value=str(archive), visible=True), str(archive), code]
 
 
-@shows_errors
 def merge(run: str, name: str) -> list:
+    """(message, folder, code) of the adapter merged into a full model folder in exports/."""
     from studio.export import merged_export
 
-    folder, code = merged_export(run_folder(run), name)
-    return [str(folder), code]
+    try:
+        folder, code = merged_export(run_folder(run), name)
+    except ValueError as error:
+        return refused(error, 2)
+    return ["", str(folder), code]
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
@@ -70,6 +83,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
                 name = gr.Textbox(label=i18n("export.merge_name"), info=i18n("export.merge_name_help"), scale=3,
                                   elem_id="export-merge-name")
                 merge_button = gr.Button(i18n("export.merge"), variant="primary", scale=1, elem_id="export-merge")
+    message = gr.Markdown(elem_id="export-message")
     folder = gr.Textbox(label=i18n("export.folder"), interactive=False, buttons=["copy"], elem_id="export-folder")
     code = gr.Code(language="python", label=i18n("export.code"), interactive=False, elem_id="export-code")
 
@@ -79,5 +93,6 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
         tab.select(refresh, inputs=run, outputs=run, show_progress="hidden")
     run.change(show_run, inputs=run, outputs=[saved, name, code, download], show_progress="hidden")
     gr.on(triggers=None, fn=show_run, inputs=run, outputs=[saved, name, code, download])
-    zip_button.click(make_zip, inputs=run, outputs=[download, folder, code])
-    merge_button.click(merge, inputs=[run, name], outputs=[folder, code])
+    # Progress shows on the message line alone: the folder and code of an earlier export stay readable.
+    zip_button.click(make_zip, inputs=run, outputs=[message, download, folder, code], show_progress_on=message)
+    merge_button.click(merge, inputs=[run, name], outputs=[message, folder, code], show_progress_on=message)
