@@ -19,6 +19,7 @@ UI can say what a run will do whenever a setting changes:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -128,17 +129,28 @@ def duration(plan: RunPlan) -> tuple[str, str] | None:
 def plan_run(config: RunConfig) -> RunPlan:
     """The plan of a config: rows and tokens from its data and the base model's tokenizer, no model load."""
     from studio import train
-    from studio.models import load_tokenizer, resolve_source
 
     shape, train_rows, _ = train.prepare_rows(config)
-    tokenizer = load_tokenizer(resolve_source(config.base_model, config.trust_remote_code), config.trust_remote_code)
-    train.apply_chat_template_override(tokenizer, config.chat_template)
+    if config.chat_template:
+        tokenizer = load_base_tokenizer.__wrapped__(config.base_model, config.trust_remote_code)
+        train.apply_chat_template_override(tokenizer, config.chat_template)
+    else:
+        tokenizer = load_base_tokenizer(config.base_model, config.trust_remote_code)
     step = max(1, len(train_rows) // SAMPLED_ROWS)
     sample = train_rows[::step]
     examples = tokenize_examples(config, shape, sample, tokenizer)
     scale = len(train_rows) / len(sample) if sample else 1
     return plan_steps(config, round(len(examples) * scale), round(count_tokens(examples) * scale),
                       tokens_per_second=tokens_per_second(config))
+
+
+@functools.lru_cache(maxsize=4)
+def load_base_tokenizer(base_model: str, trust_remote_code: bool):
+    """The base model's tokenizer, kept: the Train tab asks for a plan on every change of a setting.
+    A chat template override changes the tokenizer, so plan_run loads a fresh one for that."""
+    from studio.models import load_tokenizer, resolve_source
+
+    return load_tokenizer(resolve_source(base_model, trust_remote_code), trust_remote_code)
 
 
 def tokenize_examples(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> list[dict]:

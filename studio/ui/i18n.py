@@ -225,13 +225,15 @@ EN.update({f"train.method.{method}": text for method, text in DESCRIPTIONS.items
 EN.update({
     "train.plan.rows": "rows", "train.plan.pass": "pass", "train.plan.passes": "passes", "train.plan.step": "step",
     "train.plan.steps": "steps", "train.plan.about": "about", "train.plan.min": "min", "train.plan.h": "h",
-    "train.plan.unknown": "time unknown", "train.plan.unavailable": "No plan yet",
+    "train.plan.unknown": "time unknown", "train.plan.unavailable": "No plan yet", "train.plan.comma": ", ",
+    "train.plan.colon": ": ",
 })
 EN.update({f"train.plan.reason.{key}": text for key, text in REASONS.items()})
 ZH.update({
     "train.plan.rows": "行", "train.plan.pass": "轮", "train.plan.passes": "轮", "train.plan.step": "步",
     "train.plan.steps": "步", "train.plan.about": "约", "train.plan.min": "分钟", "train.plan.h": "小时",
-    "train.plan.unknown": "时间未知", "train.plan.unavailable": "暂无计划",
+    "train.plan.unknown": "时间未知", "train.plan.unavailable": "暂无计划", "train.plan.comma": "，",
+    "train.plan.colon": "：",
     "train.plan.reason.max_steps": "已设置最大步数",
     "train.plan.reason.epochs": "已设置轮数",
     "train.plan.reason.small": "小数据集需要多轮训练",

@@ -29,7 +29,7 @@ from studio.data import SUFFIXES
 from studio.plan import RunPlan, duration, passes_text, plan_run
 from studio.preference import REWARD_METRICS
 from studio.ui.common import default_preset
-from studio.ui.i18n import i18n
+from studio.ui.i18n import EN, ZH, i18n
 from studio.workspace import datasets_dir
 
 DEFAULTS = RunConfig()
@@ -151,24 +151,33 @@ def estimate_settings(*values) -> tuple:
             f"⚠️ {result.warning}" if result.warning else "")
 
 
-def plan_line(*values) -> str:
+def plan_line(request: gr.Request, *values) -> str:
     """What a run with these settings will do and why, said before Start (no model is loaded)."""
+    words = browser_language(request)
     try:
         plan = plan_run(read_settings(*values))
     except (ValueError, OSError) as error:
         # Settings are often half-typed while this runs: the reason replaces the line, without a pop-up.
-        return f"{i18n('train.plan.unavailable')}: {(str(error) or type(error).__name__).splitlines()[0]}"
-    return plan_text(plan)
+        return f"{words['train.plan.unavailable']}: {(str(error) or type(error).__name__).splitlines()[0]}"
+    return plan_text(plan, words)
 
 
-def plan_text(plan: RunPlan) -> str:
-    """studio.plan.describe's line in the user's language."""
+def browser_language(request: gr.Request | None) -> dict:
+    """The labels of the browser's language. The plan line is put together here, in words: Gradio's
+    browser side translates one key per text, and this line has several."""
+    accepted = request.headers.get("accept-language", "") if request is not None else ""
+    return {**EN, **ZH} if accepted.lower().startswith("zh") else EN
+
+
+def plan_text(plan: RunPlan, words: dict) -> str:
+    """studio.plan.describe's line in the words of one language."""
     time = duration(plan)
-    about = f"{i18n('train.plan.about')} {time[0]} {i18n(f'train.plan.{time[1]}')}" if time else i18n("train.plan.unknown")
-    passes = i18n("train.plan.pass" if plan.passes == 1 else "train.plan.passes")
-    steps = i18n("train.plan.step" if plan.total_steps == 1 else "train.plan.steps")
-    return (f"{plan.rows:,} {i18n('train.plan.rows')} → {passes_text(plan)} {passes}, {plan.total_steps:,} {steps}, "
-            f"{about}: {i18n(f'train.plan.reason.{plan.reason}')}")
+    about = f"{words['train.plan.about']} {time[0]} {words[f'train.plan.{time[1]}']}" if time else words["train.plan.unknown"]
+    passes = words["train.plan.pass" if plan.passes == 1 else "train.plan.passes"]
+    steps = words["train.plan.step" if plan.total_steps == 1 else "train.plan.steps"]
+    comma, colon = words["train.plan.comma"], words["train.plan.colon"]
+    return (f"{plan.rows:,} {words['train.plan.rows']} → {passes_text(plan)} {passes}{comma}{plan.total_steps:,} {steps}"
+            f"{comma}{about}{colon}{words[f'train.plan.reason.{plan.reason}']}")
 
 
 @shows_errors

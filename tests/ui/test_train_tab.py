@@ -121,28 +121,23 @@ def test_second_start_refused_page_reload_reattaches_abort_and_resume(tiny_model
     assert manager.status(run_path) == "aborted"
 
 
-def translated(text: str, table: dict) -> str:
-    """A handler's text as the browser shows it in one language."""
-    import json
-    import re
-
-    return re.sub(r"__i18n__(\{.*?\})", lambda match: table[json.loads(match.group(1))["key"]], text)
-
-
 def test_the_plan_line_says_what_a_run_will_do_before_start(tiny_model_dir, tiny_sft_file, workspace):
+    from types import SimpleNamespace
+
     from studio.plan import describe, plan_steps
-    from studio.ui.i18n import EN, ZH
+    from studio.ui.i18n import EN
 
     plan = plan_steps(load_config("cpu-lora"), 40, 2_800, tokens_per_second=160)
-    # The tab says what the command line prints, in the user's language.
-    assert translated(train_tab.plan_text(plan), EN) == describe(plan) == \
+    # The tab says what the command line prints, in the browser's language.
+    assert train_tab.plan_text(plan, EN) == describe(plan) == \
         "40 rows → 6 passes, 30 steps, about 2 min: small datasets need several passes"
-    assert translated(train_tab.plan_text(plan), ZH) == "40 行 → 6 轮, 30 步, 约 2 分钟: 小数据集需要多轮训练"
+    chinese = SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert train_tab.plan_text(plan, train_tab.browser_language(chinese)) == "40 行 → 6 轮，30 步，约 2 分钟：小数据集需要多轮训练"
     # From the settings as the widgets hold them: 12 rows, 2 held out, batches of 2.
-    line = train_tab.plan_line(*tiny_settings(tiny_model_dir, tiny_sft_file, max_steps=0, epochs=0))
-    assert translated(line, EN).startswith("10 rows → 6 passes, 30 steps, about 1 min: small datasets")
+    line = train_tab.plan_line(None, *tiny_settings(tiny_model_dir, tiny_sft_file, max_steps=0, epochs=0))
+    assert line.startswith("10 rows → 6 passes, 30 steps, about 1 min: small datasets")
     # Half-typed settings say why there is no plan, without raising.
-    assert translated(train_tab.plan_line(*tiny_settings(tiny_model_dir, "")), EN).startswith("No plan yet: No dataset")
+    assert train_tab.plan_line(None, *tiny_settings(tiny_model_dir, "")).startswith("No plan yet: No dataset")
 
 
 def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(trained_run):
