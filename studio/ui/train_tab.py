@@ -142,7 +142,13 @@ def method_view(method: str) -> tuple:
 
 @shows_errors
 def estimate_settings(*values) -> tuple:
-    result = estimate(read_settings(*values))
+    config = read_settings(*values)
+    if config.trust_remote_code:
+        # Estimate loads the model inside the app: a model's own code never runs in the app's process.
+        raise ValueError("Estimate loads the model inside the app, where a model's own code is never run. With "
+                         "trust_remote_code, start the run (it trains in a process of its own) or estimate from the "
+                         "command line.")
+    result = estimate(config)
     if result.warning:
         gr.Warning(result.warning)
     return (f"{result.trainable / 1e6:,.2f} M / {result.total / 1e6:,.1f} M ({result.trainable / result.total:.2%})",

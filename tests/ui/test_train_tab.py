@@ -175,3 +175,12 @@ def test_the_form_follows_the_run_a_reloaded_page_shows_and_the_dataset_the_data
     update = ui.dataset_of(draft)
     assert update["value"].endswith("identity.jsonl") and update["value"] in [value for _, value in update["choices"]]
     assert ui.dataset_of(dataset_tab.create("unsaved", "instruction")[0]) == gr.skip()
+
+
+def test_estimate_never_runs_model_code_in_the_app(tiny_sft_file, monkeypatch):
+    from studio.access import REMOTE_CODE_ENV
+
+    monkeypatch.setenv(REMOTE_CODE_ENV, "1")  # even when the app was started with --allow-remote-code
+    values = train_tab.setting_values(load_config("cpu-lora", {"dataset": str(tiny_sft_file), "trust_remote_code": True}))
+    with pytest.raises(gr.Error, match="never run"):
+        train_tab.estimate_settings(*values)
