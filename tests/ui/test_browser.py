@@ -107,12 +107,19 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         page.set_default_timeout(60_000)
         page.goto(url)
 
+        # An error's toast does not stay: "Open sample" with no sample chosen says so, and the next action that
+        # succeeds closes it (it would also close by itself after ten seconds).
+        toasts = page.locator('[data-testid="toast-body"]')
+        page.locator("#dataset-open-sample").click()
+        expect(toasts).to_have_count(1)
+
         # Dataset tab: upload (the name is made safe), edit the first answer, save.
         page.locator("#dataset-upload").wait_for()
         with page.expect_file_chooser() as chooser:
             page.locator("#dataset-upload").click()
         chooser.value.set_files(str(upload))
         page.locator("#dataset-table").get_by_text("Oakmere countertop oven").first.wait_for()
+        expect(toasts).to_have_count(0)
         saved = workspace / "datasets" / "my-reviews.jsonl"
         assert json.loads(saved.read_text().splitlines()[0])["output"] == "negative"
         cell = page.locator('#dataset-table [data-testid="cell-0-3"]')
@@ -127,11 +134,9 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         assert saved.with_name("my-reviews.jsonl.prev").exists()
         shoot(page, "dataset-tab", tmp_path)
 
-        # Train tab: the saved dataset, cpu-lora on the embedded model, long enough to abort.
+        # Train tab: the dataset just saved is already chosen; cpu-lora on the embedded model, long enough to abort.
         page.get_by_role("tab", name="Train").click()
-        page.locator("#train-dataset input").click()
-        page.locator("#train-dataset input").fill("my-reviews")
-        page.get_by_role("option", name="my-reviews.jsonl").first.click()
+        expect(page.locator("#train-dataset input")).to_have_value("my-reviews.jsonl")
         page.locator("#train-max-steps input").fill("200")
         page.locator("#train-max-steps input").press("Tab")
         page.locator("#train-start").click()
@@ -149,6 +154,9 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         page.locator("#train-status").get_by_text("running").wait_for()
         run_name = next((workspace / "runs").glob("*my-reviews*")).name
         page.locator("#train-status").get_by_text(run_name).wait_for()
+        # ... and the form shows that run's settings, so Start would launch what the page shows.
+        expect(page.locator("#train-max-steps input")).to_have_value("200")
+        expect(page.locator("#train-dataset input")).to_have_value("my-reviews.jsonl")
 
         page.locator("#train-abort").click()
         page.locator("#train-status").get_by_text("aborted").wait_for(timeout=180_000)
@@ -326,5 +334,13 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         expect(page.locator("#export-folder textarea")).to_have_value(re.compile("tiny-lora-merged$"), timeout=MODEL_WAIT)
         expect(page.locator("#export-code")).to_contain_text("AutoModelForCausalLM.from_pretrained")
         shoot(page, "export-tab", tmp_path)
+        # A second merge to the same folder is refused: the reason shows, the first merge's folder and code stay,
+        # and the toast closes by itself.
+        page.locator("#export-merge").click()
+        expect(page.locator("#export-message")).to_contain_text("not empty", timeout=MODEL_WAIT)
+        expect(page.locator("#export-folder textarea")).to_have_value(re.compile("tiny-lora-merged$"))
+        expect(page.locator("#export-code")).to_contain_text("AutoModelForCausalLM.from_pretrained")
+        expect(page.locator("#export-folder .error, #export-code .error")).to_have_count(0)
+        expect(page.locator('[data-testid="toast-body"]')).to_have_count(0, timeout=20_000)
         browser.close()
     assert (workspace / "exports" / "tiny-lora-merged" / "config.json").exists()
