@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from studio.config import list_presets
@@ -93,7 +94,7 @@ def command_train(args) -> int:
     from pathlib import Path
 
     from studio.config import load_config, parse_overrides
-    from studio.train import run_training
+    from studio.train import MANAGED_ENV, run_training
 
     overrides = parse_overrides(args.set)
     if args.dataset:
@@ -104,9 +105,26 @@ def command_train(args) -> int:
     if args.resume and not preset and args.output:
         preset = str(Path(args.output) / "config.yaml")
     config = load_config(preset, overrides)
+    managed = bool(os.environ.get(MANAGED_ENV))
+    if managed:
+        # The app shows the log: progress bars drawn for a terminal are noise in a file.
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     summary = run_training(config, resume=args.resume)
-    print(json.dumps({"run": config.output_dir, **summary}, indent=2))
+    # The app's log ends with a line a person reads; the command line's output ends with JSON a script reads.
+    print(summary_line(summary) if managed else json.dumps({"run": config.output_dir, **summary}, indent=2))
     return 0 if summary["status"] == "finished" else 2
+
+
+def summary_line(summary: dict) -> str:
+    """'finished in 2:23: train loss 0.4351, validation loss 0.5102, 28,742 tokens at 201 tokens/s'."""
+    seconds = int(summary.get("wall_seconds") or 0)
+    parts = [f"train loss {summary['train_loss']:.4f}" if summary.get("train_loss") is not None else "",
+             f"validation loss {summary['eval_loss']:.4f}" if summary.get("eval_loss") is not None else "",
+             f"{summary['trained_tokens']:,} tokens" if summary.get("trained_tokens") else "",
+             f"at {summary['tokens_per_second']:,.0f} tokens/s" if summary.get("tokens_per_second") else ""]
+    return f"{summary['status']} in {seconds // 60}:{seconds % 60:02d}: " + ", ".join(part for part in parts if part)
 
 
 def command_generate(args) -> int:

@@ -191,6 +191,11 @@ class JobManager:
         return self.status(run_dir)
 
 
+def read_summary(run_dir: Path) -> dict:
+    """The run's summary.json, or {} while it has none."""
+    return _read_json(Path(run_dir) / "summary.json") or {}
+
+
 def refuse_finished(run_dir: Path, status: str) -> None:
     """Resume belongs to aborted and failed runs: on a finished one it would train again and overwrite its result."""
     if status == "finished":

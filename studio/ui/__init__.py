@@ -27,17 +27,20 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
             with gr.Tab(i18n("tab.dataset"), id="dataset"):
                 draft = dataset_tab.build(manager)
             with gr.Tab(i18n("tab.train"), id="train") as train:
-                compare_link, followed_run, train_dataset = train_tab.build(manager, train)
+                train_view = train_tab.build(manager, train)
             with gr.Tab(i18n("tab.chat"), id="chat") as chat:
-                chat_tab.build(manager, chat)
+                chat_model = chat_tab.build(manager, chat)
             with gr.Tab(i18n("tab.compare"), id="compare") as compare:
                 compare_run = compare_tab.build(manager, compare)
             with gr.Tab(i18n("tab.export"), id="export") as export:
-                export_tab.build(manager, export)
-        # The Train tab's "Compare with base" opens the Compare tab on the run it follows.
-        compare_link.click(partial(compare_tab.open_run, manager), inputs=followed_run, outputs=[tabs, compare_run])
+                export_run = export_tab.build(manager, export)
+        # A finished run's next steps on the Train tab open Compare, Chat or Export on that run.
+        train_view.compare.click(partial(compare_tab.open_run, manager), inputs=train_view.run,
+                                 outputs=[tabs, compare_run])
+        train_view.chat.click(partial(chat_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, chat_model])
+        train_view.export.click(partial(export_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, export_run])
         # The dataset opened or saved in the Dataset tab is the one the Train tab trains on.
-        draft.change(dataset_of, inputs=draft, outputs=train_dataset, show_progress="hidden")
+        draft.change(dataset_of, inputs=draft, outputs=train_view.dataset, show_progress="hidden")
     return demo
 
 

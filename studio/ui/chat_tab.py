@@ -94,8 +94,15 @@ def remove_last_example(examples) -> pd.DataFrame:
     return pd.DataFrame(example_pairs(examples)[:-1], columns=EXAMPLE_COLUMNS)
 
 
-def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
-    """The tab's widgets and events; `tab`, when given, refreshes the model list each time it is opened."""
+def open_run(manager: JobManager, run_path: str | None) -> tuple:
+    """From the Train tab: this tab, talking to the run it followed."""
+    name = run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
+    return gr.Tabs(selected="chat"), model_update(manager, name)
+
+
+def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
+    """The tab's widgets and events; `tab`, when given, refreshes the model list each time it is opened.
+    Returns the model field, which the Train tab's "Chat with it" sets."""
     stop = gr.State(StopSignal())
     with gr.Row():
         with gr.Column(scale=3):
@@ -140,3 +147,4 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
     add.click(add_example, inputs=[examples, example_question, example_answer],
               outputs=[examples, example_question, example_answer])
     remove.click(remove_last_example, inputs=examples, outputs=examples)
+    return model

@@ -63,8 +63,15 @@ def merge(run: str, name: str) -> list:
     return ["", str(folder), code]
 
 
-def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
-    """The tab's widgets and events; `tab`, when given, refreshes the run list each time it is opened."""
+def open_run(manager: JobManager, run_path: str | None) -> tuple:
+    """From the Train tab: this tab, with the run it followed selected."""
+    name = run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
+    return gr.Tabs(selected="export"), run_update(manager, name)
+
+
+def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
+    """The tab's widgets and events; `tab`, when given, refreshes the run list each time it is opened.
+    Returns the run field, which the Train tab's "Export" sets."""
     initial = run_choices(manager)
     with gr.Row(equal_height=True):
         refresh_runs = gr.Button("↻", size="sm")
@@ -96,3 +103,4 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> None:
     # Progress shows on the message line alone: the folder and code of an earlier export stay readable.
     zip_button.click(make_zip, inputs=run, outputs=[message, download, folder, code], show_progress_on=message)
     merge_button.click(merge, inputs=[run, name], outputs=[message, folder, code], show_progress_on=message)
+    return run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from functools import partial, wraps
+from types import SimpleNamespace
 from pathlib import Path
 
 import gradio as gr
@@ -50,6 +51,7 @@ RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eva
 PROBE_COLUMNS = ("step", "prompt", "answer")
 LOG_LINES = 40
 RESUMABLE = ("aborted", "failed")
+CARD_FIELDS = ("train_loss", "eval_loss", "trained_tokens", "wall_seconds")
 PROMPT_CHARACTERS = 120
 # Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
 SCROLL_LOG_TO_END = ("() => { setTimeout(() => { const box = document.querySelector('#train-log textarea');"
@@ -210,6 +212,22 @@ def resume_run(manager: JobManager, run_path: str | None) -> str:
     return str(manager.resume(client_run(run_path)))
 
 
+def run_card(run_path: str | None, status: str | None) -> list:
+    """A stopped run's numbers for the card under the progress bar; hidden while it runs or with no run."""
+    if not run_path or status in (None, "running", "created"):
+        return [gr.update(visible=False), *[gr.skip()] * len(CARD_FIELDS)]
+    summary = jobs.read_summary(Path(run_path))
+    seconds = int(summary.get("wall_seconds") or 0)
+    values = {
+        "train_loss": f"{summary['train_loss']:.4f}" if summary.get("train_loss") is not None else "–",
+        "eval_loss": f"{summary['eval_loss']:.4f}" if summary.get("eval_loss") is not None else "–",
+        "trained_tokens": f"{summary.get('trained_tokens') or 0:,}"
+                          + (f" · {summary['tokens_per_second']:,.0f}/s" if summary.get("tokens_per_second") else ""),
+        "wall_seconds": f"{seconds // 60}:{seconds % 60:02d}",
+    }
+    return [gr.update(visible=True), *(values[name] for name in CARD_FIELDS)]
+
+
 def run_settings(run_path: str | None) -> list:
     """The form as the followed run was started (a new run folder each start); unchanged without a run."""
     try:
@@ -343,11 +361,11 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     return gr.Textbox(value, **text)
 
 
-def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr.State, gr.Dropdown]:
+def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     """The tab's widgets and events; `tab`, when given, refreshes the dataset list each time it is opened.
 
-    Returns the "Compare with base" button (shown once the followed run has finished) and the
-    followed run, for the app to link to the Compare tab, and the dataset field, which follows the
+    Returns the next-step buttons shown once the followed run has finished (compare, chat, export) and
+    the followed run, for the app to link to those tabs, and the dataset field, which follows the
     Dataset tab.
     """
     preset_name = default_preset()
@@ -412,9 +430,18 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
                 start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
                 abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
                 resume_button = gr.Button(i18n("train.resume"), visible=False, elem_id="train-resume")
-                compare_button = gr.Button(i18n("compare.open_from_train"), visible=False, elem_id="train-compare")
                 more_button = gr.Button(i18n("train.more"), visible=False, elem_id="train-more")
             progress = gr.HTML(elem_id="train-progress")
+            # The end of a run: its numbers, and where to go next (shown once the followed run has stopped).
+            with gr.Group(visible=False, elem_id="train-card") as card:
+                with gr.Row():
+                    card_values = [gr.Textbox(label=i18n(f"train.card.{name}"), interactive=False, min_width=120,
+                                              elem_id=f"train-card-{name.replace('_', '-')}") for name in CARD_FIELDS]
+                with gr.Row(visible=False) as next_steps:
+                    chat_button = gr.Button(i18n("train.next.chat"), size="sm", elem_id="train-chat")
+                    compare_button = gr.Button(i18n("compare.open_from_train"), size="sm", variant="primary",
+                                               elem_id="train-compare")
+                    export_button = gr.Button(i18n("train.next.export"), size="sm", elem_id="train-export")
             loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
                                     label=i18n("train.loss"), elem_id="train-loss-plot")
             with gr.Row(visible=False) as reward_row:
@@ -469,6 +496,8 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> tuple[gr.Button, gr
     # Resume belongs to a run stopped part way; a finished run is compared (or trained further as a new run).
     shown_status.change(lambda status: (gr.update(visible=status == "finished"),
                                         gr.update(visible=status in RESUMABLE), gr.update(visible=status == "finished")),
-                        inputs=shown_status, outputs=[compare_button, resume_button, more_button], show_progress="hidden")
+                        inputs=shown_status, outputs=[next_steps, resume_button, more_button], show_progress="hidden")
+    shown_status.change(run_card, inputs=[run_state, shown_status], outputs=[card, *card_values], show_progress="hidden")
     more_button.click(train_more, inputs=run_state, outputs=settings, api_name="train_more")
-    return compare_button, run_state, widgets["dataset"]
+    return SimpleNamespace(compare=compare_button, chat=chat_button, export=export_button, run=run_state,
+                           dataset=widgets["dataset"])

@@ -4,6 +4,7 @@ Gradio's own cache, no model code executed unless asked (the live checks are in 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -44,10 +45,18 @@ def test_the_launch_opens_no_more_than_asked(argv, expected, monkeypatch, worksp
         def launch(self, **options):
             launched.update(options)
 
+    from studio.access import ALLOW_PATHS_ENV, REMOTE_CODE_ENV
+
     monkeypatch.setattr(studio.ui, "build_ui", lambda: Demo())
+    # main() sets what requests may reach for the whole process; the other tests keep theirs.
+    monkeypatch.setenv(ALLOW_PATHS_ENV, "inherited")
+    monkeypatch.setenv(REMOTE_CODE_ENV, "1")
     app.main([*argv, "--no-browser", "--port", "7999"])
     assert {key: launched[key] for key in expected} == expected
     assert not launched.get("allowed_paths") and not launched.get("inbrowser")
+    # An inherited setting does not widen what requests reach: only the launch flags do.
+    assert os.environ[ALLOW_PATHS_ENV] == "" and os.environ[REMOTE_CODE_ENV] == ""
+    assert launched["max_file_size"] == app.MAX_UPLOAD_MB * 1_000_000 and launched["app_kwargs"]["middleware"]
 
 
 def test_model_code_never_runs_unless_asked(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import time
@@ -184,3 +185,18 @@ def test_estimate_never_runs_model_code_in_the_app(tiny_sft_file, monkeypatch):
     values = train_tab.setting_values(load_config("cpu-lora", {"dataset": str(tiny_sft_file), "trust_remote_code": True}))
     with pytest.raises(gr.Error, match="never run"):
         train_tab.estimate_settings(*values)
+
+
+def test_a_stopped_run_ends_with_a_card_of_its_numbers_and_the_next_steps(trained_run):
+    from studio.jobs import JobManager as Manager
+    from studio.ui import chat_tab, export_tab
+
+    card, train_loss, eval_loss, tokens, seconds = train_tab.run_card(str(trained_run), "finished")
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert card["visible"] and train_loss == f"{summary['train_loss']:.4f}" and tokens.startswith(f"{summary['trained_tokens']:,}")
+    assert ":" in seconds
+    assert train_tab.run_card(str(trained_run), "running")[0]["visible"] is False
+    tabs, model = chat_tab.open_run(Manager(), str(trained_run))
+    assert tabs.selected == "chat" and model["value"] == "tiny-lora"
+    tabs, run = export_tab.open_run(Manager(), str(trained_run))
+    assert tabs.selected == "export" and run["value"] == "tiny-lora"
