@@ -150,7 +150,16 @@ def batch(run: str, dataset: str, limit, max_new_tokens) -> list:
 @shows_errors
 def general(run: str, max_new_tokens) -> list:
     result = general_check(run, int(max_new_tokens or 64))
-    return [gr.update(value=result["drift"], visible=True), pd.DataFrame(result["rows"], columns=GENERAL_COLUMNS)]
+    return [gr.update(value=result["drift"], visible=True), i18n(f"compare.drift_reading.{drift_level(result['drift'])}"),
+            pd.DataFrame(result["rows"], columns=GENERAL_COLUMNS)]
+
+
+DRIFT_LEVELS = ((0.3, "small"), (0.6, "moderate"), (1.0, "large"))
+
+
+def drift_level(drift: float) -> str:
+    """How to read a drift: small (everyday answers much as before), moderate, or large (tuning changed them)."""
+    return next(level for limit, level in DRIFT_LEVELS if drift <= limit or limit == 1.0)
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
@@ -222,6 +231,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
             # Shown once measured: an empty number box would read as zero drift.
             drift = gr.Number(visible=False, label=i18n("compare.drift"), info=i18n("compare.drift_help"),
                               interactive=False, elem_id="compare-drift")
+            drift_reading = gr.Markdown(elem_id="compare-drift-reading")
             general_button = gr.Button(i18n("compare.general_run"), elem_id="compare-general-run")
         general_rows = gr.Dataframe(pd.DataFrame([[prompt, "", "", None] for prompt in GENERAL_PROMPTS],
                                                  columns=GENERAL_COLUMNS),
@@ -250,5 +260,5 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
                       outputs=grid)
     batch_button.click(batch, inputs=[run, batch_dataset, batch_limit, batch_tokens],
                        outputs=[batch_reading, batch_totals, batch_rows, csv_download, markdown_download])
-    general_button.click(general, inputs=[run, general_tokens], outputs=[drift, general_rows])
+    general_button.click(general, inputs=[run, general_tokens], outputs=[drift, drift_reading, general_rows])
     return run

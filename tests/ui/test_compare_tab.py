@@ -89,8 +89,11 @@ def test_batch_shows_totals_rows_and_downloads(trained_run, tiny_sft_file):
 
 
 def test_general_check_reports_drift(trained_run):
-    drift, rows = compare_tab.general("tiny-lora", 4)
+    drift, reading, rows = compare_tab.general("tiny-lora", 4)
     assert 0 <= drift["value"] <= 1 and drift["visible"] and len(rows) == len(compare.GENERAL_PROMPTS)
+    assert reading.key == f"compare.drift_reading.{compare_tab.drift_level(drift['value'])}"
+    assert [compare_tab.drift_level(value) for value in (0, 0.3, 0.31, 0.6, 0.7238, 1)] == [
+        "small", "small", "moderate", "moderate", "large", "large"]
 
 
 def test_export_tab_zips_merges_and_refuses_to_overwrite(trained_run):
