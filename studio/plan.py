@@ -81,9 +81,9 @@ def plan_steps(config: RunConfig, rows: int, tokens: int, processes: int = 1,
         total = passes * steps_per_pass
         if tokens * passes > AUTO_TOKENS:
             # Whole passes while they fit, else the steps of the budget's share of one pass.
-            fitting = AUTO_TOKENS // max(tokens, 1)
+            fitting = AUTO_TOKENS // tokens
             total = fitting * steps_per_pass if fitting else max(1, AUTO_TOKENS * steps_per_pass // tokens)
-            reason = "budget" if total < steps_per_pass or fitting < passes else reason
+            reason = "budget"
     seconds = None
     if tokens_per_second:
         seconds = STARTUP_SECONDS + tokens * (total / steps_per_pass) / tokens_per_second
