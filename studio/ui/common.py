@@ -1,4 +1,4 @@
-"""What more than one tab needs; tabs import this module, never each other."""
+"""What more than one tab needs, so that a tab need not import another for it."""
 
 from __future__ import annotations
 
