@@ -228,10 +228,13 @@ def run_card(run_path: str | None, status: str | None) -> list:
     return [gr.update(visible=True), *(values[name] for name in CARD_FIELDS)]
 
 
-def run_settings(run_path: str | None) -> list:
-    """The form as the followed run was started (a new run folder each start); unchanged without a run."""
+def run_settings(manager: JobManager, run_path: str | None) -> list:
+    """The form as the running job was started, for a page that reattaches to it: Start (once the job ends) then
+    launches what the page showed. A page that opens on a stopped run keeps the default preset: a newcomer's
+    first run starts from the defaults, not from whatever ran last."""
     try:
-        config = jobs.load_run_config(client_run(run_path)) if run_path else None
+        running = bool(run_path) and manager.status(client_run(run_path)) == "running"
+        config = jobs.load_run_config(client_run(run_path)) if running else None
     except ValueError:  # a run folder whose config no longer reads: the form stays as it is
         config = None
     if config is None:
@@ -461,11 +464,10 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     view = [shown_status, status, progress, loss_plot, probes, log, runs]
     show = partial(show_run, manager)
     gr.on(triggers=None, fn=refreshed_choices, outputs=[widgets["dataset"], preset])
-    # A reloaded page shows the run it followed, and the settings that run was started with: Start then
-    # launches what the page shows, not the preset's defaults.
+    # A reloaded page shows the run it followed, and, while that run trains, the settings it was started with.
     followed = gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state)
     followed.then(show, inputs=run_state, outputs=view, show_progress="hidden")
-    followed.then(run_settings, inputs=run_state, outputs=settings, show_progress="hidden")
+    followed.then(partial(run_settings, manager), inputs=run_state, outputs=settings, show_progress="hidden")
     refresh_choices.click(refreshed_choices, outputs=[widgets["dataset"], preset])
     if tab is not None:
         # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.

@@ -243,7 +243,7 @@ def test_a_large_upload_holds_up_no_other_session(app, tmp_path):
     stored = httpx.post(f"{url}/gradio_api/upload", files={"files": ("big.jsonl", big.read_bytes())}, timeout=120).json()[0]
     result = {}
     thread = threading.Thread(target=lambda: result.update(upload=uploader.call("upload", [
-        {"path": stored, "orig_name": "big.jsonl", "meta": {"_type": "gradio.FileData"}}], timeout=600)))
+        {"path": stored, "orig_name": "big.jsonl", "meta": {"_type": "gradio.FileData"}}, None], timeout=600)))
     thread.start()
     time.sleep(1.0)  # the upload is being read
     started = time.time()

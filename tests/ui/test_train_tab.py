@@ -164,14 +164,17 @@ def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(traine
     assert json.loads((trained_run / "summary.json").read_text())["status"] == "finished"
 
 
-def test_the_form_follows_the_run_a_reloaded_page_shows_and_the_dataset_the_dataset_tab_opened(trained_run):
+def test_the_form_follows_the_run_a_reloaded_page_shows_and_the_dataset_the_dataset_tab_opened(trained_run, monkeypatch):
     from studio import ui
     from studio.ui import dataset_tab
 
-    values = train_tab.run_settings(str(trained_run))
-    config = train_tab.read_settings(*values)
+    manager = JobManager()
+    # A page opening on a stopped run keeps the default preset; on a running one, the form is that run's.
+    assert all(update == gr.skip() for update in train_tab.run_settings(manager, str(trained_run)))
+    assert all(update == gr.skip() for update in train_tab.run_settings(manager, None))
+    monkeypatch.setattr(JobManager, "status", lambda self, run_dir: "running")
+    config = train_tab.read_settings(*train_tab.run_settings(manager, str(trained_run)))
     assert config.max_steps == 4 and config.batch_size == 2 and config.output_dir == ""
-    assert all(update == gr.skip() for update in train_tab.run_settings(None))
     draft = dataset_tab.open_sample("identity.jsonl")[0]
     update = ui.dataset_of(draft)
     assert update["value"].endswith("identity.jsonl") and update["value"] in [value for _, value in update["choices"]]
