@@ -237,7 +237,7 @@ def train_more(run_dir: Path) -> RunConfig:
     """The settings of a new run that goes on from a finished one: its config, starting from its adapter (or, for
     freeze and full runs, from its saved model as the base)."""
     run_dir = Path(run_dir)
-    if (_read_json(run_dir / "summary.json") or {}).get("status") != "finished":
+    if read_summary(run_dir).get("status") != "finished":
         raise ValueError(f"{run_dir.name} has not finished; resume it instead, or pick a finished run.")
     config = load_run_config(run_dir)
     config.output_dir = ""

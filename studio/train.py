@@ -27,7 +27,7 @@ from studio.models import load_model, pick_device
 from studio.packing import PackingCollator, model_inputs, packs_exactly
 from studio.plan import RunPlan, count_tokens, describe, plan_steps, tokens_per_second, warmup_steps
 from studio.preflight import check_run
-from studio.jobs import refuse_finished
+from studio.jobs import read_summary, refuse_finished
 from studio.workspace import (
     TrainingLock, append_jsonl, atomic_write_json, atomic_write_text, datasets_dir, replace_folder, runs_dir,
 )
@@ -110,8 +110,7 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
     # Under `accelerate launch` every process trains; only the first writes the run folder.
     main = is_main_process()
     if resume:
-        summary = _read_summary(run_dir)
-        refuse_finished(run_dir, summary.get("status", ""))
+        refuse_finished(run_dir, read_summary(run_dir).get("status", ""))
     lock = TrainingLock(run_dir).acquire() if main else None
     try:
         if main:
@@ -121,13 +120,6 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
     finally:
         if lock is not None:
             lock.release()
-
-
-def _read_summary(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _run(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool, events: Path) -> dict:

@@ -19,6 +19,7 @@ import pandas as pd
 from studio.chat import StopSignal, example_pairs, generation_settings, model_choices, stream_reply
 from studio.config import EMBEDDED_MODEL
 from studio.jobs import JobManager
+from studio.ui.common import run_name
 from studio.ui.i18n import i18n
 from studio.ui.train_tab import shows_errors
 
@@ -96,8 +97,7 @@ def remove_last_example(examples) -> pd.DataFrame:
 
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, talking to the run it followed."""
-    name = run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
-    return gr.Tabs(selected="chat"), model_update(manager, name)
+    return gr.Tabs(selected="chat"), model_update(manager, run_name(run_path))
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:

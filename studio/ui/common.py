@@ -12,6 +12,11 @@ def default_preset() -> str:
     return "cpu-lora" if pick_device() == "cpu" else "lora"
 
 
+def run_name(run_path: str | None) -> str | None:
+    """The run's folder name from the followed run's path (what the run fields of Chat, Compare and Export hold)."""
+    return run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
+
+
 def default_cutoff() -> int:
     """The cut-off the default preset trains at: the Dataset tab checks lengths against what Start will use."""
     return load_config(default_preset()).cutoff_length

@@ -17,12 +17,14 @@ import pandas as pd
 
 from studio.chat import StopSignal, build_messages, finished_runs, generation_settings, run_label
 from studio.compare import (
-    GENERAL_PROMPTS, MAX_ANSWER_TOKENS, MAX_BATCH_ROWS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order, comparison_rows, general_check,
-    headline_metric, record_vote, stream_grid, stream_side_by_side, totals, vote_tally, write_report,
+    GENERAL_PROMPTS, MAX_ANSWER_TOKENS, MAX_BATCH_ROWS, ROW_COLUMNS, SIDES, VALIDATION, batch_compare, blind_order,
+    comparison_rows, general_check, headline_metric, record_vote, stream_grid, stream_side_by_side, totals, vote_tally,
+    write_report,
 )
 from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
 from studio.ui.chat_tab import settings_widgets, streams_errors
+from studio.ui.common import run_name
 from studio.ui.i18n import i18n
 from studio.ui.train_tab import dataset_choices, shows_errors
 
@@ -48,8 +50,7 @@ def run_update(manager: JobManager, current: str | None = None) -> dict:
 
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, with the run it followed selected."""
-    name = run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
-    return gr.Tabs(selected="compare"), run_update(manager, name)
+    return gr.Tabs(selected="compare"), run_update(manager, run_name(run_path))
 
 
 def batch_datasets() -> list[tuple[str, str]]:
@@ -159,7 +160,7 @@ DRIFT_LEVELS = ((0.3, "small"), (0.6, "moderate"), (1.0, "large"))
 
 def drift_level(drift: float) -> str:
     """How to read a drift: small (everyday answers much as before), moderate, or large (tuning changed them)."""
-    return next(level for limit, level in DRIFT_LEVELS if drift <= limit or limit == 1.0)
+    return next((level for limit, level in DRIFT_LEVELS if drift <= limit), "large")
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:

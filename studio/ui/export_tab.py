@@ -16,6 +16,7 @@ import gradio as gr
 from studio.compare import run_folder
 from studio.jobs import JobManager
 from studio.ui.compare_tab import run_choices, run_update
+from studio.ui.common import run_name
 from studio.ui.i18n import i18n
 from studio.ui.train_tab import shows_errors
 
@@ -65,8 +66,7 @@ def merge(run: str, name: str) -> list:
 
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, with the run it followed selected."""
-    name = run_path.rstrip("/").rsplit("/", 1)[-1] if run_path else None
-    return gr.Tabs(selected="export"), run_update(manager, name)
+    return gr.Tabs(selected="export"), run_update(manager, run_name(run_path))
 
 
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:

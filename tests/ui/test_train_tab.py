@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import time
 
 import gradio as gr
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from studio import config as config_module
-from studio.config import load_config, parse_overrides, preset_path
+from studio.config import load_config, parse_overrides
 from studio.jobs import JobManager
 from studio.ui import train_tab
 
