@@ -66,19 +66,20 @@ def main(argv: list[str] | None = None) -> None:
     # What requests may reach is the launch's choice alone: an inherited setting does not widen it.
     os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(os.path.abspath(folder) for folder in args.allow_paths)
     os.environ[REMOTE_CODE_ENV] = "1" if args.allow_remote_code else ""
-    from studio.ui import build_ui
+    from studio.ui import LAUNCH_OPTIONS, build_ui
     from studio.ui.guard import host_guard
+    from studio.ui.lang import language_script
     from studio.ui.i18n import i18n
 
     port = args.port or first_free_port(args.host, 7860)
     demo = build_ui()
     print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
     demo.queue().launch(
-        i18n=i18n,
+        i18n=i18n, **LAUNCH_OPTIONS,
         server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
         auth=tuple(args.auth.split(":", 1)) if args.auth else None,
         max_file_size=args.max_upload_mb * 1_000_000,
-        app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share)]},
+        app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()]},
     )
 
 

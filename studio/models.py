@@ -244,9 +244,9 @@ def load_model(
     return model, load_tokenizer(source, trust_remote_code)
 
 
-def device_summary() -> str:
-    """One line for the UI header: what will run the work."""
+def device_summary(cores: str = "cores", threads: str = "threads") -> str:
+    """One line for the UI header: what will run the work (`cores`, `threads`: those words in the page's language)."""
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB"
-    return f"CPU: {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    return f"CPU: {os.cpu_count()} {cores}, {torch.get_num_threads()} {threads}"

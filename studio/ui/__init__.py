@@ -11,6 +11,7 @@ import gradio as gr
 
 from studio.jobs import JobManager
 from studio.models import device_summary
+from studio.ui.lang import CHOOSE_LANGUAGE, language, say
 from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, train_tab
 from studio.ui.i18n import i18n
 from studio.workspace import workspace_root
@@ -20,9 +21,14 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
     manager = manager or JobManager()
     # Uploads and downloads in Gradio's cache older than a day are deleted every hour (and all at a restart).
     with gr.Blocks(title="Tuning Studio", delete_cache=(3600, 86400)) as demo:
-        with gr.Row(elem_id="studio-header"):
+        with gr.Row(elem_id="studio-header", equal_height=True):
             gr.Markdown(i18n("app.title"), elem_id="studio-title")
-            gr.Markdown(f"**{device_summary()}** · `{workspace_root()}`", elem_id="studio-device")
+            device = gr.Markdown(header_line(None), elem_id="studio-device")
+            switch = gr.Radio([("English", "en"), ("中文", "zh")], value="en", label=i18n("app.language"),
+                              show_label=False, container=False, elem_id="studio-language", scale=0, min_width=200)
+        # The switch keeps the choice in a cookie (handlers read it to answer in that language) and reloads.
+        switch.input(None, inputs=switch, js=CHOOSE_LANGUAGE)
+        demo.load(page_language, outputs=[switch, device], show_progress="hidden")
         with gr.Tabs() as tabs:
             with gr.Tab(i18n("tab.dataset"), id="dataset"):
                 draft = dataset_tab.build(manager)
@@ -42,6 +48,27 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
         # The dataset opened or saved in the Dataset tab is the one the Train tab trains on.
         draft.change(dataset_of, inputs=draft, outputs=train_view.dataset, show_progress="hidden")
     return demo
+
+
+# One height for a row's buttons (Gradio stretches them to the row's tallest box otherwise).
+CSS = """
+#studio-header { align-items: center; }
+#studio-language { flex-grow: 0; }
+#studio-language .wrap { flex-wrap: nowrap; }
+"""
+
+
+# What app.py passes to launch() beside the Blocks (Gradio 6 takes the page's script and style there).
+LAUNCH_OPTIONS = {"css": CSS}
+
+
+def header_line(request: gr.Request | None) -> str:
+    return f"**{device_summary(say(request, 'app.cores'), say(request, 'app.threads'))}** · `{workspace_root()}`"
+
+
+def page_language(request: gr.Request) -> tuple:
+    """The switch shows the page's language; the header line is written in it."""
+    return language(request), header_line(request)
 
 
 def dataset_of(draft) -> dict:

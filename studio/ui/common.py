@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import html
+import inspect
+
+import gradio as gr
+
 from studio.config import load_config
+from studio.ui.lang import language, say
 
 
 def default_preset() -> str:
@@ -20,3 +27,102 @@ def run_name(run_path: str | None) -> str | None:
 def default_cutoff() -> int:
     """The cut-off the default preset trains at: the Dataset tab checks lengths against what Start will use."""
     return load_config(default_preset()).cutoff_length
+
+
+# ---- errors a user can cause
+ERROR_SECONDS = 10  # a message closes by itself, and at once when the next action succeeds
+
+
+def error_text(message: str, lang: str) -> str:
+    """A studio message in the page's language: each line translated where i18n.ERRORS knows its pattern."""
+    from studio.ui.i18n import translate_error
+
+    return "\n".join(translate_error(line, lang) for line in message.splitlines()) if lang == "zh" else message
+
+
+def user_error(message: str, request: gr.Request | None) -> gr.Error:
+    """The toast for a message: translated, HTML-escaped line by line, titled in the page's language; it closes
+    by itself."""
+    lang = language(request)
+    lines = error_text(message, lang).splitlines() or [""]
+    return gr.Error("<br>".join(html.escape(line) for line in lines), duration=ERROR_SECONDS,
+                    title=say(request, "app.error_title"))
+
+
+def user_errors(handler):
+    """studio's ValueErrors reach the user as a translated toast (see user_error); works for plain functions,
+    generators, and handlers Gradio passes a gr.Request to.
+
+    Gradio hands a gr.Request to a parameter annotated with it. A handler without one gets a `request`
+    parameter added to the signature Gradio reads, so the toast can speak the page's language."""
+    signature = inspect.signature(handler)
+    parameters = list(signature.parameters.values())
+    takes_request = any(is_request(parameter) for parameter in parameters)
+    variadic = any(parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD, parameter.KEYWORD_ONLY)
+                   for parameter in parameters)
+    add_request = not takes_request and not variadic
+
+    def split(args, kwargs):
+        if add_request:
+            request = kwargs.pop("request", None)
+            if request is None and len(args) > len(parameters):
+                request, args = args[-1], args[:-1]
+            return request, args, kwargs
+        try:
+            given = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            given = {}
+        request = next((given.get(parameter.name) for parameter in parameters if is_request(parameter)), None)
+        return request, args, kwargs
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def wrapper(*args, **kwargs):
+            request, args, kwargs = split(args, kwargs)
+            try:
+                yield from handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except ValueError as error:
+                raise user_error(str(error), request) from None
+    else:
+        @functools.wraps(handler)
+        def wrapper(*args, **kwargs):
+            request, args, kwargs = split(args, kwargs)
+            try:
+                return handler(*args, **kwargs)
+            except gr.Error:
+                raise
+            except ValueError as error:
+                raise user_error(str(error), request) from None
+    if add_request:
+        extra = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                  annotation=gr.Request)
+        wrapper.__signature__ = signature.replace(parameters=[*parameters, extra])
+        del wrapper.__wrapped__  # Gradio reads the signature above, not the handler's
+    # Gradio resolves the annotations to find the gr.Request: only that one is kept, as the class itself.
+    wrapper.__annotations__ = {parameter.name: gr.Request for parameter in inspect.signature(wrapper).parameters.values()
+                               if is_request(parameter)}
+    return wrapper
+
+
+def is_request(parameter: inspect.Parameter) -> bool:
+    return parameter.annotation in (gr.Request, "gr.Request", "gr.Request | None")
+
+
+def bind(handler, *bound):
+    """functools.partial(handler, *bound) that Gradio still hands a gr.Request to (it reads no partial's
+    annotations). Generators stay generators, so answers still stream."""
+    signature = inspect.signature(handler)
+    parameters = list(signature.parameters.values())[len(bound):]
+    if inspect.isgeneratorfunction(handler) or inspect.isgeneratorfunction(getattr(handler, "__wrapped__", None)):
+        def bound_handler(*args, **kwargs):
+            yield from handler(*bound, *args, **kwargs)
+    else:
+        def bound_handler(*args, **kwargs):
+            return handler(*bound, *args, **kwargs)
+    bound_handler.__name__ = getattr(handler, "__name__", "handler")
+    bound_handler.__doc__ = handler.__doc__
+    bound_handler.__signature__ = signature.replace(parameters=parameters)
+    bound_handler.__annotations__ = {parameter.name: gr.Request for parameter in parameters if is_request(parameter)}
+    return bound_handler

@@ -6,6 +6,8 @@ from Chinese falls back to English. Each tab keeps its keys in its own section b
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 # ---- app shell
@@ -13,7 +15,10 @@ EN = {
     "app.title": "Tuning Studio",
     "app.workspace": "Workspace",
     "app.device": "Device",
-    "app.language_hint": "Language: Settings (page footer) → Language",
+    "app.language": "Language",
+    "app.error_title": "Error",
+    "app.cores": "cores",
+    "app.threads": "threads",
     "tab.dataset": "Dataset",
     "tab.train": "Train",
 }
@@ -21,7 +26,10 @@ ZH = {
     "app.title": "微调工作室",
     "app.workspace": "工作区",
     "app.device": "设备",
-    "app.language_hint": "语言：页面底部“设置” → Language",
+    "app.language": "语言",
+    "app.error_title": "出错了",
+    "app.cores": "核",
+    "app.threads": "线程",
     "tab.dataset": "数据集",
     "tab.train": "训练",
 }
@@ -602,5 +610,22 @@ ZH.update({
     "preference.chosen": "被选中（更好）",
     "preference.rejected": "被拒绝",
 })
+
+# ---- messages from studio (English in the code), by pattern: each tab adds those its handlers raise.
+# A line no pattern knows is shown as it is, under a Chinese title.
+ERRORS_ZH: list[tuple[str, str]] = [
+]
+
+
+def translate_error(line: str, language: str) -> str:
+    """One line of a studio message in Chinese when a pattern of ERRORS_ZH matches it whole."""
+    if language != "zh":
+        return line
+    for pattern, text in ERRORS_ZH:
+        match = re.fullmatch(pattern, line.strip())
+        if match:
+            return text.format(*match.groups(), **match.groupdict())
+    return line
+
 
 i18n = gr.I18n(en=EN, zh={**EN, **ZH})
