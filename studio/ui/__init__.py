@@ -5,13 +5,13 @@ This is the only package that imports gradio; handlers stay thin over `studio`.
 
 from __future__ import annotations
 
-from functools import partial
 
 import gradio as gr
 
 from studio.jobs import JobManager
 from studio.models import device_summary
-from studio.ui.lang import CHOOSE_LANGUAGE, language, say
+from studio.ui.common import bind
+from studio.ui.lang import CHOOSE_LANGUAGE, TOAST_CSS, language, say
 from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, train_tab
 from studio.ui.i18n import i18n
 from studio.workspace import workspace_root
@@ -29,7 +29,7 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
         # The switch keeps the choice in a cookie (handlers read it to answer in that language) and reloads.
         switch.input(None, inputs=switch, js=CHOOSE_LANGUAGE)
         demo.load(page_language, outputs=[switch, device], show_progress="hidden")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="studio-tabs") as tabs:
             with gr.Tab(i18n("tab.dataset"), id="dataset"):
                 draft = dataset_tab.build(manager)
             with gr.Tab(i18n("tab.train"), id="train") as train:
@@ -41,10 +41,10 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
             with gr.Tab(i18n("tab.export"), id="export") as export:
                 export_run = export_tab.build(manager, export)
         # A finished run's next steps on the Train tab open Compare, Chat or Export on that run.
-        train_view.compare.click(partial(compare_tab.open_run, manager), inputs=train_view.run,
+        train_view.compare.click(bind(compare_tab.open_run, manager), inputs=train_view.run,
                                  outputs=[tabs, compare_run])
-        train_view.chat.click(partial(chat_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, chat_model])
-        train_view.export.click(partial(export_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, export_run])
+        train_view.chat.click(bind(chat_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, chat_model])
+        train_view.export.click(bind(export_tab.open_run, manager), inputs=train_view.run, outputs=[tabs, export_run])
         # The dataset opened or saved in the Dataset tab is the one the Train tab trains on.
         draft.change(dataset_of, inputs=draft, outputs=train_view.dataset, show_progress="hidden")
     return demo
@@ -55,11 +55,17 @@ CSS = """
 #studio-header { align-items: center; }
 #studio-language { flex-grow: 0; }
 #studio-language .wrap { flex-wrap: nowrap; }
+.studio-align-end { align-items: flex-end !important; }
+#chat-regenerate-help p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.compare-actions { align-items: center !important; }
+.compare-actions button { flex: 0 0 auto !important; width: auto !important; white-space: nowrap; }
+#train-runs table, #train-probes table { font-size: var(--text-sm); }
+#train-loss-plot svg { color: var(--body-text-color); display: block; }
 """
 
 
 # What app.py passes to launch() beside the Blocks (Gradio 6 takes the page's script and style there).
-LAUNCH_OPTIONS = {"css": CSS}
+LAUNCH_OPTIONS = {"css": CSS + TOAST_CSS}
 
 
 def header_line(request: gr.Request | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import typing
 
 import gradio as gr
 
@@ -100,14 +101,30 @@ def user_errors(handler):
                                   annotation=gr.Request)
         wrapper.__signature__ = signature.replace(parameters=[*parameters, extra])
         del wrapper.__wrapped__  # Gradio reads the signature above, not the handler's
-    # Gradio resolves the annotations to find the gr.Request: only that one is kept, as the class itself.
-    wrapper.__annotations__ = {parameter.name: gr.Request for parameter in inspect.signature(wrapper).parameters.values()
-                               if is_request(parameter)}
+    wrapper.__annotations__ = special_annotations(handler, inspect.signature(wrapper).parameters.values())
     return wrapper
 
 
 def is_request(parameter: inspect.Parameter) -> bool:
     return parameter.annotation in (gr.Request, "gr.Request", "gr.Request | None")
+
+
+def special_annotations(handler, parameters) -> dict:
+    """The annotations Gradio reads to hand a handler its gr.Request, gr.SelectData and the like, resolved to the
+    classes themselves (Gradio resolves them in the wrapper's module, where the handler's names are unknown)."""
+    special = (gr.Request, gr.EventData, gr.SelectData, gr.Progress)
+    try:
+        hints = typing.get_type_hints(handler)
+    except (NameError, TypeError):
+        hints = {}
+    annotations = {}
+    for parameter in parameters:
+        hint = hints.get(parameter.name)
+        if is_request(parameter):
+            annotations[parameter.name] = gr.Request
+        elif isinstance(hint, type) and issubclass(hint, special):
+            annotations[parameter.name] = hint
+    return annotations
 
 
 def bind(handler, *bound):
@@ -124,5 +141,5 @@ def bind(handler, *bound):
     bound_handler.__name__ = getattr(handler, "__name__", "handler")
     bound_handler.__doc__ = handler.__doc__
     bound_handler.__signature__ = signature.replace(parameters=parameters)
-    bound_handler.__annotations__ = {parameter.name: gr.Request for parameter in parameters if is_request(parameter)}
+    bound_handler.__annotations__ = special_annotations(handler, parameters)
     return bound_handler

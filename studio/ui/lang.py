@@ -42,12 +42,21 @@ def say(request: gr.Request | None, key: str, **values) -> str:
     return text.format(**values) if values else text
 
 
-# Runs before Gradio's own scripts: the cookie's language becomes the browser's, for Gradio's labels.
+# Runs before Gradio's own scripts: the cookie's language becomes the browser's, for Gradio's labels; the page
+# is marked with its language (data-studio-lang) for what only CSS can reach, such as the toasts' titles.
 PAGE_SCRIPT = ("<script>(function(){var m=document.cookie.match(/(?:^|; )" + LANGUAGE_COOKIE + "=(en|zh)(?:;|$)/);"
-               "if(!m)return;var l=m[1]==='zh'?'zh-CN':'en-US';try{"
+               "if(m){var l=m[1]==='zh'?'zh-CN':'en-US';try{"
                "Object.defineProperty(Navigator.prototype,'language',{get:function(){return l},configurable:true});"
                "Object.defineProperty(Navigator.prototype,'languages',{get:function(){return [l]},configurable:true});"
-               "}catch(e){}})();</script>")
+               "}catch(e){}}document.documentElement.setAttribute('data-studio-lang',"
+               "(navigator.language||'').toLowerCase().indexOf('zh')===0?'zh':'en');})();</script>")
+# Gradio 6 titles a toast with its kind in English ("Error"), whatever the title sent: in Chinese the word is
+# hidden and the Chinese one shown in its place.
+TOAST_TITLES_ZH = {"error": "错误", "warning": "警告", "info": "提示", "success": "完成"}
+TOAST_CSS = "".join(
+    f'html[data-studio-lang="zh"] .toast-title.{kind} > span {{ font-size: 0; }}'
+    f'html[data-studio-lang="zh"] .toast-title.{kind} > span::before {{ content: "{title}"; font-size: var(--text-md); }}'
+    for kind, title in TOAST_TITLES_ZH.items())
 # The switch's click: keep the choice for a year, and reload the page in it.
 CHOOSE_LANGUAGE = ("(language) => { document.cookie = '" + LANGUAGE_COOKIE + "=' + language +"
                    " '; path=/; max-age=31536000; SameSite=Lax'; location.reload(); return []; }")

@@ -41,7 +41,7 @@ def test_errors_speak_the_page_language_and_are_escaped(monkeypatch):
     with pytest.raises(gr.Error) as raised:
         handler("a.jsonl", request(cookie="zh"))
     assert raised.value.message == "a.jsonl 中没有数据行。<br>&lt;b&gt;bold&lt;/b&gt;"
-    assert raised.value.title == "出错了"
+    assert raised.value.title == "错误"
     with pytest.raises(gr.Error) as raised:
         handler("a.jsonl")
     assert raised.value.message.startswith("No rows in a.jsonl.") and raised.value.title == "Error"
@@ -62,7 +62,7 @@ def test_bind_keeps_the_request_and_the_stream():
     assert next(stream) == "model: hi"
     with pytest.raises(gr.Error) as raised:
         next(stream)
-    assert raised.value.title == "出错了"
+    assert raised.value.title == "错误"
 
 
 def test_the_page_gets_the_language_script_first():
@@ -81,3 +81,12 @@ def test_the_page_gets_the_language_script_first():
     body = sent[1]["body"]
     assert body.startswith(b"<!doctype html><html><head><script>") and b"studio_lang" in body
     assert dict(sent[0]["headers"])[b"content-length"] == str(len(body)).encode()
+
+
+def test_the_wrapper_keeps_what_gradio_hands_a_select_handler():
+    @user_errors
+    def selected(event: gr.SelectData) -> str:
+        return event.value
+
+    assert gr.utils.get_type_hints(selected) == {"event": gr.SelectData, "request": gr.Request}
+    assert gr.utils.get_type_hints(bind(selected)) == {"event": gr.SelectData, "request": gr.Request}
