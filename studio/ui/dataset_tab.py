@@ -3,12 +3,15 @@
 Each browser session keeps its own `studio.editing.Draft` (rows, name, shape, undo history) in
 gr.State, so two sessions never see each other's unsaved edits. The handlers are thin over
 `studio.editing` and take plain values, so tests/ui/test_dataset_tab.py calls them directly.
+Whatever a handler writes itself (statuses, the check's report, the upload report) is in the page's
+language (`lang.say`); studio's messages go through `common.user_errors` and `i18n.ERRORS_ZH`.
 """
 
 from __future__ import annotations
 
 import functools
 import html
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -16,12 +19,13 @@ import pandas as pd
 
 from studio import editing, preference
 from studio.config import EMBEDDED_MODEL, RunConfig
-from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, DatasetError, placeholder_warning
+from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, DatasetError, placeholders
 from studio.editing import NUMBER_COLUMN, Draft
 from studio.models import load_tokenizer, resolve_source
 from studio.tokens import length_summary
-from studio.ui.common import default_cutoff
+from studio.ui.common import default_cutoff, error_text, user_errors
 from studio.ui.i18n import i18n
+from studio.ui.lang import language, say, words
 
 PAGE_SIZE = 100
 # The quick handlers that change a draft share one queue, so an edit and a click right after it never race.
@@ -33,6 +37,9 @@ TRAINED, PROMPT = "trained", "prompt"
 EXAMPLE_COLORS = {TRAINED: "#86efac", PROMPT: "#e5e7eb"}
 WITHIN, OVER = "≤", ">"  # the histogram's legend: symbols read the same in every language
 HISTOGRAM_COLORS = {WITHIN: "#60a5fa", OVER: "#f87171"}
+# Rows whose buttons sit level with the bottom of the boxes beside them, at the buttons' own height
+# (Gradio stretches a row's buttons to its tallest box otherwise); the class is styled in studio/ui CSS.
+BUTTON_ROW = {"equal_height": False, "elem_classes": "studio-align-end"}
 
 
 @functools.cache
@@ -48,8 +55,7 @@ def _tokenizer(tokenizer=None):
         raise ValueError(f"The embedded model's tokenizer could not be loaded ({error}).") from error
 
 
-ERROR_SECONDS = 10  # a message closes by itself, and at once when the next action succeeds
-SHOWN_PROBLEMS = 3  # a toast names the first few; the whole list goes to the message line under Save
+SHOWN_PROBLEMS = 3  # a toast names the first few; the whole list is on the page
 # Gradio offers no call to close its toasts: a success clicks their close buttons.
 CLOSE_TOASTS = "() => document.querySelectorAll('[data-testid=\"toast-close\"]').forEach((button) => button.click())"
 
@@ -68,85 +74,131 @@ def short_message(error: ValueError) -> str:
     """The first lines of a message, for a toast; a long problem list is cut with a pointer to the rest."""
     lines = str(error).splitlines()
     if len(lines) > SHOWN_PROBLEMS + 1:
-        lines = lines[:SHOWN_PROBLEMS + 1] + [f"... and {len(lines) - SHOWN_PROBLEMS - 1} more, listed under the Save button"]
-    return "<br>".join(html.escape(str(line)) for line in lines)
+        lines = lines[:SHOWN_PROBLEMS + 1] + [f"... and {len(lines) - SHOWN_PROBLEMS - 1} more, listed below"]
+    return "\n".join(lines)
 
 
-def user_errors(handler):
-    """studio's ValueErrors become a message that closes by itself and keeps its first lines (row by row problems)."""
+def short_problem_lists(handler):
+    """A refused dataset's problem list (which the check or the message line shows whole) is cut short for
+    its toast; `user_errors` above it turns it into that toast."""
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
         except ValueError as error:
-            raise gr.Error(short_message(error), duration=ERROR_SECONDS) from error
+            raise ValueError(short_message(error)) from error
     return wrapper
 
 
-def opened(draft: Draft) -> tuple:
-    """A freshly opened draft: its name and shape shown, search cleared, first page."""
-    return draft, draft.name, draft.shape, "", 1, gr.update(choices=draft.columns, value=[])
+def is_open(draft: Draft) -> bool:
+    """Whether the session has a dataset open: every opened, uploaded or new draft has a name."""
+    return bool(draft.name)
+
+
+def shape_label(request: gr.Request | None, shape: str) -> str:
+    return say(request, f"dataset.shape_name.{shape}")
+
+
+def opened(draft: Draft, request: gr.Request | None, saved=None, sample=None) -> tuple:
+    """A freshly opened draft: its name and shape shown, search and rows to delete cleared, first page; the
+    source dropdown it did not come from is cleared (None), the one it came from left as picked (gr.skip())."""
+    return (draft, draft.name, shape_label(request, draft.shape), "", 1, gr.update(choices=draft.columns, value=[]),
+            "", saved, sample)
+
+
+def unchanged() -> tuple:
+    """What an open with nothing picked returns: nothing changes, and nothing is said."""
+    return (gr.skip(),) * 9
 
 
 @user_errors
-def open_saved(name: str) -> tuple:
+def open_saved(name: str, request: gr.Request | None = None) -> tuple:
+    """Open a workspace dataset as soon as it is picked; a cleared pick does nothing."""
     if not name:
-        raise ValueError("Pick a dataset from the workspace first.")
-    return opened(editing.open_file(editing.workspace_path(name)))
+        return unchanged()
+    return opened(editing.open_file(editing.workspace_path(name)), request, saved=gr.skip())
 
 
 @user_errors
-def open_sample(name: str) -> tuple:
+def open_sample(name: str, request: gr.Request | None = None) -> tuple:
+    """Open a shipped sample as soon as it is picked; a cleared pick does nothing."""
     if not name:
-        raise ValueError("Pick a sample first.")
-    return opened(editing.open_file(editing.sample_path(name)))
+        return unchanged()
+    return opened(editing.open_file(editing.sample_path(name)), request, sample=gr.skip())
+
+
+def describe_sample(name: str | None, request: gr.Request | None = None) -> str:
+    """What the picked sample teaches and how to test it after training, in the page's language."""
+    if not name:
+        return ""
+    return words(request).get(f"dataset.about.{Path(name).stem}", "")
 
 
 @user_errors
-def upload(path: str, report: Report | None = None) -> tuple:
+@short_problem_lists
+def upload(path: str, report: Report | None = None, request: gr.Request | None = None) -> tuple:
     """Import and open a file; a refused one leaves its whole problem list in `report` for the message line."""
     try:
-        return opened(editing.upload_file(path))
+        return opened(editing.upload_file(path), request)
     except DatasetError as error:
         if report is not None:
-            report.text = html.escape(str(error)).replace("\n", "  \n")
+            report.text = str(error)
         raise
 
 
-def show_report(report: Report) -> str:
-    return report.text
+def show_report(report: Report, request: gr.Request | None = None) -> str:
+    """A refused upload's whole problem list, in the page's language, one line each."""
+    if not report.text:
+        return ""
+    return html.escape(error_text(report.text, language(request)), quote=False).replace("\n", "  \n")
 
 
 @user_errors
-def create(name: str, shape: str) -> tuple:
-    return opened(editing.new_draft(name, shape))
+def create(name: str, shape: str, request: gr.Request | None = None) -> tuple:
+    return opened(editing.new_draft(name, shape), request)
 
 
 def saved_choices() -> gr.Dropdown:
     return gr.Dropdown(choices=editing.workspace_datasets())
 
 
-def show_table(draft: Draft, query: str, page: int) -> tuple:
+def show_table(draft: Draft, query: str, page: int, request: gr.Request | None = None) -> tuple:
     """The page of rows matching the search; `shown` remembers their numbers for mapping edits back."""
     matching = editing.matching_rows(draft.rows, query)
     shown, page = editing.page_of(matching, page, PAGE_SIZE)
     columns = draft.columns
     frame = pd.DataFrame(editing.table_rows(draft.rows, columns, shown), columns=[NUMBER_COLUMN, *columns])
     first = (page - 1) * PAGE_SIZE + 1 if shown else 0
-    position = f"{i18n('dataset.position')}: {first}–{first + len(shown) - 1 if shown else 0} / {len(matching)}"
+    last = first + len(shown) - 1 if shown else 0
+    position = f"{say(request, 'dataset.position')}: {first}–{last} / {len(matching)}"
     widths = ["56px"] + [f"{94 // max(1, len(columns))}%"] * len(columns)  # a narrow "#", the text shares the rest
     return gr.update(value=frame, column_widths=widths), shown, page, position
 
 
+def controls(draft: Draft, numbers: str) -> list:
+    """What may be clicked or typed in: nothing acts on no dataset. Undo only with a change to undo, Save
+    stands out only with unsaved changes, Delete rows only with row numbers typed (and red then)."""
+    ready = is_open(draft)
+    usable = ready and bool(draft.rows)
+    typed = ready and bool((numbers or "").strip())
+    editable = [gr.update(interactive=ready) for _ in range(10)]  # name to Replace all, in the outputs' order
+    return [gr.update(interactive=ready, variant="primary" if ready and not draft.saved else "secondary"),
+            gr.update(interactive=bool(ready and draft.history)),
+            *editable,
+            gr.update(interactive=typed, variant="stop" if typed else "secondary"),
+            *[gr.update(interactive=usable) for _ in range(4)]]  # select copies, show, split, export
+
+
 @user_errors
-def edit_cells(draft: Draft, frame: pd.DataFrame, shown: list[int], query: str, page: int) -> tuple:
+def edit_cells(draft: Draft, frame: pd.DataFrame, shown: list[int], query: str, page: int,
+               request: gr.Request | None = None) -> tuple:
     rows, changed = editing.apply_table(draft.rows, draft.shape, frame.to_dict("records"), shown)
     if not changed:
         return draft, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     edited = draft.edit(rows, "dataset.undone_edit")
     if len(rows) == len(draft.rows):  # the table already shows the edit; redrawing it would move the cursor
         return edited, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return edited, *show_table(edited, query, page)  # rows added or deleted in the table get their numbers
+    return edited, *show_table(edited, query, page, request)  # rows added or deleted in the table get their numbers
 
 
 @user_errors
@@ -162,48 +214,57 @@ def delete(draft: Draft, numbers: str) -> tuple:
 
 
 @user_errors
-def replace_all(draft: Draft, find: str, replacement: str, columns: list[str]) -> tuple:
+def replace_all(draft: Draft, find: str, replacement: str, columns: list[str],
+                request: gr.Request | None = None) -> tuple:
     rows, cells = editing.replace_text(draft.rows, find, replacement, columns)
-    message = f"{i18n('dataset.cells_changed')}: {cells}"
+    message = f"{say(request, 'dataset.cells_changed')}: {cells}"
     return (draft.edit(rows, "dataset.undone_replace") if cells else draft), message
 
 
 @user_errors
-def undo(draft: Draft) -> tuple:
+def undo(draft: Draft, request: gr.Request | None = None) -> tuple:
     draft, change = draft.undo()
-    return draft, str(i18n(change))
+    return draft, say(request, change)
 
 
 @user_errors
-def save(draft: Draft, name: str) -> tuple:
+@short_problem_lists
+def save(draft: Draft, name: str, request: gr.Request | None = None) -> tuple:
     draft, path = editing.save(draft, name)
-    return draft, draft.name, f"{i18n('dataset.saved_to')}: `{path}`"
+    return draft, draft.name, f"{say(request, 'dataset.saved_to')}: `{path}`"
 
 
 @user_errors
-def split(draft: Draft, validation_share: float, seed: int) -> str:
+@short_problem_lists
+def split(draft: Draft, validation_share: float, seed: int, request: gr.Request | None = None) -> str:
     train_path, train_rows, validation_path, validation_rows = editing.split(draft, validation_share, seed)
-    return (f"{i18n('dataset.split_written')}: `{train_path.name}` ({train_rows}), "
+    return (f"{say(request, 'dataset.split_written')}: `{train_path.name}` ({train_rows}), "
             f"`{validation_path.name}` ({validation_rows})")
 
 
 @user_errors
+@short_problem_lists
 def export(draft: Draft) -> dict:
     return gr.update(value=str(editing.export_for_download(draft)), visible=True)
 
 
-def check(draft: Draft) -> tuple:
-    """Counts, problems by row and field (as `studio data check` lists them) and duplicate prompts."""
+def check(draft: Draft, request: gr.Request | None = None) -> tuple:
+    """Counts, problems by row and field (as `studio data check` lists them) and duplicate prompts, in the
+    page's language."""
     problems = editing.find_problems(draft.rows, draft.shape)
-    warning = placeholder_warning(draft.rows)
-    listed = ([f"⚠ {warning}"] if warning else []) + [str(problem) for problem in problems[:MAX_LISTED_PROBLEMS]]
+    found = placeholders(draft.rows)
+    listed = [error_text(str(problem), language(request)) for problem in problems[:MAX_LISTED_PROBLEMS]]
     if len(problems) > MAX_LISTED_PROBLEMS:
-        listed.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+        listed.append(say(request, "dataset.more_problems", count=len(problems) - MAX_LISTED_PROBLEMS))
+    if found:
+        counted = ", ".join(say(request, "dataset.placeholder_rows", placeholder=placeholder, count=len(numbers))
+                            for placeholder, numbers in found.items())
+        listed.insert(0, f"⚠ {say(request, 'dataset.placeholders', counted=counted)}")
     groups = editing.duplicate_groups(draft.rows, draft.shape)
     duplicates = "; ".join(" = ".join(map(str, group)) for group in groups)
-    note = "" if draft.saved else str(i18n("dataset.unsaved"))
-    return (len(draft.rows), len(problems), "\n".join(listed) or str(i18n("dataset.no_problems")),
-            duplicates or str(i18n("dataset.no_duplicates")), note)
+    note = "" if draft.saved else say(request, "dataset.unsaved")
+    return (len(draft.rows), len(problems), "\n".join(listed) or say(request, "dataset.no_problems"),
+            duplicates or say(request, "dataset.no_duplicates"), note)
 
 
 def select_copies(draft: Draft) -> str:
@@ -211,17 +272,23 @@ def select_copies(draft: Draft) -> str:
     return ", ".join(str(number) for group in editing.duplicate_groups(draft.rows, draft.shape) for number in group[1:])
 
 
-def count_tokens(draft: Draft, cutoff: int, tokenizer=None) -> tuple:
-    """The token-length histogram against the cut-off; without a tokenizer, says why instead."""
+def count_tokens(draft: Draft, cutoff: int, request: gr.Request | None = None, *, tokenizer=None) -> tuple:
+    """The token-length histogram against the cut-off, its axes titled in the page's language; without a
+    tokenizer, says why instead."""
     cutoff = int(cutoff or default_cutoff())
     problems = editing.find_problems(draft.rows, draft.shape)
     try:
         lengths = editing.token_lengths(draft.rows, draft.shape, _tokenizer(tokenizer), problems)
     except ValueError as error:
-        return histogram([], cutoff), f"{i18n('dataset.no_tokens')}: {error}", None
+        why = error_text(str(error), language(request))
+        return plot_of(histogram([], cutoff), request), f"{say(request, 'dataset.no_tokens')}: {why}", None
     summary = length_summary(lengths)
     text = f"{summary['min']} · {summary['mean']} · {summary['p95']} · {summary['max']}"
-    return histogram(lengths, cutoff), text, sum(length > cutoff for length in lengths)
+    return plot_of(histogram(lengths, cutoff), request), text, sum(length > cutoff for length in lengths)
+
+
+def plot_of(frame: pd.DataFrame, request: gr.Request | None) -> dict:
+    return gr.update(value=frame, x_title=say(request, "dataset.axis_tokens"), y_title=say(request, "dataset.axis_rows"))
 
 
 def histogram(lengths: list[int], cutoff: int) -> pd.DataFrame:
@@ -243,13 +310,14 @@ def _bin_label(item: dict, digits: int) -> str:
 
 
 @user_errors
-def show_example(draft: Draft, number: int, tokenizer=None) -> list[tuple[str, str]]:
+def show_example(draft: Draft, number: int, request: gr.Request | None = None, *,
+                 tokenizer=None) -> list[tuple[str, str]]:
     """Row `number` as the chat template renders it, the trained reply marked apart from the masked prompt."""
     pieces = editing.model_view(draft.rows, draft.shape, int(number or 1), _tokenizer(tokenizer))
     return [(text, TRAINED if trained else PROMPT) for text, trained in pieces]
 
 
-def show_pair(draft: Draft, number: int) -> tuple:
+def show_pair(draft: Draft, number: int, request: gr.Request | None = None) -> tuple:
     """A preference row's prompt and its two answers side by side; hidden for other shapes. A row with a
     problem says so in the prompt box rather than in a popup, as a click on the table shows it too."""
     if draft.shape != "preference" or not draft.rows:
@@ -257,7 +325,7 @@ def show_pair(draft: Draft, number: int) -> tuple:
     try:
         prompt, chosen, rejected = preference.pair_texts(draft.rows, int(number or 1))
     except ValueError as error:
-        return gr.update(visible=True), str(error), "", ""
+        return gr.update(visible=True), error_text(str(error), language(request)), "", ""
     return gr.update(visible=True), prompt, chosen, rejected
 
 
@@ -277,51 +345,58 @@ def build(manager) -> gr.State:
 
 
 def _sources(tab) -> None:
+    gr.Markdown(i18n("dataset.steps"), elem_id="dataset-steps")
     with gr.Row(equal_height=False):
         with gr.Column(min_width=200):
-            tab.saved = gr.Dropdown(editing.workspace_datasets(), value=None, label=i18n("dataset.workspace"))
-            tab.open_saved = gr.Button(i18n("dataset.open"), size="sm")
-        with gr.Column(min_width=200):
             tab.sample = gr.Dropdown(editing.sample_files(), value=None, label=i18n("dataset.sample"),
-                                     elem_id="dataset-sample")
-            tab.open_sample = gr.Button(i18n("dataset.open_sample"), size="sm", elem_id="dataset-open-sample")
+                                     info=i18n("dataset.sample_help"), elem_id="dataset-sample")
+            tab.sample_about = gr.Markdown(elem_id="dataset-sample-about")
         with gr.Column(min_width=200):
-            with gr.Row():
-                tab.new_name = gr.Textbox(label=i18n("dataset.new_name"), placeholder="my-data", min_width=100)
-                tab.new_shape = gr.Dropdown(list(SHAPES), value="instruction", label=i18n("dataset.shape"), min_width=100)
-            tab.new = gr.Button(i18n("dataset.new"), size="sm")
+            tab.saved = gr.Dropdown(editing.workspace_datasets(), value=None, label=i18n("dataset.workspace"),
+                                    info=i18n("dataset.workspace_help"), elem_id="dataset-saved")
+        with gr.Column(min_width=200):
+            tab.new_name = gr.Textbox(label=i18n("dataset.new_name"), placeholder="my-data")
+            tab.new_shape = gr.Dropdown([(i18n(f"dataset.shape_name.{shape}"), shape) for shape in SHAPES],
+                                        value="instruction", label=i18n("dataset.shape"), elem_id="dataset-new-shape")
+            tab.new = gr.Button(i18n("dataset.new"), size="md", elem_id="dataset-new")
         with gr.Column(min_width=200):
             tab.upload = gr.UploadButton(i18n("dataset.upload"), file_types=list(SUFFIXES), variant="primary",
-                                         elem_id="dataset-upload")
+                                         size="md", elem_id="dataset-upload")
             gr.Markdown(i18n("dataset.upload_help"))
 
 
 def _editor(tab) -> None:
-    with gr.Row(equal_height=True):
-        tab.name = gr.Textbox(label=i18n("dataset.name"), scale=3, elem_id="dataset-name")
+    with gr.Row(**BUTTON_ROW):
+        tab.name = gr.Textbox(label=i18n("dataset.name"), scale=3, interactive=False, elem_id="dataset-name")
         tab.shape = gr.Textbox(label=i18n("dataset.shape"), interactive=False, scale=1)
-        tab.save = gr.Button(i18n("dataset.save"), variant="primary", scale=1, elem_id="dataset-save")
-        tab.undo = gr.Button(i18n("dataset.undo"), scale=1)
+        tab.save = gr.Button(i18n("dataset.save"), variant="secondary", size="md", scale=1, interactive=False,
+                             elem_id="dataset-save")
+        tab.undo = gr.Button(i18n("dataset.undo"), size="md", scale=1, interactive=False, elem_id="dataset-undo")
     with gr.Row():
         tab.saved_note = gr.Markdown(elem_id="dataset-saved-note")
         tab.message = gr.Markdown(elem_id="dataset-message")
     with gr.Row(equal_height=True):
-        tab.search = gr.Textbox(label=i18n("dataset.search"), info=i18n("dataset.search_help"), scale=3)
-        tab.page = gr.Number(1, label=i18n("dataset.page"), minimum=1, precision=0, scale=1)
+        tab.search = gr.Textbox(label=i18n("dataset.search"), info=i18n("dataset.search_help"), scale=3,
+                                interactive=False, elem_id="dataset-search")
+        tab.page = gr.Number(1, label=i18n("dataset.page"), minimum=1, precision=0, scale=1, interactive=False)
         tab.position = gr.Markdown()
-    tab.table = gr.Dataframe(pd.DataFrame(columns=[NUMBER_COLUMN]), interactive=True, wrap=True, static_columns=[0],
+    tab.table = gr.Dataframe(pd.DataFrame(columns=[NUMBER_COLUMN]), interactive=False, wrap=True, static_columns=[0],
                              max_height=520, label=i18n("dataset.table"), elem_id="dataset-table")
-    with gr.Row(equal_height=True):
-        tab.add = gr.Button(i18n("dataset.add_row"), scale=1)
-        tab.delete_numbers = gr.Textbox(label=i18n("dataset.delete_numbers"), placeholder="3, 5-7", scale=2)
-        tab.delete = gr.Button(i18n("dataset.delete"), variant="stop", scale=1)
+    with gr.Row(**BUTTON_ROW):
+        tab.add = gr.Button(i18n("dataset.add_row"), size="md", scale=1, interactive=False, elem_id="dataset-add")
+        tab.delete_numbers = gr.Textbox(label=i18n("dataset.delete_numbers"), placeholder="3, 5-7", scale=2,
+                                        interactive=False, elem_id="dataset-delete-numbers")
+        tab.delete = gr.Button(i18n("dataset.delete"), variant="secondary", size="md", scale=1, interactive=False,
+                               elem_id="dataset-delete")
     with gr.Accordion(i18n("dataset.find_replace"), open=False, elem_id="dataset-find-replace"):
-        with gr.Row(equal_height=True):
-            tab.find = gr.Textbox(label=i18n("dataset.find"), placeholder="{{name}}", elem_id="dataset-find")
-            tab.replacement = gr.Textbox(label=i18n("dataset.replace_with"), elem_id="dataset-replacement")
-            tab.columns = gr.Dropdown([], multiselect=True, label=i18n("dataset.in_columns"),
+        with gr.Row(**BUTTON_ROW):
+            tab.find = gr.Textbox(label=i18n("dataset.find"), placeholder="{{name}}", interactive=False,
+                                  elem_id="dataset-find")
+            tab.replacement = gr.Textbox(label=i18n("dataset.replace_with"), interactive=False,
+                                         elem_id="dataset-replacement")
+            tab.columns = gr.Dropdown([], multiselect=True, label=i18n("dataset.in_columns"), interactive=False,
                                       info=i18n("dataset.in_columns_help"))
-            tab.replace = gr.Button(i18n("dataset.replace_all"), elem_id="dataset-replace")
+            tab.replace = gr.Button(i18n("dataset.replace_all"), size="md", interactive=False, elem_id="dataset-replace")
 
 
 def _checks(tab) -> None:
@@ -333,12 +408,13 @@ def _checks(tab) -> None:
                 tab.problem_count = gr.Number(label=i18n("dataset.problem_count"), interactive=False)
             tab.problems = gr.Textbox(label=i18n("dataset.problems"), lines=5, max_lines=12, interactive=False)
             tab.duplicates = gr.Textbox(label=i18n("dataset.duplicates"), interactive=False)
-            tab.select_copies = gr.Button(i18n("dataset.select_copies"), size="sm")
+            tab.select_copies = gr.Button(i18n("dataset.select_copies"), size="md", interactive=False)
         with gr.Column():
             with gr.Row():
                 tab.cutoff = gr.Number(default_cutoff(), label=i18n("dataset.cutoff"), minimum=1, precision=0)
                 tab.over_cutoff = gr.Number(label=i18n("dataset.over_cutoff"), interactive=False)
             tab.plot = gr.BarPlot(x="tokens", y="rows", color="side", color_map=HISTOGRAM_COLORS, color_title="",
+                                  x_title=i18n("dataset.axis_tokens"), y_title=i18n("dataset.axis_rows"),
                                   x_label_angle=-40, label=i18n("dataset.histogram"), height=260)
             tab.token_summary = gr.Textbox(label=i18n("dataset.token_summary"), interactive=False)
 
@@ -346,9 +422,9 @@ def _checks(tab) -> None:
 def _model_view(tab) -> None:
     gr.Markdown(f"### {i18n('dataset.model_view')}")
     gr.Markdown(i18n("dataset.model_view_help"))
-    with gr.Row(equal_height=True):
+    with gr.Row(**BUTTON_ROW):
         tab.example_number = gr.Number(1, label=i18n("dataset.example_row"), minimum=1, precision=0, scale=1)
-        tab.show = gr.Button(i18n("dataset.show"), scale=1)
+        tab.show = gr.Button(i18n("dataset.show"), size="md", scale=1, interactive=False)
     tab.example = gr.HighlightedText(color_map=EXAMPLE_COLORS, show_inline_category=False, show_label=False)
 
 
@@ -366,17 +442,18 @@ def _pair_view(tab) -> None:
 
 def _split_export(tab) -> None:
     gr.Markdown(f"### {i18n('dataset.split_export')}")
-    with gr.Row(equal_height=True):
+    with gr.Row(**BUTTON_ROW):
         tab.validation_share = gr.Slider(0.05, 0.5, RunConfig().validation_split, step=0.05,
                                          label=i18n("dataset.validation_share"))
         tab.seed = gr.Number(RunConfig().seed, label=i18n("dataset.seed"), precision=0)
-        tab.split = gr.Button(i18n("dataset.split"))
-        tab.export = gr.Button(i18n("dataset.export"))
+        tab.split = gr.Button(i18n("dataset.split"), size="md", interactive=False)
+        tab.export = gr.Button(i18n("dataset.export"), size="md", interactive=False)
     tab.export_file = gr.File(label=i18n("dataset.export_file"), interactive=False, visible=False)
 
 
 def _connect(tab) -> None:
-    opened_outputs = [tab.draft, tab.name, tab.shape, tab.search, tab.page, tab.columns]
+    opened_outputs = [tab.draft, tab.name, tab.shape, tab.search, tab.page, tab.columns, tab.delete_numbers, tab.saved,
+                      tab.sample]
     table_outputs = [tab.table, tab.shown, tab.page, tab.position]
     token_outputs = [tab.plot, tab.token_summary, tab.over_cutoff]
     # Progress and failures show on the one-line message, not as "Error" badges over every field the event fills.
@@ -391,8 +468,8 @@ def _connect(tab) -> None:
         return event.then(count_tokens, [tab.draft, tab.cutoff], token_outputs)
 
     read = {"concurrency_limit": READS, "show_progress_on": tab.message}
-    events = [tab.open_saved.click(open_saved, tab.saved, opened_outputs, **read),
-              tab.open_sample.click(open_sample, tab.sample, opened_outputs, **read),
+    events = [tab.saved.input(open_saved, tab.saved, opened_outputs, **read),
+              tab.sample.input(open_sample, tab.sample, opened_outputs, **read),
               tab.new.click(create, [tab.new_name, tab.new_shape], opened_outputs, **edit)]
     uploaded = tab.upload.upload(upload, [tab.upload, tab.report], opened_outputs, **read)
     uploaded.failure(show_report, tab.report, tab.message)
@@ -400,6 +477,12 @@ def _connect(tab) -> None:
         event.success(None, js=CLOSE_TOASTS)
         refreshed(event)
     uploaded.then(saved_choices, None, tab.saved)
+    tab.sample.change(describe_sample, tab.sample, tab.sample_about, show_progress="hidden")
+    # Which controls act: they follow the draft (open or not, changes to undo or save) and the rows to delete.
+    gr.on([tab.draft.change, tab.delete_numbers.change], controls, [tab.draft, tab.delete_numbers],
+          [tab.save, tab.undo, tab.name, tab.search, tab.page, tab.table, tab.add, tab.delete_numbers, tab.find,
+           tab.replacement, tab.columns, tab.replace, tab.delete, tab.select_copies, tab.show, tab.split, tab.export],
+          show_progress="hidden")
     refreshed(tab.table.input(edit_cells, [tab.draft, tab.table, tab.shown, tab.search, tab.page],
                               [tab.draft, *table_outputs], **edit), redraw=False)
     refreshed(tab.add.click(add_row, tab.draft, [tab.draft, tab.search, tab.page], **edit))

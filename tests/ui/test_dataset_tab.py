@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 
-from studio.data import read_rows
+from studio import editing
+from studio.data import SHAPES, read_rows
 from studio.editing import Draft
 from studio.jobs import JobManager
-from studio.ui import dataset_tab
+from studio.ui import CSS, dataset_tab
+from studio.ui.common import ERROR_SECONDS
 from studio.ui.dataset_tab import PROMPT, TRAINED
 from studio.ui.i18n import EN, ZH
+from studio.ui.lang import LANGUAGE_COOKIE
 
 
 def table_of(draft, query="", page=1):
@@ -77,7 +81,7 @@ def test_add_delete_search_and_undo():
     frame, shown = table_of(draft, "你是")
     assert len(shown) == len(frame) >= 1 and all("你是" in text for text in frame["instruction"])
     restored, message = dataset_tab.undo(fewer)
-    assert restored.rows == added.rows and "dataset.undone_delete" in message
+    assert restored.rows == added.rows and message == EN["dataset.undone_delete"]
     assert dataset_tab.undo(restored)[0].rows == draft.rows
 
 
@@ -132,17 +136,19 @@ def test_duplicates_are_found_and_selected():
     assert (row_count, problem_count) == (len(draft.rows) + 1, 0)
     assert duplicates == f"1 = {len(doubled.rows)}"
     assert dataset_tab.select_copies(doubled) == str(len(doubled.rows))
-    assert "no_duplicates" in dataset_tab.check(draft)[3]
+    assert dataset_tab.check(draft)[3] == EN["dataset.no_duplicates"]
 
 
 def test_token_histogram_with_an_injected_tokenizer(tiny_tokenizer, monkeypatch):
     draft = dataset_tab.open_sample("identity.jsonl")[0]
     plot, summary, over = dataset_tab.count_tokens(draft, 512, tokenizer=tiny_tokenizer)
+    plot = plot["value"]
     assert over == 0 and len(summary.split(" · ")) == 4
     assert plot["rows"].sum() == len(draft.rows) and set(plot["side"]) == {dataset_tab.WITHIN, dataset_tab.OVER}
     assert plot[plot["side"] == dataset_tab.OVER]["rows"].sum() == 0
     assert plot["tokens"].tolist() == sorted(plot["tokens"])  # padded so the chart's text order is numeric
     plot, _, over = dataset_tab.count_tokens(draft, 5, tokenizer=tiny_tokenizer)
+    plot = plot["value"]
     assert over == len(draft.rows) == plot[plot["side"] == dataset_tab.OVER]["rows"].sum()
 
     labels = dataset_tab.histogram([51, 52, 60, 70, 75, 76, 77, 80, 84], cutoff=75)["tokens"].tolist()
@@ -153,7 +159,7 @@ def test_token_histogram_with_an_injected_tokenizer(tiny_tokenizer, monkeypatch)
 
     monkeypatch.setattr(dataset_tab, "embedded_tokenizer", unavailable)
     plot, summary, over = dataset_tab.count_tokens(draft, 512)
-    assert over is None and "no tokenizer files" in summary and plot.empty
+    assert over is None and "no tokenizer files" in summary and plot["value"].empty
 
 
 def test_what_the_model_sees_marks_the_trained_reply(tiny_tokenizer):
@@ -202,7 +208,95 @@ def test_a_refused_upload_toast_is_short_and_closes_while_the_whole_list_goes_to
     report = dataset_tab.Report()
     with pytest.raises(gr.Error) as caught:
         dataset_tab.upload(str(path), report)
-    assert caught.value.duration == dataset_tab.ERROR_SECONDS  # it closes by itself
+    assert caught.value.duration == ERROR_SECONDS  # it closes by itself
     assert caught.value.message.count("row ") == dataset_tab.SHOWN_PROBLEMS and "5 more" in caught.value.message
     assert all(f"row {number}" in dataset_tab.show_report(report) for number in range(1, 9))
     assert not list((workspace / "datasets").glob("*"))
+
+
+def zh_page() -> SimpleNamespace:
+    """A request from a page in Chinese (the header switch's cookie)."""
+    return SimpleNamespace(cookies={LANGUAGE_COOKIE: "zh"}, headers={})
+
+
+def interactive(updates: list) -> list[bool]:
+    return [update["interactive"] for update in updates]
+
+
+def test_picking_a_sample_opens_it_and_clearing_the_pick_does_nothing():
+    draft, name, shape, search, page, columns, numbers, saved, sample = dataset_tab.open_sample("identity.jsonl")
+    assert (name, shape, search, page, numbers) == ("identity", "instruction", "", 1, "") and len(draft.rows) == 40
+    assert saved is None and sample == gr.skip()  # the workspace pick is cleared, the sample stays picked
+    for empty in (None, ""):
+        assert all(value == gr.skip() for value in dataset_tab.open_sample(empty))  # no error, nothing changes
+        assert all(value == gr.skip() for value in dataset_tab.open_saved(empty))
+    assert dataset_tab.describe_sample(None) == ""
+
+
+def test_the_first_screen_picks_samples_without_a_second_click_and_names_the_steps():
+    with gr.Blocks() as demo:
+        dataset_tab.build(JobManager())
+    by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert "dataset-open-sample" not in by_id and "dataset-steps" in by_id
+    assert [value for _, value in by_id["dataset-new-shape"].choices] == list(SHAPES)
+    assert "studio-align-end" in CSS and all(
+        "studio-align-end" in (by_id[button].parent.elem_classes or [])
+        for button in ("dataset-save", "dataset-undo", "dataset-add", "dataset-delete", "dataset-replace"))
+    listened = {(dependency.targets[0][1], dependency.fn.__name__ if dependency.fn else None)
+                for dependency in demo.fns.values()}
+    assert ("input", "open_sample") in listened and ("input", "open_saved") in listened
+
+
+def test_no_control_acts_on_nothing():
+    outputs = dataset_tab.controls(Draft(), "")
+    assert not any(interactive(outputs))  # nothing open: every control is off
+    draft = dataset_tab.open_sample("identity.jsonl")[0]
+    save, undo, *editable, delete, copies, show, split, export = dataset_tab.controls(draft, "")
+    assert save["interactive"] and save["variant"] == "secondary"  # nothing unsaved yet
+    assert not undo["interactive"] and all(interactive(editable)) and all(interactive([copies, show, split, export]))
+    assert not delete["interactive"] and delete["variant"] == "secondary"  # no row numbers typed
+    delete = dataset_tab.controls(draft, "3, 5-7")[-5]
+    assert delete["interactive"] and delete["variant"] == "stop"
+    edited = dataset_tab.add_row(draft)[0]
+    save, undo = dataset_tab.controls(edited, "")[:2]
+    assert save["variant"] == "primary" and undo["interactive"]
+    emptied = dataset_tab.delete(dataset_tab.create("blank", "text")[0], "1")[0]
+    *_, copies, show, split, export = dataset_tab.controls(emptied, "")
+    assert not any(interactive([copies, show, split, export])) and dataset_tab.controls(emptied, "")[0]["interactive"]
+
+
+def test_every_shipped_sample_is_described_in_english_and_chinese():
+    for name in editing.sample_files():
+        key = f"dataset.about.{Path(name).stem}"
+        assert EN.get(key) and ZH.get(key), name
+        assert dataset_tab.describe_sample(name) == EN[key]
+        assert dataset_tab.describe_sample(name, zh_page()) == ZH[key]
+        assert re.search(r"[\u4e00-\u9fff]", ZH[key])
+
+
+def test_a_chinese_page_gets_chinese_messages(workspace, tmp_path, tiny_tokenizer):
+    zh = zh_page()
+    draft, _, shape, *_ = dataset_tab.open_sample("identity.jsonl", zh)
+    assert shape == ZH["dataset.shape_name.instruction"]
+    problems = dataset_tab.check(draft, zh)[2]
+    assert problems.startswith("⚠ 数据中还留有占位符") and "{{name}}（40 行）" in problems
+    broken = draft.edit([{"instruction": "Hi", "input": "", "output": ""}], "dataset.undone_edit")
+    assert "第 1 行，字段 'output'：为空" in dataset_tab.check(broken, zh)[2]
+    assert dataset_tab.check(broken, zh)[-1] == ZH["dataset.unsaved"]
+    assert dataset_tab.undo(broken, zh)[1] == ZH["dataset.undone_edit"]
+    with pytest.raises(gr.Error) as caught:
+        dataset_tab.save(broken, "broken", zh)
+    assert "有 1 个问题" in caught.value.message and caught.value.title == ZH["app.error_title"]
+    with pytest.raises(gr.Error, match="第 41 行不存在"):
+        dataset_tab.delete(draft, "41", zh)
+    assert dataset_tab.save(draft, "identity", zh)[2].startswith(ZH["dataset.saved_to"])
+    assert dataset_tab.replace_all(draft, "{{name}}", "Ada", [], zh)[1].startswith(ZH["dataset.cells_changed"])
+    assert dataset_tab.show_table(draft, "", 1, zh)[3].startswith(ZH["dataset.position"])
+    plot = dataset_tab.count_tokens(draft, 512, zh, tokenizer=tiny_tokenizer)[0]
+    assert (plot["x_title"], plot["y_title"]) == (ZH["dataset.axis_tokens"], ZH["dataset.axis_rows"])
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"instruction": "Say hi", "output": ""}\n', encoding="utf-8")
+    report = dataset_tab.Report()
+    with pytest.raises(gr.Error):
+        dataset_tab.upload(str(path), report, zh)
+    assert "第 1 行，字段 'output'：为空" in dataset_tab.show_report(report, zh)
