@@ -1,4 +1,5 @@
-"""The Trainer callback that writes a run's `events.jsonl`: progress, evaluations, probe answers.
+"""The Trainer callback that writes a run's `events.jsonl`: progress, evaluations, probe answers (with the
+held-out reference answer, `expected`, where the data gives one).
 
 It also turns an abort request (the run's `abort` file, or SIGTERM) into a clean stop with a
 checkpoint. Readers of the file live in `studio.events`, which stays free of transformers so
@@ -22,12 +23,14 @@ from studio.workspace import append_jsonl
 class StudioCallback(TrainerCallback):
     """Logs progress, answers probe prompts at each evaluation, and stops on request."""
 
-    def __init__(self, run_dir: Path, total_steps: int, tokenizer, probes: list[str], config):
+    def __init__(self, run_dir: Path, total_steps: int, tokenizer, probes: list[str], config,
+                 expected: list[str] | None = None):
         self.run_dir = Path(run_dir)
         self.events = self.run_dir / "events.jsonl"
         self.total_steps = total_steps
         self.tokenizer = tokenizer
         self.probes = probes
+        self.expected = expected or []  # the reference answer of each probe, where the data holds one
         self.config = config
         self.aborted = False
         self.last_loss = None
@@ -93,8 +96,9 @@ class StudioCallback(TrainerCallback):
             event["eval_loss"] = self.last_eval_loss
         event.update(reward_events(metrics, prefix="eval_"))
         if self.probes and model is not None:
-            event["probes"] = [{"prompt": prompt, "answer": answer_probe(model, self.tokenizer, prompt, self.config)}
-                               for prompt in self.probes]
+            event["probes"] = [{"prompt": prompt, "answer": answer_probe(model, self.tokenizer, prompt, self.config),
+                                **({"expected": self.expected[index]} if index < len(self.expected) else {})}
+                               for index, prompt in enumerate(self.probes)]
         append_jsonl(self.events, event)
         print(format_progress(event, self.total_steps), flush=True)
 

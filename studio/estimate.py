@@ -6,8 +6,12 @@ bits, `apply_method`), then one forward and backward pass runs on the longest re
 optimizer's share is counted from the trainable parameters. It takes a few seconds on the
 embedded model, so the UI runs it only on request.
 
-    result = estimate(load_config("cpu-lora", {"dataset": "data.jsonl"}))
+    result = estimate(load_config("cpu-lora", {"dataset": "data.jsonl"}), progress=print)
     result.fits, result.memory_bytes, result.total_seconds, result.warning
+
+`progress(fraction, phase)` is called as each phase begins (PHASES: the share of the work done
+before it, from timings of the embedded model on a laptop CPU), and with 1.0 and "done" at the end.
+An exception it raises (a cancelled estimate) stops the estimate there, and the model is let go.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -31,6 +36,8 @@ from studio.train import accepts_logits_mask, apply_chat_template_override, prep
 # Some memory is always taken by what the estimate cannot see (fragmentation, the job's own runtime).
 FIT_SHARE = 0.9
 GIB = 2**30
+# Each phase and the share of an estimate's time spent before it begins.
+PHASES = {"data": 0.0, "model": 0.01, "tokenize": 0.11, "method": 0.12, "memory": 0.18, "time": 0.59, "done": 1.0}
 
 
 @dataclass
@@ -47,29 +54,37 @@ class Estimate:
     device: str
 
 
-def estimate(config: RunConfig) -> Estimate:
+def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = None) -> Estimate:
     """Measure one configuration; raises ValueError for settings or data that cannot train."""
+    def phase(name: str) -> None:
+        if progress is not None:
+            progress(PHASES[name], name)
+
     config.validate()
     check_run(config)  # before loading: a model larger than the memory would take the app down with it
     device = pick_device()
     available = available_memory(device)
     started = time.perf_counter()
+    phase("data")
     shape, train_rows, validation_rows = prepare_rows(config)
+    phase("model")
     model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
     try:
+        phase("tokenize")
         apply_chat_template_override(tokenizer, config.chat_template)
         examples, _ = tokenize(config, shape, train_rows, tokenizer)
         if not examples:
             raise ValueError("No training example is left after tokenising; raise cutoff_length.")
         # The steps the job will take, for one process.
         total_steps = plan_steps(config, len(examples), count_tokens(examples)).total_steps
+        phase("method")
         model = apply_method(model, config, total_steps)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         trainable, total = count_parameters(model)
         setup_seconds = time.perf_counter() - started
         try:
-            measured = _measure(model, tokenizer, examples, config.batch_size, device)
+            measured = _measure(model, tokenizer, examples, config.batch_size, device, phase)
         except torch.OutOfMemoryError:
             raise ValueError(f"One training step already runs out of memory on the {device}. "
                              f"To fit: {ways_to_fit(config, device)}.") from None
@@ -84,6 +99,7 @@ def estimate(config: RunConfig) -> Estimate:
     evaluation_seconds = evaluations * math.ceil(len(validation_rows) / config.batch_size) * measured["step_seconds"] / 3
     memory = measured["weights"] + measured["activations"] + measured["trainable_bytes"] * 3  # grad + 2 AdamW moments
     fits = memory < FIT_SHARE * available
+    phase("done")
     return Estimate(
         trainable=trainable, total=total, memory_bytes=int(memory), available_bytes=int(available),
         seconds_per_step=seconds_per_step, total_steps=total_steps,
@@ -94,7 +110,7 @@ def estimate(config: RunConfig) -> Estimate:
     )
 
 
-def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: str) -> dict:
+def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: str, phase=lambda name: None) -> dict:
     """Peak memory of the longest batch, then the time of a typical one (the first pass also warms up)."""
     from transformers import DataCollatorForSeq2Seq
 
@@ -111,11 +127,13 @@ def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: st
     weights += sum(buffer.numel() * buffer.element_size() for buffer in model.buffers())
     trainable_bytes = sum(parameter.numel() * parameter.element_size() for parameter in parameters if parameter.requires_grad)
     model.train()
+    phase("memory")
     baseline = _reset_peak(device)
     _train_pass(model, batch_of(longest))
     # The peak holds the gradients too; they are counted apart, with the optimizer's moments.
     activations = max(_peak(device) - baseline - trainable_bytes, 0)
     model.zero_grad(set_to_none=True)
+    phase("time")
     batch = batch_of(typical)
     step_seconds = _timed(lambda: _train_pass(model, batch), device)
     model.zero_grad(set_to_none=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +31,8 @@ from studio.workspace import (
 )
 
 JOB_FILE = "job.json"
+# A run name the user chooses: letters (any script), digits, - and _; it names the run's folder under runs/.
+RUN_NAME = re.compile(r"\w[\w-]{0,79}")
 
 
 @dataclass
@@ -189,6 +192,22 @@ class JobManager:
                 raise TimeoutError(f"{Path(run_dir).name} still running after {timeout} s.")
             time.sleep(0.5)
         return self.status(run_dir)
+
+
+def named_run_dir(name: str) -> Path:
+    """The folder under runs/ of a new run the user named; ValueError for a name with folders in it, other
+    characters, or one another run already has (a run folder is never reused)."""
+    from studio.access import plain_name
+    from studio.workspace import inside
+
+    text = str(name or "").strip()
+    folder = inside(runs_dir(), plain_name(text, "run"))
+    if not RUN_NAME.fullmatch(text):
+        raise ValueError(f"Run name '{text}': use letters, digits, - and _ only, up to 80 characters.")
+    if folder.exists():
+        raise ValueError(f"A run named '{text}' already exists; choose another name, or leave it empty for an "
+                         "automatic one.")
+    return folder
 
 
 def read_summary(run_dir: Path) -> dict:

@@ -230,7 +230,8 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
     if pick_device() == "cpu":
         use_small_log_prob_tiles()
     probes = train.default_probes(config, "preference", validation_rows)
-    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
+    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config,
+                              expected=train.probe_references(config, "preference", validation_rows))
     no_reference = config.stage == "orpo" and adapter_settings is None and not config.start_from
     trainer = trainer_class(config.stage)(
         model=model, ref_model=reference, peft_config=adapter_settings, processing_class=tokenizer, callbacks=[callback],

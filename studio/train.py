@@ -99,6 +99,23 @@ def default_probes(config: RunConfig, shape: str, validation_rows: list[dict]) -
     return probes
 
 
+def probe_references(config: RunConfig, shape: str, validation_rows: list[dict]) -> list[str]:
+    """The held-out answers to default_probes' prompts, in the same order ("" for the user's own prompts):
+    shown beside the model's answers, so a reader sees what it should have said."""
+    if config.probe_prompts:
+        return [""] * len(config.probe_prompts)
+    if config.stage == "pretrain":
+        return []
+    references = []
+    for row in validation_rows[:2]:
+        messages = data.training_messages(row, shape)
+        users = [index for index, message in enumerate(messages) if message["role"] == "user"]
+        if users:
+            replies = [message["content"] for message in messages[users[-1] + 1:] if message["role"] == "assistant"]
+            references.append(replies[0] if replies else "")
+    return references
+
+
 def run_training(config: RunConfig, resume: bool = False) -> dict:
     """Train one run end to end; returns the summary (also written to summary.json)."""
     config.validate()
@@ -197,7 +214,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
         })
     from studio.callback import StudioCallback
 
-    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config)
+    callback = StudioCallback(run_dir, total_steps, tokenizer, probes, config,
+                              expected=probe_references(config, shape, validation_rows))
     trainer = make_trainer_class()(
         model=model,
         args=_training_arguments(config, run_dir, total_steps, has_validation=bool(validation_set)),

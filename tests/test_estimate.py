@@ -57,3 +57,26 @@ def test_a_step_that_runs_out_of_memory_says_what_to_change(tiny_model_dir, tiny
     monkeypatch.setattr(estimate_module, "_measure", out_of_memory)
     with pytest.raises(ValueError, match="runs out of memory.*lower batch_size"):
         estimate(tiny_config(tiny_model_dir, tiny_sft_file, method="full"))
+
+
+def test_each_phase_is_reported_as_it_begins_with_a_growing_share(tiny_model_dir, tiny_sft_file, workspace):
+    reported = []
+    estimate(tiny_config(tiny_model_dir, tiny_sft_file), progress=lambda fraction, phase: reported.append((fraction, phase)))
+    assert [phase for _, phase in reported] == list(estimate_module.PHASES)
+    fractions = [fraction for fraction, _ in reported]
+    assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions)
+    assert fractions[0] == 0 and fractions[-1] == 1
+
+
+def test_a_progress_callback_that_raises_stops_the_estimate(tiny_model_dir, tiny_sft_file, workspace):
+    """How Cancel stops an estimate: the callback raises, and nothing after that phase runs."""
+    reported = []
+
+    def stop_at_memory(fraction, phase):
+        reported.append(phase)
+        if phase == "memory":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        estimate(tiny_config(tiny_model_dir, tiny_sft_file), progress=stop_at_memory)
+    assert reported[-1] == "memory"

@@ -71,7 +71,7 @@ def test_a_restarted_app_reattaches_to_the_running_job(tiny_model_dir, tiny_sft_
         manager.start(job_config(tiny_model_dir, tiny_sft_file, workspace / "runs" / "second"))
     assert not (workspace / "runs" / "second").exists()
     assert train_tab.followed_run(manager) == str(run_dir)  # a page opened now follows it
-    assert "train.status.running" in str(train_tab.run_view(manager, str(run_dir))[0])
+    assert "running" in str(train_tab.run_view(manager, str(run_dir))[0])
 
     abort_within_a_step(manager, run_dir)
     assert manager.running() is None

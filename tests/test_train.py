@@ -72,3 +72,19 @@ def test_a_missing_dataset_fails_with_a_clear_message(tiny_model_dir, tmp_path, 
     config = RunConfig(base_model=str(tiny_model_dir), dataset=str(tmp_path / "nope.jsonl"), output_dir=str(tmp_path / "r"))
     with pytest.raises(ValueError, match="No dataset file"):
         run_training(config)
+
+
+def test_default_probes_come_with_their_held_out_answers(tiny_sft_file, workspace):
+    from studio.train import default_probes, probe_references
+
+    config = RunConfig(dataset=str(tiny_sft_file), validation_split=0.25)
+    shape, _, validation = prepare_rows(config)
+    prompts, answers = default_probes(config, shape, validation), probe_references(config, shape, validation)
+    assert len(prompts) == len(answers) == 2
+    assert answers == [row["output"] for row in validation[:2]]
+    chat = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]
+    assert probe_references(config, "chat", chat) == ["hello"]
+    preference = [{"prompt": "pick one", "chosen": "this", "rejected": "that"}]
+    assert probe_references(RunConfig(dataset="x", stage="dpo"), "preference", preference) == ["this"]
+    # The user's own prompts have no reference answer.
+    assert probe_references(RunConfig(dataset="x", probe_prompts=["a", "b"]), shape, validation) == ["", ""]

@@ -5,33 +5,40 @@ Each setting widget is one RunConfig field (its help text is the widget's info),
 save-as-preset all use. The live view reads only the run folder (events.jsonl, train.log), so a
 closed or reloaded browser loses nothing: on page load the tab follows the running job, else the
 newest run. Which run a browser follows lives in its gr.State.
+
+What a handler writes itself (progress line, statuses, table headers, the loss chart's text) is in
+the page's language (`studio.ui.lang`); labels are i18n keys that Gradio translates.
 """
 
 from __future__ import annotations
 
+import html
+import math
+import time
 from dataclasses import fields
-from functools import partial, wraps
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import pandas as pd
 
 from studio import jobs
-from studio.access import client_config, client_run
+from studio.access import client_config, client_dataset, client_model, client_run, run_bases
 from studio.config import (
     LIMITS, PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
 )
 from studio.estimate import GIB, estimate
-from studio.events import follow, format_progress
-from studio.jobs import JobManager, log_tail
+from studio.events import follow
+from studio.jobs import JobManager, log_tail, named_run_dir
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.data import SUFFIXES
 from studio.plan import RunPlan, duration, passes_text, plan_run
 from studio.preference import REWARD_METRICS
-from studio.ui.common import default_preset
-from studio.ui.i18n import EN, ZH, i18n
-from studio.workspace import datasets_dir
+from studio.ui.chart import SERIES_COLORS, loss_chart
+from studio.ui.common import bind, default_preset, error_text, user_error, user_errors
+from studio.ui.i18n import i18n
+from studio.ui.lang import language, say, words
+from studio.workspace import PROJECT_ROOT, datasets_dir, training_holder
 
 DEFAULTS = RunConfig()
 # Every setting but the run folder: each start makes a new one.
@@ -46,9 +53,9 @@ PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_vir
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
-# The columns are named by their fields: Gradio shows Dataframe headers untranslated.
+# Table columns by key; their headers are written in the page's language (Gradio does not translate them).
 RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eval_loss", "seconds")
-PROBE_COLUMNS = ("step", "prompt", "answer")
+PROBE_COLUMNS = ("step", "prompt", "expected", "answer")
 LOG_LINES = 40
 RESUMABLE = ("aborted", "failed")
 CARD_FIELDS = ("train_loss", "eval_loss", "trained_tokens", "wall_seconds")
@@ -56,22 +63,16 @@ PROMPT_CHARACTERS = 120
 # Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
 SCROLL_LOG_TO_END = ("() => { setTimeout(() => { const box = document.querySelector('#train-log textarea');"
                      " if (box) { box.scrollTop = box.scrollHeight; } }, 50); }")
-# One colour per series, the same for every run.
-SERIES_COLORS = {"loss": "#f97316", "eval_loss": "#2563eb"}
+# The reward charts in the loss chart's colours.
 REWARD_COLORS = {"train": SERIES_COLORS["loss"], "validation": SERIES_COLORS["eval_loss"]}
+# What the view outputs, in order (see show_run).
+VIEW_SIZE = 13
+# Sessions whose Cancel was pressed while their estimate runs: the estimate stops at its next phase.
+CANCELLED_ESTIMATES: set[str] = set()
 
 
-def shows_errors(handler):
-    """studio's ValueErrors reach the user as a gr.Error with the same message."""
-    @wraps(handler)
-    def wrapper(*args):
-        try:
-            return handler(*args)
-        except gr.Error:
-            raise
-        except ValueError as error:
-            raise gr.Error(str(error)) from None
-    return wrapper
+class EstimateCancelled(Exception):
+    """Raised inside an estimate whose Cancel was pressed."""
 
 
 def read_settings(*values) -> RunConfig:
@@ -91,6 +92,37 @@ def setting_values(config: RunConfig) -> list:
     return ["\n".join(config.probe_prompts) if name == "probe_prompts" else getattr(config, name) for name in SETTINGS]
 
 
+def form_values(config: RunConfig) -> list:
+    """setting_values for the form to show a run's settings. A run started from the command line may name its data
+    relative to where it ran ('presets/samples/reviews-train.jsonl') or a model the app may not open: such a value
+    becomes the listed choice it names, or leaves the form's field as it is, never a value the form then refuses."""
+    values = setting_values(config)
+    for name in ("dataset", "validation_dataset"):
+        values[SETTINGS.index(name)] = form_dataset(getattr(config, name))
+    try:
+        client_model(config.base_model, run_bases())
+    except ValueError:
+        values[SETTINGS.index("base_model")] = gr.skip()
+    return values
+
+
+def form_dataset(value: str):
+    """The dataset field's value for a run's dataset: a listed choice where it names one, else the value when the
+    app accepts it, else gr.skip()."""
+    if not value:
+        return value
+    listed = {Path(path).resolve(): path for _, path in dataset_choices()}
+    path = Path(value).expanduser()
+    for candidate in ([path] if path.is_absolute() else [PROJECT_ROOT / path, Path.cwd() / path, datasets_dir() / path]):
+        if candidate.resolve() in listed:
+            return listed[candidate.resolve()]
+    try:
+        accepted = client_dataset(value)
+    except ValueError:
+        return gr.skip()
+    return listed.get(Path(accepted).resolve(), accepted)
+
+
 def dataset_choices() -> list[tuple[str, str]]:
     """Workspace datasets, then the shipped samples: (what the user sees, the file path)."""
     def files(folder: Path) -> list[Path]:
@@ -103,7 +135,7 @@ def refreshed_choices() -> tuple:
     return gr.update(choices=dataset_choices()), gr.update(choices=list_presets())
 
 
-@shows_errors
+@user_errors
 def apply_preset(preset: str, base_model: str, dataset: str) -> list:
     """A preset's settings (how to train); the base model and the dataset stay, and a preset never switches on
     model code: what runs on this machine is chosen here, not in a file."""
@@ -128,7 +160,7 @@ def reward_view(run_path: str | None) -> tuple:
     for metric in REWARD_METRICS.values():
         rows = [{"step": point["step"], "series": point["series"], metric: point["value"]}
                 for point in points if point["metric"] == metric]
-        # As in loss_frame: every series in every frame, so the colours stay fixed from the first draw.
+        # Every series in every frame, so the colours stay fixed from the first draw.
         rows += [{"step": points[0]["step"], "series": series, metric: None}
                  for series in sorted(set(REWARD_COLORS) - {row["series"] for row in rows})]
         frames.append(pd.DataFrame(rows, columns=["step", "series", metric]))
@@ -142,39 +174,73 @@ def method_view(method: str) -> tuple:
             gr.update(visible=method == "freeze"))
 
 
-@shows_errors
-def estimate_settings(*values) -> tuple:
+# ---- estimate
+def estimating(running: bool) -> tuple:
+    """Estimate and Cancel: Cancel acts only while an estimate runs."""
+    return gr.update(interactive=not running), gr.update(interactive=running)
+
+
+def cancel_estimate(request: gr.Request) -> tuple:
+    """Stop this page's estimate at its next phase (Gradio drops the event; this frees the CPU it holds)."""
+    session = getattr(request, "session_hash", None)
+    if session:
+        CANCELLED_ESTIMATES.add(session)
+    return estimating(False)
+
+
+@user_errors
+def estimate_settings(request: gr.Request, progress=gr.Progress(), *values) -> tuple:
+    """Trainable parameters, memory and time of the settings, measured; a progress bar names each phase and the
+    time left."""
+    session = getattr(request, "session_hash", None)
+    CANCELLED_ESTIMATES.discard(session)
     config = read_settings(*values)
     if config.trust_remote_code:
         # Estimate loads the model inside the app: a model's own code never runs in the app's process.
         raise ValueError("Estimate loads the model inside the app, where a model's own code is never run. With "
                          "trust_remote_code, start the run (it trains in a process of its own) or estimate from the "
                          "command line.")
-    result = estimate(config)
-    if result.warning:
-        gr.Warning(result.warning)
-    return (f"{result.trainable / 1e6:,.2f} M / {result.total / 1e6:,.1f} M ({result.trainable / result.total:.2%})",
+    started = time.monotonic()
+
+    def report(fraction: float, phase: str) -> None:
+        if session in CANCELLED_ESTIMATES:
+            raise EstimateCancelled
+        text = say(request, f"train.estimate_phase.{phase}")
+        elapsed = time.monotonic() - started
+        if 0 < fraction < 1 and elapsed >= 1:
+            text += " · " + say(request, "train.estimate_left", seconds=math.ceil(elapsed * (1 - fraction) / fraction))
+        progress(fraction, desc=text)
+
+    try:
+        result = estimate(config, report)
+    except EstimateCancelled:
+        return tuple(gr.skip() for _ in range(4))
+    finally:
+        CANCELLED_ESTIMATES.discard(session)
+    warning = error_text(result.warning, language(request)) if result.warning else ""
+    if warning:
+        gr.Warning(warning)
+    if language(request) == "zh":  # counted in 万 (ten thousands), as Chinese counts
+        parameters = f"{result.trainable / 1e4:,.1f} 万 / {result.total / 1e4:,.0f} 万"
+    else:
+        parameters = f"{result.trainable / 1e6:,.2f} M / {result.total / 1e6:,.1f} M"
+    return (f"{parameters} ({result.trainable / result.total:.2%})",
             f"{result.memory_bytes / GIB:.1f} / {result.available_bytes / GIB:.1f} GiB ({result.device})",
-            f"{result.seconds_per_step:.1f} s × {result.total_steps} ≈ {result.total_seconds / 60:.1f} min",
-            f"⚠️ {result.warning}" if result.warning else "")
+            say(request, "train.estimate_time_value", step=f"{result.seconds_per_step:.1f}",
+                steps=result.total_steps, minutes=f"{result.total_seconds / 60:.1f}"),
+            f"⚠️ {warning}" if warning else "")
 
 
+# ---- what a run will do
 def plan_line(request: gr.Request, *values) -> str:
     """What a run with these settings will do and why, said before Start (no model is loaded)."""
-    words = browser_language(request)
     try:
         plan = plan_run(read_settings(*values))
     except (ValueError, OSError) as error:
         # Settings are often half-typed while this runs: the reason replaces the line, without a pop-up.
-        return f"{words['train.plan.unavailable']}: {(str(error) or type(error).__name__).splitlines()[0]}"
-    return plan_text(plan, words)
-
-
-def browser_language(request: gr.Request | None) -> dict:
-    """The labels of the browser's language. The plan line is put together here, in words: Gradio's
-    browser side translates one key per text, and this line has several."""
-    accepted = request.headers.get("accept-language", "") if request is not None else ""
-    return {**EN, **ZH} if accepted.lower().startswith("zh") else EN
+        reason = error_text((str(error) or type(error).__name__).splitlines()[0], language(request))
+        return f"{say(request, 'train.plan.unavailable')}{say(request, 'train.plan.colon')}{reason}"
+    return plan_text(plan, words(request))
 
 
 def plan_text(plan: RunPlan, words: dict) -> str:
@@ -188,24 +254,30 @@ def plan_text(plan: RunPlan, words: dict) -> str:
             f"{comma}{about}{colon}{words[f'train.plan.reason.{plan.reason}']}")
 
 
-@shows_errors
-def preview_command(*values) -> str:
+@user_errors
+def preview_command(request: gr.Request, *values) -> str:
     return train_command(read_settings(*values))
 
 
-@shows_errors
-def save_settings_as_preset(name: str, *values):
+@user_errors
+def save_settings_as_preset(request: gr.Request, name: str, *values):
     path = save_preset(read_settings(*values), name)
     gr.Info(f"presets/{path.name} ✓")
     return gr.update(choices=list_presets(), value=path.stem)
 
 
-@shows_errors
-def start_run(manager: JobManager, *values) -> str:
-    return str(manager.start(read_settings(*values)))
+# ---- start, resume, abort
+@user_errors
+def start_run(manager: JobManager, request: gr.Request, run_name: str, *values) -> tuple:
+    """Start a run of the settings, in a folder named `run_name` (empty: date, method and dataset); the name
+    field is emptied for the next run."""
+    config = read_settings(*values)
+    if str(run_name or "").strip():
+        config.output_dir = str(named_run_dir(run_name))
+    return str(manager.start(config)), ""
 
 
-@shows_errors
+@user_errors
 def resume_run(manager: JobManager, run_path: str | None) -> str:
     if not run_path:
         raise ValueError("Select a run in the runs list to resume it.")
@@ -217,13 +289,12 @@ def run_card(run_path: str | None, status: str | None) -> list:
     if not run_path or status in (None, "running", "created"):
         return [gr.update(visible=False), *[gr.skip()] * len(CARD_FIELDS)]
     summary = jobs.read_summary(Path(run_path))
-    seconds = int(summary.get("wall_seconds") or 0)
     values = {
         "train_loss": f"{summary['train_loss']:.4f}" if summary.get("train_loss") is not None else "–",
         "eval_loss": f"{summary['eval_loss']:.4f}" if summary.get("eval_loss") is not None else "–",
         "trained_tokens": f"{summary.get('trained_tokens') or 0:,}"
                           + (f" · {summary['tokens_per_second']:,.0f}/s" if summary.get("tokens_per_second") else ""),
-        "wall_seconds": f"{seconds // 60}:{seconds % 60:02d}",
+        "wall_seconds": clock(summary.get("wall_seconds") or 0),
     }
     return [gr.update(visible=True), *(values[name] for name in CARD_FIELDS)]
 
@@ -240,16 +311,16 @@ def run_settings(manager: JobManager, run_path: str | None) -> list:
     if config is None:
         return [gr.skip()] * len(SETTINGS)
     config.output_dir = ""
-    return setting_values(config)
+    return form_values(config)
 
 
-@shows_errors
+@user_errors
 def train_more(run_path: str | None) -> list:
-    """The form set for a new run that goes on from the followed finished run (its adapter, or its model);
-    the finished run itself stays as it is."""
+    """The form set for a new run that goes on from the followed finished run (its adapter, or its model), with the
+    section that shows where it starts from opened; the finished run itself stays as it is."""
     if not run_path:
         raise ValueError("Select a finished run in the runs list first.")
-    return setting_values(jobs.train_more(client_run(run_path)))
+    return [*form_values(jobs.train_more(client_run(run_path))), gr.update(open=True)]
 
 
 def abort_run(manager: JobManager, run_path: str | None) -> None:
@@ -265,34 +336,54 @@ def followed_run(manager: JobManager) -> str | None:
     return str(chosen.path) if chosen else None
 
 
-@shows_errors
-def selected_run(event: gr.SelectData) -> str:
-    """The run of the clicked row; the row's value comes from the request, so it must name a run of the workspace."""
+def selected_run(event: gr.SelectData, request: gr.Request) -> str:
+    """The run of the clicked row; the row's value comes from the request, so it must name a run of the workspace.
+    (Not wrapped in user_errors, which keeps only the gr.Request annotation, where Gradio needs gr.SelectData's.)"""
     row = event.row_value if isinstance(event.row_value, list) else []
-    return str(client_run(row[0] if row and isinstance(row[0], str) else ""))
+    try:
+        return str(client_run(row[0] if row and isinstance(row[0], str) else ""))
+    except ValueError as error:
+        raise user_error(str(error), request) from None
 
 
-def runs_table(manager: JobManager) -> list[list]:
+# ---- the live view
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def runs_table(manager: JobManager, request: gr.Request | None = None) -> list[list]:
+    """Every run, newest first, its status in the page's language."""
     def rounded(value):
         return None if value is None else round(value, 4)
-    return [[run.name, run.status, run.method, run.stage, run.dataset, rounded(run.train_loss), rounded(run.eval_loss),
-             run.wall_seconds] for run in manager.list_runs()]
+    return [[run.name, say(request, f"train.status.{run.status}"), run.method, run.stage, run.dataset,
+             rounded(run.train_loss), rounded(run.eval_loss), run.wall_seconds] for run in manager.list_runs()]
 
 
-def run_view(manager: JobManager, run_path: str | None) -> tuple:
-    """(status line, progress bar, loss points, latest probe answers, log tail) of one run."""
+def runs_frame(manager: JobManager, request: gr.Request | None = None) -> pd.DataFrame:
+    """runs_table with its headers in the page's language (Gradio shows a Dataframe's headers as they come)."""
+    return pd.DataFrame(runs_table(manager, request), columns=[say(request, f"train.column.{name}") for name in RUN_COLUMNS])
+
+
+def probe_table(probes: dict | None, request: gr.Request | None = None) -> pd.DataFrame:
+    """The latest evaluation's probe answers beside the held-out answer each should have been (where known)."""
+    rows = [[probes["step"], ending(probe["prompt"]), probe.get("expected", ""), probe["answer"]]
+            for probe in probes["probes"]] if probes else []
+    return pd.DataFrame(rows, columns=[say(request, f"train.column.{name}") for name in PROBE_COLUMNS])
+
+
+def run_view(manager: JobManager, run_path: str | None, request: gr.Request | None = None) -> tuple:
+    """(status line, progress bar, loss chart, latest probe answers, log tail) of one run."""
     if not run_path:
-        return i18n("train.status.none"), "", None, [], ""
+        return say(request, "train.status.none"), "", "", probe_table(None, request), ""
     run_dir = Path(run_path)
     info = manager.describe(run_dir)
     events = follow(run_dir)
-    status = f"**{info.name}** · {i18n(f'train.status.{info.status}')}"
+    status = f"**{info.name}** · {say(request, f'train.status.{info.status}')}"
     if info.status == "failed" and info.error:
-        status += f" — {info.error.splitlines()[0]}"
-    probes = events["last_probes"]
-    probe_rows = [[probes["step"], ending(probe["prompt"]), probe["answer"]] for probe in probes["probes"]] if probes else []
-    return (status, progress_bar(events, info.status), loss_frame(events["loss_points"]), probe_rows,
-            log_tail(run_dir / "train.log", LOG_LINES))
+        status += f" — {error_text(info.error.splitlines()[0], language(request))}"
+    return (status, progress_bar(events, info.status, request), loss_chart(events["loss_points"], request),
+            probe_table(events["last_probes"], request), log_tail(run_dir / "train.log", LOG_LINES))
 
 
 def ending(prompt: str, limit: int = PROMPT_CHARACTERS) -> str:
@@ -300,44 +391,78 @@ def ending(prompt: str, limit: int = PROMPT_CHARACTERS) -> str:
     return prompt if len(prompt) <= limit else "…" + prompt[-limit:]
 
 
-def progress_bar(events: dict, status: str) -> str:
+def progress_bar(events: dict, status: str, request: gr.Request | None = None) -> str:
     """The progress line of a run's events as `studio.events.follow` gives them."""
     prepared = events["prepared"]
     if prepared is None:
-        return f"<p>{i18n('train.preparing')}</p>" if status == "running" else ""
+        return f"<p>{say(request, 'train.preparing')}</p>" if status == "running" else ""
     total = prepared["total_steps"]
     last = events["last_loss"] or {"step": 0}
     if status != "running":
         last = {**last, "eta": 0}  # a stopped run has nothing left to wait for
+    line = progress_text(last, total, prepared.get("warmup_steps") or 0, request)
     return (f'<progress value="{last["step"]}" max="{total}" style="width:100%;height:14px"></progress>'
-            f"<div>{format_progress(last, total)}</div>")
+            f"<div>{html.escape(line)}</div>")
 
 
-def loss_frame(points: list[dict]) -> pd.DataFrame | None:
-    """Loss points to plot; None until there are some (a plot drawn empty takes its axis types from nothing)."""
-    points = list(points)
-    if not points:
-        return None
-    # The plot fixes its colours at its first draw, so every series is in every frame; a series with
-    # no point yet (validation loss comes later) gets one empty value, which draws nothing.
-    missing = set(SERIES_COLORS) - {point["series"] for point in points}
-    points += [{"step": points[0]["step"], "series": series, "loss": None} for series in sorted(missing)]
-    return pd.DataFrame(points, columns=["step", "series", "loss"])
+def progress_text(event: dict, total_steps: int, warmup_steps: int, request: gr.Request | None = None) -> str:
+    """One step's line in the page's language: step, losses, learning rate, speed, time. During warm-up the
+    learning rate climbs from 0, which the line says, so a first step at 'lr 0' reads as planned."""
+    parts = [say(request, "train.progress.step", step=event["step"], total=total_steps)]
+    if event.get("loss") is not None:
+        parts.append(say(request, "train.progress.loss", value=f"{event['loss']:.4f}"))
+    if event.get("eval_loss") is not None:
+        parts.append(say(request, "train.progress.eval_loss", value=f"{event['eval_loss']:.4f}"))
+    if event.get("preference_accuracy") is not None:
+        parts.append(say(request, "train.progress.preference", accuracy=f"{event['preference_accuracy']:.2f}",
+                         margin=f"{event['reward_margin']:.3f}"))
+    rate = event.get("learning_rate")
+    if rate is not None:
+        warming = 0 < event["step"] <= warmup_steps
+        parts.append(say(request, "train.progress.lr_warmup" if warming else "train.progress.lr",
+                         value="0" if rate == 0 else f"{rate:.2e}"))
+    if event.get("tokens_per_second"):
+        parts.append(say(request, "train.progress.speed", value=f"{event['tokens_per_second']:.0f}"))
+    if event.get("elapsed") is not None:
+        parts.append(say(request, "train.progress.time", elapsed=clock(event["elapsed"]), eta=clock(event.get("eta") or 0)))
+    return " | ".join(parts)
 
 
-def show_run(manager: JobManager, run_path: str | None, with_runs: bool = True) -> list:
-    """Everything the live view shows, with the status it shows (for `refresh`)."""
+def busy_now(status: str | None) -> bool:
+    """A training job runs in this workspace (the followed one, or another holding the training lock)."""
+    return status == "running" or training_holder() is not None
+
+
+def controls(status: str | None, busy: bool) -> list:
+    """Start, Abort, Resume, Train more and the next steps for the followed run's status: Start only while nothing
+    trains; Abort red and live only while the followed run runs; Resume for a run stopped part way; Train more and
+    the next steps for a finished run."""
+    running = status == "running"
+    return [gr.update(interactive=not busy),
+            gr.update(interactive=running, variant="stop" if running else "secondary"),
+            gr.update(visible=status in RESUMABLE, interactive=not busy),
+            gr.update(visible=status == "finished", interactive=not busy),
+            gr.update(visible=status == "finished")]
+
+
+def show_run(manager: JobManager, run_path: str | None, request: gr.Request | None = None, with_runs: bool = True) -> list:
+    """Everything the live view shows (VIEW_SIZE values): the status and busy flag it shows (for `refresh`), the run,
+    the runs list, and the buttons for them."""
     status = manager.status(Path(run_path)) if run_path else None
-    return [status, *run_view(manager, run_path), runs_table(manager) if with_runs else gr.skip()]
+    busy = busy_now(status)
+    return [status, busy, *run_view(manager, run_path, request),
+            runs_frame(manager, request) if with_runs else gr.skip(), *controls(status, busy)]
 
 
-def refresh(manager: JobManager, run_path: str | None, shown_status: str | None) -> list:
-    """Timer tick: redraw while the run is live or its status changed; the runs list (every run folder read)
+def refresh(manager: JobManager, run_path: str | None, shown_status: str | None, shown_busy: bool | None,
+            request: gr.Request | None = None) -> list:
+    """Timer tick: redraw while the run is live or what is shown changed; the runs list (every run folder read)
     only on a change."""
     status = manager.status(Path(run_path)) if run_path else None
-    if status == shown_status and status != "running":
-        return [gr.skip()] * 7
-    return show_run(manager, run_path, with_runs=status != shown_status)
+    busy = busy_now(status)
+    if status == shown_status and busy == shown_busy and status != "running":
+        return [gr.skip()] * VIEW_SIZE
+    return show_run(manager, run_path, request, with_runs=status != shown_status or busy != shown_busy)
 
 
 def setting_widget(name: str, value, **extra) -> gr.components.Component:
@@ -377,6 +502,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     widgets = {}
     run_state = gr.State(None)
     shown_status = gr.State(None)
+    shown_busy = gr.State(None)
     with gr.Row():
         with gr.Column(scale=2):
             widgets["base_model"] = setting_widget("base_model", initial.base_model)
@@ -389,12 +515,6 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
                 preset = gr.Dropdown(list_presets(), value=preset_name, label=i18n("train.preset"),
                                      info=i18n("train.preset_help"), elem_id="train-preset")
             description = gr.Markdown(i18n(f"train.method.{initial.method}"))
-            widgets["start_from"] = setting_widget("start_from", initial.start_from)
-            widgets["stage"] = setting_widget("stage", initial.stage)
-            with gr.Row(visible=initial.stage in PREFERENCE_STAGES) as preference_row:
-                for name in PREFERENCE_SETTINGS:
-                    widgets[name] = setting_widget(name, getattr(initial, name), visible=name != "preference_loss"
-                                                   or initial.stage == "dpo")
             for row in BASIC_ROWS:
                 with gr.Row():
                     for name in row:
@@ -408,32 +528,47 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
                                                            visible=initial.method in PROMPT_METHODS)
             widgets["trainable_layers"] = setting_widget("trainable_layers", initial.trainable_layers,
                                                          visible=initial.method == "freeze")
+            # What a run learns from (SFT, pre-training, preference pairs) and what it goes on from: Train more
+            # opens this section when it fills in the run to start from.
+            with gr.Accordion(i18n("train.stage_section"), open=False, elem_id="train-stage-section") as stage_section:
+                widgets["stage"] = setting_widget("stage", initial.stage)
+                with gr.Row(visible=initial.stage in PREFERENCE_STAGES) as preference_row:
+                    for name in PREFERENCE_SETTINGS:
+                        widgets[name] = setting_widget(name, getattr(initial, name), visible=name != "preference_loss"
+                                                       or initial.stage == "dpo")
+                widgets["start_from"] = setting_widget("start_from", initial.start_from)
             with gr.Accordion(i18n("train.advanced"), open=False):
                 for start in range(0, len(ADVANCED), 3):
                     with gr.Row():
                         for name in ADVANCED[start:start + 3]:
                             widgets[name] = setting_widget(name, getattr(initial, name))
             with gr.Row():
-                estimate_button = gr.Button(i18n("train.estimate"), elem_id="train-estimate")
-                preview_button = gr.Button(i18n("train.preview"), elem_id="train-preview")
+                estimate_button = gr.Button(i18n("train.estimate"), size="md", elem_id="train-estimate")
+                cancel_button = gr.Button(i18n("train.cancel"), size="md", interactive=False,
+                                          elem_id="train-estimate-cancel")
             with gr.Row():
                 trainable = gr.Textbox(label=i18n("train.estimate_trainable"), interactive=False)
                 memory = gr.Textbox(label=i18n("train.estimate_memory"), interactive=False)
                 duration = gr.Textbox(label=i18n("train.estimate_time"), interactive=False)
             fit_warning = gr.Markdown()
-            command = gr.Textbox(label=i18n("train.command"), max_lines=6, interactive=False, buttons=["copy"],
-                                 elem_id="train-command")
-            with gr.Row(equal_height=True):
-                new_preset = gr.Textbox(label=i18n("train.preset_name"), scale=3)
-                save_button = gr.Button(i18n("train.save_preset"), scale=1)
+            with gr.Accordion(i18n("train.tools"), open=False, elem_id="train-tools"):
+                preview_button = gr.Button(i18n("train.preview"), size="md", elem_id="train-preview")
+                command = gr.Textbox(label=i18n("train.command"), max_lines=6, interactive=False, buttons=["copy"],
+                                     elem_id="train-command")
+                with gr.Row(elem_classes=["studio-align-end"]):
+                    new_preset = gr.Textbox(label=i18n("train.preset_name"), scale=3)
+                    save_button = gr.Button(i18n("train.save_preset"), size="md", scale=1, elem_id="train-save-preset")
         with gr.Column(scale=3):
             status = gr.Markdown(i18n("train.status.none"), elem_id="train-status")
             plan_note = gr.Markdown(elem_id="train-plan")
-            with gr.Row():
-                start_button = gr.Button(i18n("train.start"), variant="primary", elem_id="train-start")
-                abort_button = gr.Button(i18n("train.abort"), variant="stop", elem_id="train-abort")
-                resume_button = gr.Button(i18n("train.resume"), visible=False, elem_id="train-resume")
-                more_button = gr.Button(i18n("train.more"), visible=False, elem_id="train-more")
+            run_name = gr.Textbox(label=i18n("train.run_name"), placeholder=i18n("train.run_name_placeholder"),
+                                  info=i18n("train.run_name_help"), max_length=80, elem_id="train-run-name")
+            with gr.Row(elem_id="train-actions"):
+                start_button = gr.Button(i18n("train.start"), variant="primary", size="md", elem_id="train-start")
+                abort_button = gr.Button(i18n("train.abort"), variant="secondary", size="md", interactive=False,
+                                         elem_id="train-abort")
+                resume_button = gr.Button(i18n("train.resume"), size="md", visible=False, elem_id="train-resume")
+                more_button = gr.Button(i18n("train.more"), size="md", visible=False, elem_id="train-more")
             progress = gr.HTML(elem_id="train-progress")
             # The end of a run: its numbers, and where to go next (shown once the followed run has stopped).
             with gr.Group(visible=False, elem_id="train-card") as card:
@@ -441,33 +576,36 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
                     card_values = [gr.Textbox(label=i18n(f"train.card.{name}"), interactive=False, min_width=120,
                                               elem_id=f"train-card-{name.replace('_', '-')}") for name in CARD_FIELDS]
                 with gr.Row(visible=False) as next_steps:
-                    chat_button = gr.Button(i18n("train.next.chat"), size="sm", elem_id="train-chat")
-                    compare_button = gr.Button(i18n("compare.open_from_train"), size="sm", variant="primary",
+                    chat_button = gr.Button(i18n("train.next.chat"), size="md", elem_id="train-chat")
+                    compare_button = gr.Button(i18n("compare.open_from_train"), size="md", variant="primary",
                                                elem_id="train-compare")
-                    export_button = gr.Button(i18n("train.next.export"), size="sm", elem_id="train-export")
-            loss_plot = gr.LinePlot(None, x="step", y="loss", color="series", color_map=SERIES_COLORS,
-                                    label=i18n("train.loss"), elem_id="train-loss-plot")
+                    export_button = gr.Button(i18n("train.next.export"), size="md", elem_id="train-export")
+            loss_chart_view = gr.HTML(label=i18n("train.loss"), show_label=True, container=True,
+                                      elem_id="train-loss-plot")
             with gr.Row(visible=False) as reward_row:
                 accuracy_plot, margin_plot = (
                     gr.LinePlot(None, x="step", y=metric, color="series", color_map=REWARD_COLORS,
                                 label=i18n(f"preference.chart.{metric}"), elem_id=f"train-{metric.replace('_', '-')}-plot")
                     for metric in REWARD_METRICS.values())
-            probes = gr.Dataframe(headers=list(PROBE_COLUMNS), label=i18n("train.probes"), interactive=False,
-                                  wrap=True, column_widths=["10%", "45%", "45%"], elem_id="train-probes")
-            log = gr.Textbox(label=i18n("train.log"), lines=10, max_lines=10, interactive=False, autoscroll=True,
-                             elem_id="train-log")
-    runs = gr.Dataframe(headers=list(RUN_COLUMNS), label=i18n("train.runs"), interactive=False, max_height=320,
-                        elem_id="train-runs")
+            probes = gr.Dataframe(probe_table(None), label=i18n("train.probes"), interactive=False, wrap=True,
+                                  column_widths=["8%", "40%", "26%", "26%"], elem_id="train-probes")
+            runs = gr.Dataframe(runs_frame(manager), label=i18n("train.runs"), interactive=False, wrap=True,
+                                max_height=320, column_widths=["18%", "13%", "9%", "8%", "16%", "11%", "14%", "11%"],
+                                elem_id="train-runs")
+            with gr.Accordion(i18n("train.log"), open=True):
+                log = gr.Textbox(show_label=False, lines=8, max_lines=8, interactive=False, autoscroll=True,
+                                 elem_id="train-log")
     timer = gr.Timer(2.0)
 
     settings = [widgets[name] for name in SETTINGS]
-    view = [shown_status, status, progress, loss_plot, probes, log, runs]
-    show = partial(show_run, manager)
+    view = [shown_status, shown_busy, status, progress, loss_chart_view, probes, log, runs,
+            start_button, abort_button, resume_button, more_button, next_steps]
+    show = bind(show_run, manager)
     gr.on(triggers=None, fn=refreshed_choices, outputs=[widgets["dataset"], preset])
     # A reloaded page shows the run it followed, and, while that run trains, the settings it was started with.
-    followed = gr.on(triggers=None, fn=partial(followed_run, manager), outputs=run_state)
+    followed = gr.on(triggers=None, fn=bind(followed_run, manager), outputs=run_state)
     followed.then(show, inputs=run_state, outputs=view, show_progress="hidden")
-    followed.then(partial(run_settings, manager), inputs=run_state, outputs=settings, show_progress="hidden")
+    followed.then(bind(run_settings, manager), inputs=run_state, outputs=settings, show_progress="hidden")
     refresh_choices.click(refreshed_choices, outputs=[widgets["dataset"], preset])
     if tab is not None:
         # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.
@@ -475,31 +613,36 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     preset.input(apply_preset, inputs=[preset, widgets["base_model"], widgets["dataset"]], outputs=settings)
     widgets["method"].change(method_view, inputs=widgets["method"], outputs=[
         description, lora_row, widgets["target_modules"], widgets["num_virtual_tokens"], widgets["trainable_layers"]])
-    estimate_button.click(estimate_settings, inputs=settings, outputs=[trainable, memory, duration, fit_warning])
+    # Estimate takes half a minute: a progress bar over its results names each phase and the time left, and
+    # Cancel (live only meanwhile) stops it; the buttons come back either way.
+    estimate_buttons = [estimate_button, cancel_button]
+    measuring = estimate_button.click(lambda: estimating(True), outputs=estimate_buttons, queue=False).then(
+        estimate_settings, inputs=settings, outputs=[trainable, memory, duration, fit_warning],
+        show_progress_on=[duration])
+    measuring.then(lambda: estimating(False), outputs=estimate_buttons, show_progress="hidden")
+    cancel_button.click(cancel_estimate, outputs=estimate_buttons, cancels=[measuring], queue=False)
     preview_button.click(preview_command, inputs=settings, outputs=command)
     # The plan is said again whenever a setting changes (a preset changes many at once: the last call wins).
     plan_settings = dict(fn=plan_line, inputs=settings, outputs=plan_note, show_progress="hidden")
     gr.on(triggers=None, **plan_settings)
     gr.on([widgets[name].change for name in SETTINGS], trigger_mode="always_last", **plan_settings)
     save_button.click(save_settings_as_preset, inputs=[new_preset, *settings], outputs=preset)
-    start_button.click(partial(start_run, manager), inputs=settings, outputs=run_state, api_name="start_run").success(
+    start_button.click(bind(start_run, manager), inputs=[run_name, *settings], outputs=[run_state, run_name],
+                       api_name="start_run").success(show, inputs=run_state, outputs=view)
+    resume_button.click(bind(resume_run, manager), inputs=run_state, outputs=run_state, api_name="resume_run").success(
         show, inputs=run_state, outputs=view)
-    resume_button.click(partial(resume_run, manager), inputs=run_state, outputs=run_state, api_name="resume_run").success(
+    abort_button.click(bind(abort_run, manager), inputs=run_state, api_name="abort_run").then(
         show, inputs=run_state, outputs=view)
-    abort_button.click(partial(abort_run, manager), inputs=run_state, api_name="abort_run").then(show, inputs=run_state, outputs=view)
     runs.select(selected_run, outputs=run_state).then(show, inputs=run_state, outputs=view, show_progress="hidden",
                                                       api_name="follow_run")
-    timer.tick(partial(refresh, manager), inputs=[run_state, shown_status], outputs=view, show_progress="hidden")
+    timer.tick(bind(refresh, manager), inputs=[run_state, shown_status, shown_busy], outputs=view,
+               show_progress="hidden")
     log.change(None, js=SCROLL_LOG_TO_END)
     widgets["stage"].change(stage_view, inputs=widgets["stage"], outputs=[preference_row, widgets["preference_loss"]])
     # The loss chart is redrawn whenever the run has new events; the reward charts follow it.
-    loss_plot.change(reward_view, inputs=run_state, outputs=[reward_row, accuracy_plot, margin_plot],
-                     show_progress="hidden")
-    # Resume belongs to a run stopped part way; a finished run is compared (or trained further as a new run).
-    shown_status.change(lambda status: (gr.update(visible=status == "finished"),
-                                        gr.update(visible=status in RESUMABLE), gr.update(visible=status == "finished")),
-                        inputs=shown_status, outputs=[next_steps, resume_button, more_button], show_progress="hidden")
+    loss_chart_view.change(reward_view, inputs=run_state, outputs=[reward_row, accuracy_plot, margin_plot],
+                           show_progress="hidden")
     shown_status.change(run_card, inputs=[run_state, shown_status], outputs=[card, *card_values], show_progress="hidden")
-    more_button.click(train_more, inputs=run_state, outputs=settings, api_name="train_more")
+    more_button.click(train_more, inputs=run_state, outputs=[*settings, stage_section], api_name="train_more")
     return SimpleNamespace(compare=compare_button, chat=chat_button, export=export_button, run=run_state,
                            dataset=widgets["dataset"])
