@@ -1,10 +1,14 @@
 """Chat: which models a user can talk to, and the messages a question is sent with.
 
 A question goes out as: the system prompt, then the few-shot example pairs (in-context
-learning, to set beside fine-tuning), then the conversation so far, then the question.
+learning, to set beside fine-tuning), then the conversation so far (unless it is asked on its
+own), then the question.
 
     for history in stream_reply("embedded", "Answer briefly.", [("2+2?", "4")], [], "3+3?", settings):
         print(history[-1]["content"])
+
+A reply may carry a caption (which model and settings made it) on its last line; captions and
+all but the latest reply to a question stay on the page and never reach the model.
 
 A model is named by one string, so the browser and API callers say the same thing: a base
 model (`embedded`, a folder, a hub id), a run name in the workspace's runs/, or a folder
@@ -13,7 +17,9 @@ under exports/ (a merged model).
 
 from __future__ import annotations
 
+import html
 import math
+import re
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +31,9 @@ MAX_NEW_TOKENS = 4096
 EXPORTS = "exports"  # how a merged export is named in the model list: exports/<folder>
 ROLES = ("user", "assistant")
 MAX_TEXT = 100_000  # characters in one question with its system prompt
+BASE_LABEL = "{model} (base)"  # how a base model is named in the model list and in captions
+# A caption is the reply's last line, small: "\n\n<sub>embedded (base) · temperature 0.7</sub>".
+CAPTION = re.compile(r"\n\n<sub>[^<>\n]*</sub>\Z")
 
 
 class StopSignal(threading.Event):
@@ -52,13 +61,24 @@ def run_label(run) -> str:
     return f"{run.name} · {run.method} · {run.dataset}"
 
 
-def model_choices(runs: list) -> list[tuple[str, str]]:
+def model_choices(runs: list, base_label: str = BASE_LABEL) -> list[tuple[str, str]]:
     """(label, value) for every model there is to chat with: the bases, finished runs, merged exports."""
     trained = finished_runs(runs)
     bases = list(dict.fromkeys([EMBEDDED_MODEL, *(run.base_model or EMBEDDED_MODEL for run in trained)]))
-    return ([(f"{base} (base)", base) for base in bases]
+    return ([(base_label.format(model=base), base) for base in bases]
             + [(run_label(run), run.name) for run in trained]
             + [(f"{EXPORTS}/{path.name}", f"{EXPORTS}/{path.name}") for path in merged_exports()])
+
+
+def is_trained(choice: str) -> bool:
+    """Whether a model choice names trained weights (a run with adapter/ or model/, or a merged export)."""
+    return choice.startswith(f"{EXPORTS}/") or ("/" not in choice and has_weights(runs_dir() / choice))
+
+
+def model_name(choice: str | None, base_label: str = BASE_LABEL) -> str:
+    """A model choice as the user reads it: a run or export by its name, a base model marked as the base."""
+    choice = str(choice or EMBEDDED_MODEL).strip()
+    return choice if is_trained(choice) else base_label.format(model=choice)
 
 
 def model_source(choice: str | None) -> tuple[str | None, str | None]:
@@ -113,10 +133,43 @@ def example_pairs(rows) -> list[tuple[str, str]]:
     return pairs
 
 
-def history_messages(history) -> list[dict]:
-    """The conversation so far as plain {role, content} messages (the browser adds metadata and parts)."""
+def captioned(answer: str, caption: str) -> str:
+    """The answer with its caption as a small last line; no caption, the answer alone."""
+    return f"{answer}\n\n<sub>{html.escape(caption)}</sub>" if caption else answer
+
+
+def without_caption(text: str) -> str:
+    return CAPTION.sub("", text)
+
+
+def thread_messages(history) -> list[dict]:
+    """The conversation as the page shows it, as plain {role, content} messages (the browser adds metadata and
+    parts): captions and every answer to a question answered again are kept."""
     return [{"role": message["role"], "content": message_text(message.get("content"))}
             for message in history or [] if message.get("role") in ROLES]
+
+
+def history_messages(history) -> list[dict]:
+    """The conversation as the model reads it: captions left out, and of a question answered more than once
+    only the latest answer (chat templates expect user and assistant turns in turn)."""
+    turns: list[dict] = []
+    for message in thread_messages(history):
+        if message["role"] == "assistant":
+            message = {"role": "assistant", "content": without_caption(message["content"])}
+            if turns and turns[-1]["role"] == "assistant":
+                turns[-1] = message
+                continue
+        turns.append(message)
+    return turns
+
+
+def last_question(history) -> tuple[int, str]:
+    """(position, text) of the conversation's last question; ValueError when there is none yet."""
+    thread = thread_messages(history)
+    for index in range(len(thread) - 1, -1, -1):
+        if thread[index]["role"] == "user":
+            return index, thread[index]["content"]
+    raise ValueError("There is no question to answer again yet; send one first.")
 
 
 def build_messages(system_prompt: str, examples: list[tuple[str, str]], history, question: str) -> list[dict]:
@@ -166,8 +219,29 @@ def fitted_messages(model, tokenizer, system_prompt: str, examples, history, que
 
 
 def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, question: str,
-                 settings, stop: threading.Event | None = None) -> Iterator[list[dict]]:
-    """Yield the conversation with the answer growing at its end."""
+                 settings, stop: threading.Event | None = None, one_question: bool = False,
+                 caption: str = "") -> Iterator[list[dict]]:
+    """Yield the conversation with the question and its answer growing at its end. `one_question`: the model
+    reads the question without the conversation before it (the page still shows it)."""
+    shown = thread_messages(history) + [{"role": "user", "content": (question or "").strip()}]
+    yield from answer_into(shown, choice, system_prompt, examples, [] if one_question else history, question,
+                           settings, stop, caption)
+
+
+def stream_again(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, settings,
+                 stop: threading.Event | None = None, one_question: bool = False,
+                 caption: str = "") -> Iterator[list[dict]]:
+    """Answer the conversation's last question again, with these settings: the new answer goes after the earlier
+    ones, which stay to compare with. The model reads the turns before that question, not the earlier answers."""
+    index, question = last_question(history)
+    thread = thread_messages(history)
+    yield from answer_into(thread, choice, system_prompt, examples, [] if one_question else thread[:index], question,
+                           settings, stop, caption)
+
+
+def answer_into(shown: list[dict], choice: str | None, system_prompt: str, examples: list[tuple[str, str]], context,
+                question: str, settings, stop: threading.Event | None, caption: str) -> Iterator[list[dict]]:
+    """Yield `shown` with the answer to `question` (asked after `context`) growing at its end, captioned."""
     from studio.generate import cached_model, stream_chat
 
     question = (question or "").strip()
@@ -175,9 +249,8 @@ def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[st
         raise ValueError("Type a question first.")
     if len(question) + len(system_prompt or "") > MAX_TEXT:
         raise ValueError(f"The question and system prompt are longer than {MAX_TEXT:,} characters; shorten them.")
-    shown = history_messages(history) + [{"role": "user", "content": question}]
     model, tokenizer = cached_model(*model_source(choice))
-    messages = fitted_messages(model, tokenizer, system_prompt, examples, history, question, settings.max_new_tokens)
-    yield shown + [{"role": "assistant", "content": ""}]
+    messages = fitted_messages(model, tokenizer, system_prompt, examples, context, question, settings.max_new_tokens)
+    yield shown + [{"role": "assistant", "content": captioned("", caption)}]
     for text in stream_chat(model, tokenizer, messages, settings, stop):
-        yield shown + [{"role": "assistant", "content": text}]
+        yield shown + [{"role": "assistant", "content": captioned(text, caption)}]

@@ -95,3 +95,25 @@ def test_stream_reply_grows_the_answer_at_the_end_of_the_conversation(trained_ru
     assert list(chat.stream_reply("tiny-lora", "", [("the sky", "is blue")], history, "the cat sat", settings))[-1] == final
     with pytest.raises(ValueError, match="question"):
         next(chat.stream_reply("tiny-lora", "", [], [], "  ", settings))
+
+
+def test_the_model_reads_no_caption_and_only_the_latest_answer_to_a_question():
+    history = [{"role": "user", "content": "hi"},
+               {"role": "assistant", "content": chat.captioned("hello", "embedded (base) · temperature 0 (greedy)")},
+               {"role": "assistant", "content": [{"type": "text", "text": chat.captioned("hey", "a <b> & c")}]},
+               {"role": "user", "content": "bye"}]
+    assert history[2]["content"][0]["text"].endswith("<sub>a &lt;b&gt; &amp; c</sub>")
+    assert chat.history_messages(history) == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hey"},
+                                              {"role": "user", "content": "bye"}]
+    assert [message["content"] for message in chat.thread_messages(history)][1].endswith("</sub>")
+    assert chat.last_question(history) == (3, "bye")
+    with pytest.raises(ValueError, match="no question"):
+        chat.last_question([{"role": "assistant", "content": "hi"}])
+    # An answer that only looks like a caption in the middle is the model's own text and stays.
+    assert chat.without_caption("a\n\n<sub>x</sub>\nmore") == "a\n\n<sub>x</sub>\nmore"
+
+
+def test_model_names_mark_the_base(trained_run):
+    assert chat.model_name("tiny-lora") == "tiny-lora"
+    assert chat.model_name(None, "{model}（基础模型）") == "embedded（基础模型）"
+    assert chat.model_name("exports/x") == "exports/x"

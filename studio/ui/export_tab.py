@@ -4,24 +4,31 @@ Download the adapter (or a freeze/full run's model) as a zip, or merge a LoRA-st
 into a full model folder that plain transformers loads; both are written under the
 workspace's exports/. The tab shows the folder written and Python that loads it.
 It is a tab of its own, not part of Compare: exporting is the step after a run is judged,
-and it works on any finished run without loading a model into the app.
+and it works on any finished run without loading a model into the app. Make the zip and
+Merge wait for a run to act on; Merge stays off, with the reason beside it, for a run that
+has nothing to merge (a freeze/full run's model, or a prompt method's virtual tokens).
 """
 
 from __future__ import annotations
 
+import json
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
 
 from studio.compare import run_folder
 from studio.jobs import JobManager
+from studio.ui.common import ERROR_SECONDS, error_text, run_name, user_errors
 from studio.ui.compare_tab import run_choices, run_update
-from studio.ui.common import run_name
 from studio.ui.i18n import i18n
-from studio.ui.train_tab import shows_errors
+from studio.ui.lang import language, say
+
+# PEFT types that add virtual tokens instead of changing weights: nothing to fold into the base.
+PROMPT_METHODS = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING")
 
 
-@shows_errors
+@user_errors
 def show_run(run: str | None) -> list:
     """What the run saved, the default merged folder name, and code that loads the run's own folder."""
     from studio.export import loading_code, weights_summary
@@ -35,32 +42,61 @@ def show_run(run: str | None) -> list:
             gr.update(visible=False)]
 
 
-def refused(error: ValueError, outputs: int) -> list:
-    """A refusal is said on the tab's message line and in a toast that closes by itself; what an earlier
-    zip or merge showed stays in place."""
-    gr.Warning(str(error), duration=10)
-    return [f"⚠️ {error}", *[gr.skip()] * outputs]
+def merge_blocker(run_dir: Path) -> str | None:
+    """The i18n key saying why a run has nothing to merge, or None when Merge applies."""
+    from studio.generate import find_trained_weights
+
+    kind, folder = find_trained_weights(run_dir)
+    if kind == "model":
+        return "export.merge_whole_model"
+    config = folder / "adapter_config.json"
+    peft_type = json.loads(config.read_text(encoding="utf-8")).get("peft_type") if config.is_file() else None
+    return "export.merge_prompt_method" if peft_type in PROMPT_METHODS else None
 
 
-def make_zip(run: str) -> list:
+def actions(run: str | None, request: gr.Request | None = None) -> list:
+    """(zip button, merge button, merge note, message): each button on only when there is a run for it to act
+    on; Merge off with its reason for a run that has nothing to merge. A message about another run is cleared."""
+    if not run:
+        return [gr.update(interactive=False), gr.update(interactive=False), gr.update(value="", visible=False),
+                say(request, "export.no_run")]
+    try:
+        blocker = merge_blocker(run_folder(run))
+    except ValueError as error:
+        return [gr.update(interactive=False), gr.update(interactive=False), gr.update(value="", visible=False),
+                f"⚠️ {error_text(str(error), language(request))}"]
+    note = say(request, blocker) if blocker else ""
+    return [gr.update(interactive=True), gr.update(interactive=blocker is None),
+            gr.update(value=note, visible=bool(note)), ""]
+
+
+def refused(error: ValueError, outputs: int, request: gr.Request | None) -> list:
+    """A refusal is said, in the page's language, on the tab's message line and in a toast that closes by itself;
+    what an earlier zip or merge showed stays in place."""
+    text = error_text(str(error), language(request))
+    gr.Warning(text, duration=ERROR_SECONDS)
+    return [f"⚠️ {text}", *[gr.skip()] * outputs]
+
+
+def make_zip(run: str, request: gr.Request | None = None) -> list:
     """(message, download, folder, code) for the run's adapter (or model) zipped into exports/."""
     from studio.export import zip_export
 
     try:
         archive, code = zip_export(run_folder(run))
     except ValueError as error:
-        return refused(error, 3)
+        return refused(error, 3, request)
     return ["", gr.update(value=str(archive), visible=True), str(archive), code]
 
 
-def merge(run: str, name: str) -> list:
+def merge(run: str, name: str, request: gr.Request | None = None) -> list:
     """(message, folder, code) of the adapter merged into a full model folder in exports/."""
     from studio.export import merged_export
 
     try:
         folder, code = merged_export(run_folder(run), name)
     except ValueError as error:
-        return refused(error, 2)
+        return refused(error, 2, request)
     return ["", str(folder), code]
 
 
@@ -81,15 +117,16 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     with gr.Row():
         with gr.Column(variant="panel"):
             gr.Markdown(i18n("export.zip_help"))
-            zip_button = gr.Button(i18n("export.zip"), elem_id="export-zip")
-            download = gr.DownloadButton(i18n("export.download"), variant="primary", visible=False,
+            zip_button = gr.Button(i18n("export.zip"), size="md", interactive=False, elem_id="export-zip")
+            download = gr.DownloadButton(i18n("export.download"), variant="primary", size="md", visible=False,
                                          elem_id="export-download")
         with gr.Column(variant="panel"):
             gr.Markdown(i18n("export.merge_help"))
-            with gr.Row(equal_height=True):
-                name = gr.Textbox(label=i18n("export.merge_name"), info=i18n("export.merge_name_help"), scale=3,
-                                  elem_id="export-merge-name")
-                merge_button = gr.Button(i18n("export.merge"), variant="primary", scale=1, elem_id="export-merge")
+            name = gr.Textbox(label=i18n("export.merge_name"), info=i18n("export.merge_name_help"),
+                              elem_id="export-merge-name")
+            merge_button = gr.Button(i18n("export.merge"), variant="primary", size="md", interactive=False,
+                                     elem_id="export-merge")
+            merge_note = gr.Markdown(visible=False, elem_id="export-merge-note")
     message = gr.Markdown(elem_id="export-message")
     folder = gr.Textbox(label=i18n("export.folder"), interactive=False, buttons=["copy"], elem_id="export-folder")
     code = gr.Code(language="python", label=i18n("export.code"), interactive=False, elem_id="export-code")
@@ -98,8 +135,12 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     refresh_runs.click(refresh, inputs=run, outputs=run)
     if tab is not None:
         tab.select(refresh, inputs=run, outputs=run, show_progress="hidden")
-    run.change(show_run, inputs=run, outputs=[saved, name, code, download], show_progress="hidden")
-    gr.on(triggers=None, fn=show_run, inputs=run, outputs=[saved, name, code, download])
+    shown = [saved, name, code, download]
+    buttons = [zip_button, merge_button, merge_note, message]
+    run.change(show_run, inputs=run, outputs=shown, show_progress="hidden")
+    run.change(actions, inputs=run, outputs=buttons, show_progress="hidden")
+    gr.on(triggers=None, fn=show_run, inputs=run, outputs=shown)
+    gr.on(triggers=None, fn=actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Progress shows on the message line alone: the folder and code of an earlier export stay readable.
     zip_button.click(make_zip, inputs=run, outputs=[message, download, folder, code], show_progress_on=message)
     merge_button.click(merge, inputs=[run, name], outputs=[message, folder, code], show_progress_on=message)
