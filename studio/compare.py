@@ -4,9 +4,11 @@
     csv_path, markdown_path = write_report(result)
     general_check("demo")["drift"]    # 0 = answers as the base gave them, 1 = nothing in common
 
-The batch numbers are `evaluate_rows` on the same rows for each side, so they equal
-`python -m studio eval` (with and without --adapter). Blind votes are appended to the run's
-votes.jsonl, so the votes of everyone who looks at the run add up.
+The batch numbers are `evaluate_rows`' steps on the same rows and batches for each side, so they
+equal `python -m studio eval` (with and without --adapter); `stream_batch_compare` and
+`stream_general_check` give the results as the answers come in, for a progress line and tables that
+fill in. Blind votes are appended to the run's votes.jsonl, so the votes of everyone who looks at
+the run add up.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import random
 import time
 from dataclasses import replace
+from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
 
@@ -61,6 +64,14 @@ def run_folder(run: str | Path) -> Path:
     return path
 
 
+def compared_run(run: str | Path) -> Path:
+    """run_folder for the compare tools: with no run chosen, says what to choose it for."""
+    if not run:
+        raise ValueError("Pick a finished run to compare with its base model (train one in the Train tab if there "
+                         "is none).")
+    return run_folder(run)
+
+
 def base_of(run_dir: Path) -> str:
     from studio.generate import run_base_model
 
@@ -76,7 +87,7 @@ def stream_side_by_side(run: str | Path, messages: list[dict], settings, stop=No
 
     if not messages or not messages[-1]["content"].strip():
         raise ValueError("Type a prompt first.")
-    yield from stream_pair(run_folder(run), messages, settings, stop)
+    yield from stream_pair(compared_run(run), messages, settings, stop)
 
 
 def grid_temperatures(values) -> list[float]:
@@ -116,7 +127,7 @@ def record_vote(run: str | Path, choice: str, order: tuple[str, str], prompt: st
     if not order:
         raise ValueError("Compare in blind mode first, then vote.")
     winner = {"A": order[0], "B": order[1], "tie": "tie"}[choice]
-    run_dir = run_folder(run)
+    run_dir = compared_run(run)
     seed = order[2] if len(order) > 2 else settings.seed  # blind mode draws its own seed
     append_jsonl(run_dir / VOTES_FILE, {"time": time.time(), "winner": winner, "prompt": prompt,
                                        "temperature": settings.temperature, "seed": seed})
@@ -124,7 +135,7 @@ def record_vote(run: str | Path, choice: str, order: tuple[str, str], prompt: st
 
 
 def vote_tally(run: str | Path) -> dict:
-    votes = read_jsonl(run_folder(run) / VOTES_FILE)
+    votes = read_jsonl(compared_run(run) / VOTES_FILE)
     tally = {side: 0 for side in (*SIDES, "tie")}
     for vote in votes:
         if vote.get("winner") in tally:
@@ -153,22 +164,49 @@ def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
     return loaded.rows, loaded.shape, Path(loaded.source).stem
 
 
-def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None) -> dict:
-    """Greedy answers of base and tuned on the same rows, with metrics per row and in total."""
-    from studio.evaluate import evaluate_rows
+def stream_batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None,
+                         batch_size: int = 8) -> Iterator[dict]:
+    """batch_compare as it goes: after each batch of rows one model answered, the result so far (each side's
+    "details" only, "progress" = (answers given, answers to give)); last, the whole result."""
+    from studio.evaluate import answer_rows, evaluation_prompts, perplexity, summarize
     from studio.generate import cached_model, generation_lock
 
     check_range("limit", limit or 0, 0, MAX_BATCH_ROWS)
     check_range("max_new_tokens", max_new_tokens or 1, 1, MAX_ANSWER_TOKENS)
-    run_dir = run_folder(run)
+    run_dir = compared_run(run)
     rows, shape, name = evaluation_rows(run_dir, dataset)
     rows = rows[:int(limit)] if limit else rows
-    results = {}
-    for side, model_and_tokenizer in zip(SIDES, (cached_model(base_of(run_dir)), cached_model(None, run_dir))):
-        # The models are shared with the chat: take turns with it rather than race on the model's state.
-        with generation_lock(model_and_tokenizer[0]):
-            results[side] = evaluate_rows(*model_and_tokenizer, rows, shape, max_new_tokens or None)
-    return {"run": run_dir.name, "dataset": name, **results}
+    models = dict(zip(SIDES, (cached_model(base_of(run_dir)), cached_model(None, run_dir))))
+    prompts = {side: evaluation_prompts(tokenizer, rows, shape, max_new_tokens or None)
+               for side, (_, tokenizer) in models.items()}
+    details = {side: [] for side in SIDES}
+
+    def so_far() -> dict:
+        done = sum(len(answers) for answers in details.values())
+        return {"run": run_dir.name, "dataset": name, "progress": (done, len(SIDES) * len(rows)),
+                **{side: {"details": list(answers)} for side, answers in details.items()}}
+
+    # Batch by batch, base then tuned, so each row fills in whole; the batches are the ones evaluate_rows
+    # makes, so the answers are the same as `python -m studio eval`'s.
+    for start in range(0, len(rows), batch_size):
+        for side, (model, tokenizer) in models.items():
+            conversations, references, most = prompts[side]
+            # The models are shared with the chat: take turns with it rather than race on the model's state.
+            with generation_lock(model):
+                details[side] += answer_rows(model, tokenizer, conversations[start:start + batch_size],
+                                             references[start:start + batch_size], most, batch_size)
+            yield so_far()
+    result = so_far()
+    for side, (model, tokenizer) in models.items():
+        with generation_lock(model):
+            result[side] = summarize(details[side], perplexity(model, tokenizer, rows, shape), prompts[side][2])
+    yield result
+
+
+def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None) -> dict:
+    """Greedy answers of base and tuned on the same rows, with metrics per row and in total."""
+    *_, result = stream_batch_compare(run, dataset, limit, max_new_tokens)
+    return result
 
 
 def headline_metric(result: dict) -> str:
@@ -179,11 +217,14 @@ def headline_metric(result: dict) -> str:
 
 
 def comparison_rows(result: dict) -> list[dict]:
+    """One row per dataset row: prompt, reference, both answers and their scores. While a batch compare runs,
+    a row the tuned model has not answered yet has its answer and scores None."""
     rows = []
-    for number, (base, tuned) in enumerate(zip(result["base"]["details"], result["tuned"]["details"]), start=1):
+    for number, (base, tuned) in enumerate(zip_longest(result["base"]["details"], result["tuned"]["details"],
+                                                       fillvalue={}), start=1):
         rows.append({"row": number, "prompt": base["prompt"], "reference": base["reference"],
-                     "base": base["prediction"], "tuned": tuned["prediction"],
-                     **{f"{side}_{metric}": round(values[metric], 4)
+                     "base": base["prediction"], "tuned": tuned.get("prediction"),
+                     **{f"{side}_{metric}": round(values[metric], 4) if metric in values else None
                         for metric in ("exact_match", "f1", "rouge_l") for side, values in zip(SIDES, (base, tuned))}})
     return rows
 
@@ -241,19 +282,33 @@ def drift(base_answers: list[str], tuned_answers: list[str]) -> tuple[list[float
     return similarities, round(1 - sum(similarities) / len(similarities), 4) if similarities else 0.0
 
 
-def general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PROMPTS) -> dict:
-    """Base and tuned answer everyday prompts greedily; the drift says how much tuning changed them."""
+def stream_general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PROMPTS) -> Iterator[dict]:
+    """general_check as it goes: the rows with the base's answers in ("progress" = (answers given, answers to
+    give)), then the whole check with the tuned answers, similarities and drift."""
     from studio.generate import cached_model, generate_batch, generation_lock
 
     check_range("max_new_tokens", max_new_tokens, 1, MAX_ANSWER_TOKENS)
-    run_dir = run_folder(run)
+    run_dir = compared_run(run)
     conversations = [[{"role": "user", "content": prompt}] for prompt in prompts]
-    answers = []
-    for model, tokenizer in (cached_model(base_of(run_dir)), cached_model(None, run_dir)):
+    answers = {side: [""] * len(prompts) for side in SIDES}
+
+    def answer(side: str, model_and_tokenizer) -> None:
+        model, tokenizer = model_and_tokenizer
         with generation_lock(model):
-            answers.append(generate_batch(model, tokenizer, conversations, int(max_new_tokens)))
-    base_answers, tuned_answers = answers
-    similarities, moved = drift(base_answers, tuned_answers)
-    rows = [{"prompt": prompt, "base": base, "tuned": tuned, "similarity": similarity}
-            for prompt, base, tuned, similarity in zip(prompts, base_answers, tuned_answers, similarities)]
-    return {"run": run_dir.name, "rows": rows, "drift": moved}
+            answers[side] = generate_batch(model, tokenizer, conversations, int(max_new_tokens))
+
+    def check(similarities: list, moved: float | None, given: int) -> dict:
+        rows = [{"prompt": prompt, "base": base, "tuned": tuned, "similarity": similarity}
+                for prompt, base, tuned, similarity in zip(prompts, answers["base"], answers["tuned"], similarities)]
+        return {"run": run_dir.name, "rows": rows, "drift": moved, "progress": (given, len(SIDES) * len(prompts))}
+
+    answer("base", cached_model(base_of(run_dir)))
+    yield check([None] * len(prompts), None, len(prompts))
+    answer("tuned", cached_model(None, run_dir))
+    yield check(*drift(answers["base"], answers["tuned"]), len(SIDES) * len(prompts))
+
+
+def general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PROMPTS) -> dict:
+    """Base and tuned answer everyday prompts greedily; the drift says how much tuning changed them."""
+    *_, result = stream_general_check(run, max_new_tokens, prompts)
+    return result

@@ -91,11 +91,8 @@ def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: in
     return math.exp(total_loss / total_tokens) if total_tokens else float("nan")
 
 
-def evaluate_rows(model, tokenizer, rows: list[dict], shape: str, max_new_tokens: int | None = None,
-                  batch_size: int = 8) -> dict:
-    """Greedy answers to held-out rows and the metrics over them (per row and in total)."""
-    from studio.generate import generate_batch
-
+def evaluation_prompts(tokenizer, rows: list[dict], shape: str, max_new_tokens: int | None = None) -> tuple[list, list, int]:
+    """(conversations up to each answer, reference answers, max new tokens) of held-out rows."""
     if shape not in ("instruction", "chat"):
         raise ValueError(f"Evaluation needs instruction or chat rows, not {shape}.")
     if not rows:
@@ -105,13 +102,33 @@ def evaluate_rows(model, tokenizer, rows: list[dict], shape: str, max_new_tokens
         # Answers much longer than the longest reference cannot match it; don't pay for them.
         longest = max(len(tokenizer(reference, add_special_tokens=False)["input_ids"]) for reference in references)
         max_new_tokens = min(256, longest + 16)
+    return list(prompts), list(references), max_new_tokens
+
+
+def answer_rows(model, tokenizer, prompts: list, references: list, max_new_tokens: int, batch_size: int = 8) -> list[dict]:
+    """Greedy answers to these prompts, each scored against its reference (a part of the rows at a time,
+    so a caller can show progress)."""
+    from studio.generate import generate_batch
+
     predictions = generate_batch(model, tokenizer, list(prompts), max_new_tokens, batch_size)
-    details = [
+    return [
         {"prompt": prompt[-1]["content"], "reference": reference, "prediction": prediction,
          "exact_match": exact_match(prediction, reference), "f1": token_f1(prediction, reference),
          "rouge_l": rouge_l(prediction, reference)}
         for prompt, reference, prediction in zip(prompts, references, predictions)
     ]
+
+
+def summarize(details: list[dict], perplexity_value: float, max_new_tokens: int) -> dict:
+    """The metrics over every row (means), with the per-row details."""
     totals = {key: round(sum(row[key] for row in details) / len(details), 4) for key in ("exact_match", "f1", "rouge_l")}
-    totals["perplexity"] = round(perplexity(model, tokenizer, rows, shape), 4)
-    return {"rows": len(details), **totals, "max_new_tokens": max_new_tokens, "details": details}
+    return {"rows": len(details), **totals, "perplexity": round(perplexity_value, 4), "max_new_tokens": max_new_tokens,
+            "details": details}
+
+
+def evaluate_rows(model, tokenizer, rows: list[dict], shape: str, max_new_tokens: int | None = None,
+                  batch_size: int = 8) -> dict:
+    """Greedy answers to held-out rows and the metrics over them (per row and in total)."""
+    prompts, references, max_new_tokens = evaluation_prompts(tokenizer, rows, shape, max_new_tokens)
+    details = answer_rows(model, tokenizer, prompts, references, max_new_tokens, batch_size)
+    return summarize(details, perplexity(model, tokenizer, rows, shape), max_new_tokens)

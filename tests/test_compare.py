@@ -104,3 +104,25 @@ def test_grid_and_general_check_answer_with_both_models(trained_run):
     checked = compare.general_check("tiny-lora", max_new_tokens=4)
     assert len(checked["rows"]) == len(compare.GENERAL_PROMPTS) and 0 <= checked["drift"] <= 1
     assert {"prompt", "base", "tuned", "similarity"} == set(checked["rows"][0])
+
+
+def test_batch_compare_streams_each_batch_of_answers_as_it_comes(trained_run, tiny_sft_file):
+    steps = list(compare.stream_batch_compare("tiny-lora", str(tiny_sft_file), limit=5, batch_size=2))
+    # Base then tuned for each batch of two rows, then the scores.
+    assert [step["progress"] for step in steps] == [(2, 10), (4, 10), (6, 10), (8, 10), (9, 10), (10, 10), (10, 10)]
+    first = compare.comparison_rows(steps[0])
+    assert len(first) == 2 and all(row["tuned"] is None and row["tuned_f1"] is None for row in first)
+    assert all(isinstance(row["base"], str) and row["base_f1"] is not None for row in first)
+    assert "perplexity" not in steps[-2]["tuned"] and steps[-1]["tuned"]["rows"] == 5
+    assert [row["base"] for row in compare.comparison_rows(steps[-1])][:2] == [row["base"] for row in first]
+    assert steps[-1]["tuned"]["details"] == steps[-2]["tuned"]["details"]
+
+
+def test_general_check_streams_the_base_answers_before_the_tuned(trained_run):
+    base_first, checked = compare.stream_general_check("tiny-lora", max_new_tokens=4)
+    assert base_first["progress"] == (8, 16) and checked["progress"] == (16, 16) and base_first["drift"] is None
+    assert all(row["tuned"] == "" and row["similarity"] is None for row in base_first["rows"])
+    assert [row["base"] for row in base_first["rows"]] == [row["base"] for row in checked["rows"]]
+    assert checked == compare.general_check("tiny-lora", max_new_tokens=4)
+    with pytest.raises(ValueError, match="Pick a finished run to compare with its base model"):
+        compare.general_check("", max_new_tokens=4)

@@ -39,3 +39,20 @@ def test_perplexity_is_finite_and_above_one(tiny_model_dir):
     rows = [{"instruction": "the sky", "input": "", "output": "is blue"}] * 3
     value = perplexity(model, tokenizer, rows, "instruction")
     assert math.isfinite(value) and value > 1
+
+
+def test_answering_batch_by_batch_gives_the_answers_of_evaluating_at_once(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.evaluate import answer_rows, evaluate_rows, evaluation_prompts
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"instruction": f"the sky {index}", "input": "", "output": "is blue"} for index in range(5)]
+    whole = evaluate_rows(model, tokenizer, rows, "instruction", batch_size=2)
+    prompts, references, most = evaluation_prompts(tokenizer, rows, "instruction")
+    parts = [answer_rows(model, tokenizer, prompts[start:start + 2], references[start:start + 2], most, 2)
+             for start in range(0, 5, 2)]
+    assert [row for part in parts for row in part] == whole["details"] and most == whole["max_new_tokens"]
+    with pytest.raises(ValueError, match="No rows to evaluate"):
+        evaluation_prompts(tokenizer, [], "instruction")
