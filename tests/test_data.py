@@ -10,7 +10,6 @@ import pytest
 from studio import data
 from studio.tokens import render_example
 from studio.data import (
-    CHATML_TEMPLATE,
     DatasetError,
     check_file,
     detect_shape,
