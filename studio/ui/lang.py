@@ -54,8 +54,8 @@ PAGE_SCRIPT = ("<script>(function(){var m=document.cookie.match(/(?:^|; )" + LAN
 # hidden and the Chinese one shown in its place.
 TOAST_TITLES_ZH = {"error": "错误", "warning": "警告", "info": "提示", "success": "完成"}
 TOAST_CSS = "".join(
-    f'html[data-studio-lang="zh"] .toast-title.{kind} > span {{ font-size: 0; }}'
-    f'html[data-studio-lang="zh"] .toast-title.{kind} > span::before {{ content: "{title}"; font-size: var(--text-md); }}'
+    f'html[data-studio-lang="zh"] .toast-title.{kind} {{ font-size: 0 !important; }}'
+    f'html[data-studio-lang="zh"] .toast-title.{kind}::before {{ content: "{title}"; font-size: var(--text-lg); }}'
     for kind, title in TOAST_TITLES_ZH.items())
 # The switch's click: keep the choice for a year, and reload the page in it.
 CHOOSE_LANGUAGE = ("(language) => { document.cookie = '" + LANGUAGE_COOKIE + "=' + language +"

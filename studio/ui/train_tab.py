@@ -628,7 +628,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     gr.on([widgets[name].change for name in SETTINGS], trigger_mode="always_last", **plan_settings)
     save_button.click(save_settings_as_preset, inputs=[new_preset, *settings], outputs=preset)
     start_button.click(bind(start_run, manager), inputs=[run_name, *settings], outputs=[run_state, run_name],
-                       api_name="start_run").success(show, inputs=run_state, outputs=view)
+                       api_name="start_run", show_progress="hidden").success(show, inputs=run_state, outputs=view)
     resume_button.click(bind(resume_run, manager), inputs=run_state, outputs=run_state, api_name="resume_run").success(
         show, inputs=run_state, outputs=view)
     abort_button.click(bind(abort_run, manager), inputs=run_state, api_name="abort_run").then(
