@@ -94,6 +94,19 @@ def shoot(page, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
+def settled(page) -> None:
+    """No message left open (each closes by itself within ten seconds), and no visible table wider than its box
+    (a reader never scrolls sideways to find a column)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="toast-body"]')).to_have_count(0, timeout=15_000)
+    too_wide = page.evaluate("""() => [...document.querySelectorAll('table')]
+        .filter((table) => table.offsetParent !== null && table.getBoundingClientRect().width > 0)
+        .filter((table) => table.getBoundingClientRect().width > table.parentElement.getBoundingClientRect().width + 2)
+        .map((table) => (table.closest('[id]') || {}).id)""")
+    assert not too_wide, f"tables wider than their box: {too_wide}"
+
+
 def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
     sync_playwright = browser_or_skip()
     from playwright.sync_api import expect
@@ -107,14 +120,18 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         page.set_default_timeout(60_000)
         page.goto(url)
 
-        # An error's toast does not stay: "Open sample" with no sample chosen says so, and the next action that
-        # succeeds closes it (it would also close by itself after ten seconds).
+        # An error's toast does not stay: a file that is not JSON Lines is refused with a toast, and the next
+        # action that succeeds closes it (it would also close by itself after ten seconds).
         toasts = page.locator('[data-testid="toast-body"]')
-        page.locator("#dataset-open-sample").click()
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text("this is not JSON\n")
+        page.locator("#dataset-upload").wait_for()
+        with page.expect_file_chooser() as chooser:
+            page.locator("#dataset-upload").click()
+        chooser.value.set_files(str(broken))
         expect(toasts).to_have_count(1)
 
         # Dataset tab: upload (the name is made safe), edit the first answer, save.
-        page.locator("#dataset-upload").wait_for()
         with page.expect_file_chooser() as chooser:
             page.locator("#dataset-upload").click()
         chooser.value.set_files(str(upload))
@@ -135,7 +152,7 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         shoot(page, "dataset-tab", tmp_path)
 
         # Train tab: the dataset just saved is already chosen; cpu-lora on the embedded model, long enough to abort.
-        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("tab", name="Train", exact=True).click()
         expect(page.locator("#train-dataset input")).to_have_value("my-reviews.jsonl")
         page.locator("#train-max-steps input").fill("200")
         page.locator("#train-max-steps input").press("Tab")
@@ -150,7 +167,7 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
 
         # A reload reattaches to the running job.
         page.reload()
-        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("tab", name="Train", exact=True).click()
         page.locator("#train-status").get_by_text("running").wait_for()
         run_name = next((workspace / "runs").glob("*my-reviews*")).name
         page.locator("#train-status").get_by_text(run_name).wait_for()
@@ -170,22 +187,23 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
 
 
 def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
-    """The README's first demo: the identity sample with a name put in, the default preset, the tuned model
-    answering a question that is not in the data with that name, beside a base model that does not."""
+    """The README's first demo, walked as a newcomer on a 1280×800 screen: the identity sample with a name put in,
+    the default preset, the tuned model answering a question that is not in the data with that name, beside a
+    base model that does not; then Chat at two temperatures, the zip, and every tab again in Chinese.
+    After each step no message is left open and no table is wider than its box."""
     sync_playwright = browser_or_skip()
     from playwright.sync_api import expect
 
     url, workspace = studio_app
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-US")
         page.set_default_timeout(60_000)
         page.goto(url)
 
         # Dataset tab: open the sample, put a name and a maker in for the placeholders, save.
         page.locator("#dataset-sample input").click()
-        page.get_by_role("option", name="identity.jsonl").click()
-        page.locator("#dataset-open-sample").click()
+        page.get_by_role("option", name="identity.jsonl").click()  # a sample opens when it is picked
         expect(page.locator("#dataset-table")).to_contain_text("{{name}}")
         page.locator("#dataset-find-replace").get_by_text("Find and replace").click()
         for placeholder, value in (("{{name}}", "Orion"), ("{{author}}", "Lumen Labs")):
@@ -199,9 +217,11 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
         page.locator("#dataset-message").get_by_text("orion-identity.jsonl").wait_for()
         saved = workspace / "datasets" / "orion-identity.jsonl"
         assert "Orion" in saved.read_text() and "{{" not in saved.read_text()
+        shoot(page, "walkthrough-dataset", tmp_path)
+        settled(page)
 
         # Train tab: that dataset with the default preset; the plan says what will happen before Start.
-        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("tab", name="Train", exact=True).click()
         expect(page.locator("#train-preset input")).to_have_value("cpu-lora")
         page.locator("#train-dataset input").click()
         page.locator("#train-dataset input").fill("orion-identity")
@@ -213,10 +233,12 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
         started = time.time()
         page.locator("#train-status").get_by_text("finished").wait_for(timeout=900_000)
         trained = time.time() - started
+        shoot(page, "walkthrough-train", tmp_path)
+        settled(page)
 
         # Compare with base: a question that is not in the data, answered greedily by both.
         page.locator("#train-compare").click()
-        expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("tab", name="Compare", exact=True)).to_have_attribute("aria-selected", "true")
         page.locator('#compare-temperature input[type="number"]').fill("0")
         page.locator('#compare-temperature input[type="number"]').press("Enter")
         page.locator("#compare-max-new-tokens input").fill("32")
@@ -229,6 +251,49 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
         base, tuned = left.input_value(), right.input_value()
         assert "orion" not in base.lower()
         shoot(page, "name-demo-compare", tmp_path)
+        settled(page)
+
+        # Chat with the tuned run (the run card's next step): one question greedily, then again at 1.2;
+        # each reply says which model and temperature made it.
+        page.get_by_role("tab", name="Train", exact=True).click()
+        page.locator("#train-chat").click()
+        expect(page.get_by_role("tab", name="Chat", exact=True)).to_have_attribute("aria-selected", "true")
+        history, stop = page.locator("#chat-history"), page.locator("#chat-stop")
+        expect(stop).to_be_disabled()
+        page.locator("#chat-max-new-tokens input").fill("24")
+        for temperature in ("0", "1.2"):
+            page.locator('#chat-temperature input[type="number"]').fill(temperature)
+            page.locator('#chat-temperature input[type="number"]').press("Enter")
+            if temperature == "0":
+                page.locator("#chat-message textarea").fill("What name do you go by?")
+                page.locator("#chat-send").click()
+            else:
+                page.locator("#chat-regenerate").click()  # the same question, with the new temperature
+            expect(history).to_contain_text(re.compile(rf"temperature {re.escape(temperature)}\b"), timeout=MODEL_WAIT)
+            expect(stop).to_be_disabled(timeout=MODEL_WAIT)
+        expect(history).to_contain_text("Orion")
+        shoot(page, "walkthrough-chat", tmp_path)
+        settled(page)
+
+        # Export: the adapter as a zip to download.
+        page.get_by_role("tab", name="Train", exact=True).click()
+        page.locator("#train-export").click()
+        page.locator("#export-zip").click()
+        expect(page.locator("#export-download")).to_be_visible(timeout=MODEL_WAIT)
+        shoot(page, "walkthrough-export", tmp_path)
+        settled(page)
+
+        # The same page in Chinese, from the header's switch: every tab, labels and what handlers write alike.
+        page.get_by_role("tab", name="Dataset", exact=True).click()
+        page.locator("#studio-language").get_by_text("中文").click()
+        page.get_by_role("tab", name="训练", exact=True).wait_for()
+        for tab, name in (("数据集", "dataset"), ("训练", "train"), ("对话", "chat"), ("对比", "compare"),
+                          ("导出", "export")):
+            page.get_by_role("tab", name=tab, exact=True).click()
+            page.wait_for_timeout(1500)
+            shoot(page, f"walkthrough-zh-{name}", tmp_path)
+            settled(page)
+        expect(page.locator("#train-status")).to_contain_text("已完成")
         browser.close()
     print(f"\nname demo: trained in {trained:.0f} s; the tuned answer named Orion {answered:.0f} s after Start."
           f"\n  base: {base}\n  tuned: {tuned}")
@@ -248,10 +313,10 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         page.goto(url)
 
         # The Train tab follows the newest run; it has finished, so it offers "Compare with base".
-        page.get_by_role("tab", name="Train").click()
+        page.get_by_role("tab", name="Train", exact=True).click()
         page.locator("#train-status").get_by_text("finished").wait_for()
         page.locator("#train-compare").click()
-        expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("tab", name="Compare", exact=True)).to_have_attribute("aria-selected", "true")
         expect(page.locator("#compare-run input")).to_have_value(re.compile("tiny-lora"))
 
         # One prompt, both columns fill; again at another temperature. (With seed 0 the tiny run ends its
@@ -275,8 +340,10 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
 
         # Blind: answers A and B, a vote, the tally and the run's votes.jsonl count it, the sides revealed.
-        tally = [page.locator(f"#compare-tally-{name} input") for name in ("tuned", "base", "tie")]
-        counted = sum(int(box.input_value() or 0) for box in tally)
+        def votes_counted() -> int:
+            return sum(int(number) for number in re.findall(r"\d+", page.locator("#compare-tally").inner_text()))
+
+        counted = votes_counted()
         page.locator("#compare-blind input").check()
         page.locator("#compare-send").click()
         page.locator("#compare-vote-a").wait_for()
@@ -284,8 +351,8 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         shoot(page, "compare-blind", tmp_path)
         page.locator("#compare-vote-a").click()
         expect(page.locator("#compare-votes")).to_be_hidden()
-        page.wait_for_function(f"""() => [...document.querySelectorAll('[id^="compare-tally-"] input')]
-                                      .reduce((sum, box) => sum + Number(box.value), 0) === {counted + 1}""")
+        page.wait_for_function(f"""() => (document.querySelector('#compare-tally').innerText.match(/\\d+/g) || [])
+                                      .reduce((sum, number) => sum + Number(number), 0) === {counted + 1}""")
         expect(page.locator("#compare-left")).to_contain_text(re.compile("Answer A: (base model|tuned)"))
         assert len((run / "votes.jsonl").read_text().splitlines()) == votes_before + 1
         page.locator("#compare-blind input").uncheck()
@@ -294,14 +361,17 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         page.locator("#compare-send").click()
         expect(right).not_to_have_value("")
         expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
+        page.locator("#compare-side-tab").get_by_text("Temperature grid").click()
         page.locator("#compare-grid-run").click()
         expect(page.locator('#compare-grid [data-testid="cell-2-0"]')).to_have_text("1.2", timeout=MODEL_WAIT)
+        page.locator("#compare-tools").get_by_role("tab", name="Batch compare (before / after)", exact=True).click()
         page.locator("#compare-batch-dataset input").click()
         page.get_by_role("option", name="The run's validation rows").click()
         page.locator("#compare-batch-run").click()
-        expect(page.locator('#compare-batch-totals [data-testid="cell-0-0"]')).to_have_text("exact_match",
+        expect(page.locator('#compare-batch-totals [data-testid="cell-0-0"]')).to_have_text("Exact match",
                                                                                             timeout=MODEL_WAIT)
         expect(page.locator("#compare-batch-csv")).to_be_visible()
+        page.locator("#compare-tools").get_by_role("tab", name="General knowledge", exact=True).click()
         page.locator("#compare-general-tokens input").fill("8")
         page.locator("#compare-general-run").click()
         expect(page.locator("#compare-drift input")).not_to_have_value("", timeout=MODEL_WAIT)
@@ -309,7 +379,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         shoot(page, "compare-tab", tmp_path)
 
         # Chat with the run: a streamed answer under the question.
-        page.get_by_role("tab", name="Chat").click()
+        page.get_by_role("tab", name="Chat", exact=True).click()
         page.locator("#chat-model input").click()
         page.get_by_role("option", name=re.compile("^tiny-lora ·")).click()
         page.locator("#chat-max-new-tokens input").fill("12")
@@ -327,7 +397,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         shoot(page, "chat-tab", tmp_path)
 
         # Export: the adapter as a zip to download, then merged into a full model folder.
-        page.get_by_role("tab", name="Export").click()
+        page.get_by_role("tab", name="Export", exact=True).click()
         page.locator("#export-zip").click()
         expect(page.locator("#export-download")).to_be_visible()
         page.locator("#export-merge").click()
