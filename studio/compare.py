@@ -23,17 +23,18 @@ from pathlib import Path
 from typing import Iterator
 
 from studio.config import EMBEDDED_MODEL, check_range
+from studio.metrics import ANSWER_METRICS
 from studio.workspace import append_jsonl, atomic_write_text, read_jsonl, safe_name
 
 SIDES = ("base", "tuned")
 VOTES_FILE = "votes.jsonl"
 REPORTS = "comparisons"
 VALIDATION = "validation"  # the dataset choice meaning the run's own held-out rows
-METRICS = ("exact_match", "f1", "rouge_l", "perplexity")
+METRICS = (*ANSWER_METRICS, "perplexity")
 LOWER_IS_BETTER = {"perplexity"}
 SHORT_ANSWER_WORDS = 4  # references this short are scored by exact match, longer ones by ROUGE-L
-ROW_COLUMNS = ("row", "prompt", "reference", "base", "tuned", "base_exact_match", "tuned_exact_match",
-               "base_f1", "tuned_f1", "base_rouge_l", "tuned_rouge_l")
+ROW_COLUMNS = ("row", "prompt", "reference", "base", "tuned",
+               *(f"{side}_{metric}" for metric in ANSWER_METRICS for side in SIDES))
 # Everyday questions outside any fine-tuning set: if their answers move a lot, tuning made the model forget.
 GENERAL_PROMPTS = (
     "What is the capital of France?",
@@ -225,7 +226,7 @@ def comparison_rows(result: dict) -> list[dict]:
         rows.append({"row": number, "prompt": base["prompt"], "reference": base["reference"],
                      "base": base["prediction"], "tuned": tuned.get("prediction"),
                      **{f"{side}_{metric}": round(values[metric], 4) if metric in values else None
-                        for metric in ("exact_match", "f1", "rouge_l") for side, values in zip(SIDES, (base, tuned))}})
+                        for metric in ANSWER_METRICS for side, values in zip(SIDES, (base, tuned))}})
     return rows
 
 

@@ -1,10 +1,11 @@
-"""Metrics for before/after evaluation: exact match, token F1, ROUGE-L and perplexity.
+"""Metrics for before/after evaluation: exact match, BLEU-4, ROUGE-1/2/L and perplexity.
 
     python -m studio eval --adapter runs/demo --dataset test.jsonl
 
-Text metrics compare the greedy answer with the reference answer of each held-out row;
-perplexity is measured on the reference answers themselves (lower = the model finds them likelier).
-Chinese and other unspaced scripts are compared character by character.
+Text metrics compare the greedy answer with the reference answer of each held-out row: exact match
+(0–1, ignoring case, spaces and punctuation) and BLEU-4 and ROUGE-1/2/L (0–100, computed as
+LLaMA-Factory's predict computes them: see studio/metrics.py). Perplexity is measured on the reference
+answers themselves (lower = the model finds them likelier).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import unicodedata
 import torch
 
 from studio import data, tokens
+from studio.metrics import ANSWER_METRICS, similarity
 
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _PUNCTUATION = set(string.punctuation) | {"。", "，", "！", "？", "：", "；", "、", "“", "”", "（", "）"}
@@ -35,19 +37,10 @@ def exact_match(prediction: str, reference: str) -> float:
     return float(normalize(prediction) == normalize(reference))
 
 
-def token_f1(prediction: str, reference: str) -> float:
-    predicted, expected = words(prediction), words(reference)
-    if not predicted or not expected:
-        return float(predicted == expected)
-    common = sum(min(predicted.count(word), expected.count(word)) for word in set(predicted))
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
 def rouge_l(prediction: str, reference: str) -> float:
-    """F-measure of the longest common subsequence of words."""
+    """F-measure of the longest common subsequence of normalized words, Chinese by character (0–1): the
+    general-knowledge check's similarity of two answers. The ROUGE-L reported with the metrics is
+    studio.metrics' (jieba words, as LLaMA-Factory reports it)."""
     predicted, expected = words(prediction), words(reference)
     if not predicted or not expected:
         return float(predicted == expected)
@@ -113,15 +106,14 @@ def answer_rows(model, tokenizer, prompts: list, references: list, max_new_token
     predictions = generate_batch(model, tokenizer, list(prompts), max_new_tokens, batch_size)
     return [
         {"prompt": prompt[-1]["content"], "reference": reference, "prediction": prediction,
-         "exact_match": exact_match(prediction, reference), "f1": token_f1(prediction, reference),
-         "rouge_l": rouge_l(prediction, reference)}
+         "exact_match": exact_match(prediction, reference), **similarity(prediction, reference)}
         for prompt, reference, prediction in zip(prompts, references, predictions)
     ]
 
 
 def summarize(details: list[dict], perplexity_value: float, max_new_tokens: int) -> dict:
     """The metrics over every row (means), with the per-row details."""
-    totals = {key: round(sum(row[key] for row in details) / len(details), 4) for key in ("exact_match", "f1", "rouge_l")}
+    totals = {key: round(sum(row[key] for row in details) / len(details), 4) for key in ANSWER_METRICS}
     return {"rows": len(details), **totals, "perplexity": round(perplexity_value, 4), "max_new_tokens": max_new_tokens,
             "details": details}
 

@@ -17,13 +17,14 @@ GREEDY = generation_settings(0, 0.9, 50, 4, 1.0, 0)
 
 
 def fake_result(references: list[str], base: list[str], tuned: list[str]) -> dict:
-    from studio.evaluate import exact_match, rouge_l, token_f1
+    from studio.evaluate import exact_match
+    from studio.metrics import ANSWER_METRICS, similarity
 
     def side(predictions, perplexity):
         details = [{"prompt": f"q{index}", "reference": reference, "prediction": prediction,
-                    "exact_match": exact_match(prediction, reference), "f1": token_f1(prediction, reference),
-                    "rouge_l": rouge_l(prediction, reference)} for index, (reference, prediction) in enumerate(zip(references, predictions))]
-        totals = {key: sum(row[key] for row in details) / len(details) for key in ("exact_match", "f1", "rouge_l")}
+                    "exact_match": exact_match(prediction, reference), **similarity(prediction, reference)}
+                   for index, (reference, prediction) in enumerate(zip(references, predictions))]
+        totals = {key: sum(row[key] for row in details) / len(details) for key in ANSWER_METRICS}
         return {"rows": len(details), **totals, "perplexity": perplexity, "max_new_tokens": 8, "details": details}
     return {"run": "demo", "dataset": "test", "base": side(base, 3.0), "tuned": side(tuned, 1.5)}
 
@@ -111,8 +112,8 @@ def test_batch_compare_streams_each_batch_of_answers_as_it_comes(trained_run, ti
     # Base then tuned for each batch of two rows, then the scores.
     assert [step["progress"] for step in steps] == [(2, 10), (4, 10), (6, 10), (8, 10), (9, 10), (10, 10), (10, 10)]
     first = compare.comparison_rows(steps[0])
-    assert len(first) == 2 and all(row["tuned"] is None and row["tuned_f1"] is None for row in first)
-    assert all(isinstance(row["base"], str) and row["base_f1"] is not None for row in first)
+    assert len(first) == 2 and all(row["tuned"] is None and row["tuned_bleu_4"] is None for row in first)
+    assert all(isinstance(row["base"], str) and row["base_bleu_4"] is not None for row in first)
     assert "perplexity" not in steps[-2]["tuned"] and steps[-1]["tuned"]["rows"] == 5
     assert [row["base"] for row in compare.comparison_rows(steps[-1])][:2] == [row["base"] for row in first]
     assert steps[-1]["tuned"]["details"] == steps[-2]["tuned"]["details"]

@@ -1,4 +1,5 @@
-"""Metrics: exact match, F1 and ROUGE-L on English and Chinese; perplexity on answer tokens."""
+"""Metrics: exact match; the drift's ROUGE-L on English and Chinese; the totals eval prints; perplexity on answer
+tokens. BLEU-4 and ROUGE-1/2/L themselves: tests/test_metrics.py."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import pytest
 
-from studio.evaluate import exact_match, perplexity, rouge_l, split_prompt, token_f1
+from studio.evaluate import exact_match, perplexity, rouge_l, split_prompt, summarize
 
 
 def test_exact_match_ignores_case_space_and_punctuation():
@@ -14,16 +15,27 @@ def test_exact_match_ignores_case_space_and_punctuation():
     assert exact_match("positive, I think", "positive") == 0.0
 
 
-def test_f1_and_rouge_l():
-    assert token_f1("the cat sat", "the cat sat") == 1.0
-    assert token_f1("a dog", "the cat") == 0.0
+def test_rouge_l_of_the_knowledge_check():
+    assert rouge_l("a dog", "the cat") == 0.0
     assert rouge_l("the cat sat on the mat", "the cat on the mat") == pytest.approx(2 * 1 * (5 / 6) / (1 + 5 / 6))
     assert rouge_l("", "") == 1.0
 
 
 def test_chinese_is_compared_by_character():
-    assert token_f1("我是助手", "我是一个助手") == pytest.approx(2 * 1 * (4 / 6) / (1 + 4 / 6))
+    assert rouge_l("我是助手", "我是一个助手") == pytest.approx(2 * 1 * (4 / 6) / (1 + 4 / 6))
     assert exact_match("巴黎。", "巴黎") == 1.0
+
+
+def test_totals_are_the_means_of_every_answer_metric_under_its_name():
+    from studio.metrics import similarity
+
+    details = [{"prompt": "q", "reference": reference, "prediction": prediction,
+                "exact_match": exact_match(prediction, reference), **similarity(prediction, reference)}
+               for prediction, reference in (("a cat", "a hat"), ("a hat", "a hat"))]
+    result = summarize(details, 2.0, 8)
+    assert (result["exact_match"], result["bleu_4"], result["rouge_1"], result["rouge_2"], result["rouge_l"]) == \
+        (0.5, round((30.2138 + 100) / 2, 4), 75.0, 50.0, 75.0)
+    assert result["rows"] == 2 and result["perplexity"] == 2.0 and result["details"] == details
 
 
 def test_split_prompt_takes_the_last_answer_as_reference():

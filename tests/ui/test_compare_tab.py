@@ -123,7 +123,7 @@ def test_batch_fills_its_rows_in_as_they_are_answered_then_totals_and_downloads(
     status, reading, totals, rows, csv_download, markdown_download = steps[-1]
     assert status.startswith("Done: 8 answers in ") and reading.startswith("Short answers: read **exact match**")
     assert list(totals.columns) == ["Metric", "Base model", "Tuned", "Change"]
-    assert totals["Metric"].tolist() == ["Exact match", "F1", "ROUGE-L", "Perplexity"]
+    assert totals["Metric"].tolist() == ["Exact match", "BLEU-4", "ROUGE-1", "ROUGE-2", "ROUGE-L", "Perplexity"]
     assert len(rows) == 4 and rows["Base model"].tolist() == partial["Base model"].tolist()
     assert Path(csv_download["value"]).suffix == ".csv" and Path(markdown_download["value"]).suffix == ".md"
     assert csv_download["visible"] and Path(csv_download["value"]).exists()
@@ -134,7 +134,7 @@ def test_batch_fills_its_rows_in_as_they_are_answered_then_totals_and_downloads(
     *_, (status, reading, totals, rows, *_) = compare_tab.batch("tiny-lora", str(tiny_sft_file), 2, 0, request=zh_page())
     assert status.startswith("完成：4 个回答，用时 ") and reading.startswith("短答案：看**完全匹配**")
     assert list(totals.columns) == ["指标", "基础模型", "微调后", "变化"]
-    assert totals["指标"].tolist() == ["完全匹配", "F1", "ROUGE-L", "困惑度"]
+    assert totals["指标"].tolist() == ["完全匹配", "BLEU-4", "ROUGE-1", "ROUGE-2", "ROUGE-L", "困惑度"]
     assert list(rows.columns)[-2:] == ["基础模型：完全匹配", "微调后：完全匹配"]
 
 
