@@ -64,9 +64,9 @@ def peft_config(config: RunConfig, model: nn.Module, total_steps: int):
             total_step=max(total_steps, 3), tinit=0, tfinal=0, deltaT=1,
         )
     if method == "ia3":
-        # PEFT knows each architecture's key/value/feed-forward layers; "all-linear" means "use those".
-        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=None if targets == "all-linear" else targets,
-                         feedforward_modules=None if targets == "all-linear" else [])
+        # "all-linear" means the model's key/value and feed-forward output layers (see ia3_targets).
+        targets, feedforward = ia3_targets(model) if targets == "all-linear" else (targets, [])
+        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets, feedforward_modules=feedforward)
     tokens = config.num_virtual_tokens
     if method == "prefix-tuning":
         return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens)
@@ -79,6 +79,34 @@ def peft_config(config: RunConfig, model: nn.Module, total_steps: int):
         return PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
                                    encoder_hidden_size=hidden)
     raise ValueError(f"'{method}' is not a PEFT method.")
+
+
+# IA3 scales attention keys and values and the feed-forward output. PEFT lists those layers for the
+# families it knows; for the others (Phi-3's fused qkv_proj, GLM-4) they are found by these names.
+IA3_ATTENTION_NAMES = ("k_proj", "v_proj", "qkv_proj", "query_key_value", "Wqkv")
+IA3_FEEDFORWARD_NAMES = ("down_proj", "fc2", "dense_4h_to_h", "w2")
+
+
+def ia3_targets(model: nn.Module) -> tuple[list[str] | None, list[str] | None]:
+    """(target_modules, feedforward_modules) for IA3 on all layers; (None, None) lets PEFT use its own list."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING
+
+    model_type = getattr(model.config, "model_type", "")
+    if model_type in TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING:
+        return None, None
+    names = linear_layer_names(model)
+    attention = [name for name in IA3_ATTENTION_NAMES if name in names]
+    feedforward = [name for name in IA3_FEEDFORWARD_NAMES if name in names][:1]
+    if not attention or not feedforward:
+        raise ValueError(f"IA3 cannot tell which layers of this model ({model_type}) hold the attention keys, values "
+                         f"and feed-forward output. Set target_modules to them (its linear layers: {', '.join(names)}), "
+                         "or choose lora.")
+    return attention + feedforward, feedforward
+
+
+def linear_layer_names(model: nn.Module) -> list[str]:
+    """The distinct last names of the model's linear layers (q_proj, qkv_proj, lm_head, ...)."""
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)})
 
 
 def _target_modules(value: str):
@@ -114,8 +142,8 @@ def apply_method(model: nn.Module, config: RunConfig, total_steps: int) -> nn.Mo
         return get_peft_model(model, peft_config(config, model, total_steps))
     except ValueError as error:
         if "Target modules" in str(error) or "target_modules" in str(error):
-            names = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)})
-            raise ValueError(f"target_modules '{config.target_modules}' matches no layer. This model's linear layers: {', '.join(names)}.") from None
+            names = ", ".join(linear_layer_names(model))
+            raise ValueError(f"target_modules '{config.target_modules}' matches no layer. This model's linear layers: {names}.") from None
         raise
 
 

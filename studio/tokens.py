@@ -66,6 +66,23 @@ def _text_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, i
     return full_text, spans
 
 
+def _with_end_of_reply(tokenizer, input_ids: list[int], trained: list[bool]) -> tuple[list[int], list[bool]]:
+    """Ids and flags with a learned end-of-text after the last reply when the template gives it no end token.
+
+    Some templates (GLM-4's) end a reply only where the next turn starts; without this the model
+    would never learn to stop after its answer.
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None or not trained or not trained[-1]:
+        return input_ids, trained
+    start = len(trained)
+    while start > 0 and trained[start - 1]:
+        start -= 1
+    if set(input_ids[start:]) & set(tokenizer.all_special_ids):
+        return input_ids, trained
+    return input_ids + [eos], trained + [True]
+
+
 def _pieces(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     pieces, cursor = [], 0
     for start, end in spans:
@@ -105,6 +122,7 @@ def tokenize_sft(rows, shape, tokenizer, cutoff_length, train_on_prompt=False) -
         except TemplateError as error:
             raise ValueError(f"Row {number}: the model's chat template cannot render this conversation ({error}). "
                              "Fix the row or use a model whose template allows these roles.") from error
+        input_ids, trained = _with_end_of_reply(tokenizer, input_ids, trained)
         if train_on_prompt:
             labels = list(input_ids)
         else:
@@ -138,7 +156,12 @@ def render_example(row, shape, tokenizer) -> list[tuple[str, bool]]:
     if shape == "text":
         return [(row["text"] + (tokenizer.eos_token or ""), True)]
     _require_template(tokenizer)
-    return _pieces(*_text_spans(tokenizer, training_messages(row, shape)))
+    pieces = _pieces(*_text_spans(tokenizer, training_messages(row, shape)))
+    # The end-of-text tokenize_sft adds after a last reply that carries no end token (see _with_end_of_reply).
+    if (pieces and pieces[-1][1] and tokenizer.eos_token
+            and not any(token in pieces[-1][0] for token in tokenizer.all_special_tokens)):
+        pieces[-1] = (pieces[-1][0] + tokenizer.eos_token, True)
+    return pieces
 
 
 def token_count(row: dict, shape: str, tokenizer) -> int:

@@ -140,3 +140,124 @@ def trained_run(trained_workspace, monkeypatch) -> Path:
     """The finished tiny run, with the workspace it lives in as the current one."""
     monkeypatch.setenv("STUDIO_WORKSPACE", str(trained_workspace))
     return trained_workspace / "runs" / "tiny-lora"
+
+
+# ------------------------------------------------------------------- other architectures
+# Tiny random-weight models of the families users bring, each with the tiny tokenizer given the family's
+# special tokens, pad-token habits and chat template, so the studio meets their real layer names and formats.
+
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
+    "{{ message['content'] | trim }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+QWEN2_TEMPLATE = (  # ChatML with Qwen's default system prompt
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN3_TEMPLATE = (  # ChatML; replies after the last question carry Qwen3's empty thinking block
+    "{% set ns = namespace(last_user=-1) %}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{% set ns.last_user = loop.index0 %}{% endif %}{% endfor %}"
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['role'] == 'assistant' and loop.index0 > ns.last_user %}<think>\n\n</think>\n\n{% endif %}"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+GEMMA2_TEMPLATE = (  # no system role: Gemma 2 refuses it
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "<start_of_turn>{{ role }}\n{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+GEMMA3_TEMPLATE = (  # no system role: Gemma 3 folds it into the first question
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set turns = messages[1:] %}{% else %}{% set prefix = '' %}{% set turns = messages %}{% endif %}"
+    "{% for message in turns %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "<start_of_turn>{{ role }}\n{{ prefix if loop.first else '' }}{{ message['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+PHI3_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% else %}{{ eos_token }}{% endif %}"
+)
+MISTRAL_TEMPLATE = (  # [INST] tags, no system role
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}[INST] {{ message['content'] }} [/INST]"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}"
+    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
+)
+GLM4_TEMPLATE = (  # a reply ends where the next <|user|> starts: no end-of-turn token
+    "[gMASK]<sop>{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+# name: (config class, model class, template, special tokens, bos, eos, pad, generation stop tokens, config extras)
+ARCHITECTURES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", LLAMA3_TEMPLATE,
+              ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+              "<|begin_of_text|>", "<|eot_id|>", None, ["<|eot_id|>", "<|end_of_text|>"], {}),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", QWEN2_TEMPLATE, ["<|endoftext|>"],
+              None, "<|im_end|>", "<|endoftext|>", ["<|im_end|>", "<|endoftext|>"], {}),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", QWEN3_TEMPLATE, ["<|endoftext|>", "<think>", "</think>"],
+              None, "<|im_end|>", "<|endoftext|>", ["<|im_end|>", "<|endoftext|>"], {"head_dim": 16}),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", GEMMA2_TEMPLATE, ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"],
+               "<bos>", "<eos>", "<pad>", ["<eos>", "<end_of_turn>"],
+               {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 16}),
+    "gemma3": ("Gemma3TextConfig", "Gemma3ForCausalLM", GEMMA3_TEMPLATE, ["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"],
+               "<bos>", "<eos>", "<pad>", ["<eos>", "<end_of_turn>"],
+               {"head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 16,
+                "layer_types": ["sliding_attention", "full_attention"]}),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", PHI3_TEMPLATE,
+             ["<s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+             "<s>", "<|endoftext|>", "<|endoftext|>", ["<|endoftext|>", "<|end|>"], {}),
+    "mistral": ("MistralConfig", "MistralForCausalLM", MISTRAL_TEMPLATE, ["<s>", "</s>", "[INST]", "[/INST]"],
+                "<s>", "</s>", None, ["</s>"], {"sliding_window": None}),
+    "glm4": ("Glm4Config", "Glm4ForCausalLM", GLM4_TEMPLATE,
+             ["<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"],
+             None, "<|endoftext|>", "<|endoftext|>", ["<|endoftext|>", "<|user|>", "<|observation|>"], {}),
+}
+
+
+def build_architecture_tokenizer(name: str):
+    """The tiny tokenizer with this family's special tokens, bos/eos/pad and chat template (no pad where it has none)."""
+    _, _, template, specials, bos, eos, pad, _, _ = ARCHITECTURES[name]
+    tokenizer = build_tiny_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": specials})
+    tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token = bos, eos, pad
+    tokenizer.chat_template = template
+    return tokenizer
+
+
+def build_architecture_model(name: str, tokenizer):
+    """A 2-layer random-weight model of this family, its vocabulary matching the tokenizer."""
+    import torch
+    import transformers
+
+    config_class, model_class, _, _, _, _, _, stops, extras = ARCHITECTURES[name]
+    torch.manual_seed(0)
+    config = getattr(transformers, config_class)(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids(stops), pad_token_id=tokenizer.pad_token_id, **extras)
+    return getattr(transformers, model_class)(config)
+
+
+def build_architecture_dir(name: str, folder: Path) -> Path:
+    """A tiny model of this family saved with its tokenizer, as a user's own model folder would be."""
+    tokenizer = build_architecture_tokenizer(name)
+    build_architecture_model(name, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def architecture_dirs(tmp_path_factory):
+    """name -> a tiny model folder of that family, each built once per session on first use."""
+    built = {}
+
+    def folder(name: str) -> Path:
+        if name not in built:
+            built[name] = build_architecture_dir(name, tmp_path_factory.mktemp(f"tiny-{name}"))
+        return built[name]
+
+    return folder
