@@ -2,8 +2,8 @@
 held-out reference answer, `expected`, where the data gives one).
 
 It also turns an abort request (the run's `abort` file, or SIGTERM) into a clean stop with a
-checkpoint. Readers of the file live in `studio.events`, which stays free of transformers so
-the UI starts quickly.
+checkpoint; under several processes every process stops at the same step, and only the first writes.
+Readers of the file live in `studio.events`, which stays free of transformers so the UI starts quickly.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class StudioCallback(TrainerCallback):
         if self._step_started is not None:
             self._train_seconds += time.perf_counter() - self._step_started
         self.trained_tokens = int(state.num_input_tokens_seen)
-        if self._abort_requested or (self.run_dir / "abort").exists():
+        if any_process(self._abort_requested or (self.run_dir / "abort").exists(), args.device):
             self.aborted = True
             control.should_save = True
             control.should_training_stop = True
@@ -87,12 +87,14 @@ class StudioCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         metrics = metrics or {}
-        if not state.is_world_process_zero:
-            return
-        event = {"step": state.global_step, "epoch": round(state.epoch or 0, 3)}
+        # Every process keeps the step: the run's last evaluation is a collective, which all or none must start.
         self.last_eval_step = state.global_step
         if "eval_loss" in metrics:
             self.last_eval_loss = float(metrics["eval_loss"])
+        if not state.is_world_process_zero:
+            return
+        event = {"step": state.global_step, "epoch": round(state.epoch or 0, 3)}
+        if "eval_loss" in metrics:
             event["eval_loss"] = self.last_eval_loss
         event.update(reward_events(metrics, prefix="eval_"))
         if self.probes and model is not None:
@@ -113,6 +115,18 @@ class StudioCallback(TrainerCallback):
             "elapsed": round(elapsed, 1),
             "eta": round(seconds_per_step * max(self.total_steps - state.global_step, 0), 1),
         }
+
+
+def any_process(flag: bool, device) -> bool:
+    """True on every process when it is true on any. Each process sees the abort file (or its SIGTERM) on its own
+    time; one that stopped alone would leave the others waiting for it at the next exchange of gradients."""
+    import torch.distributed as distributed
+
+    if not (distributed.is_available() and distributed.is_initialized()) or distributed.get_world_size() == 1:
+        return flag
+    vote = torch.tensor([1 if flag else 0], device=device)
+    distributed.all_reduce(vote, op=distributed.ReduceOp.MAX)
+    return bool(vote.item())
 
 
 def _number(value):

@@ -1,5 +1,8 @@
 """Training jobs: start, watch, abort and resume `python -m studio train` subprocesses; list runs.
 
+A run with `num_processes` above 1 trains under `accelerate launch` (see `launch_command`), one process per
+GPU; its first process writes the run folder, and an abort stops every process at the same step.
+
 Everything a job's state needs is in its run folder (job.json, events.jsonl, summary.json),
 so a restarted app finds running jobs again, and a job killed without a summary is reported
 as failed rather than running forever.
@@ -70,10 +73,11 @@ class JobManager:
             run_dir = (Path(config.output_dir) if config.output_dir else new_run_dir(config)).resolve()
             if (run_dir / "summary.json").exists() or (run_dir / JOB_FILE).exists():
                 raise ValueError(f"{run_dir.name} already holds a run; choose another output folder or resume it.")
+            check_processes(config.num_processes)
             config.output_dir = str(run_dir.resolve())
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / "config.yaml", config.to_yaml())
-            self._spawn(run_dir, resume=False)
+            self._spawn(run_dir, config.num_processes, resume=False)
         return run_dir
 
     def resume(self, run_dir: Path) -> Path:
@@ -85,8 +89,11 @@ class JobManager:
             refuse_finished(run_dir, self.status(run_dir))
             if latest_checkpoint(run_dir) is None:
                 raise ValueError(f"{run_dir.name} has no checkpoint to resume from.")
+            # As many processes as before: each goes on with its own share of the batches from the checkpoint.
+            processes = load_run_config(run_dir).num_processes
+            check_processes(processes)
             (run_dir / "summary.json").unlink(missing_ok=True)
-            self._spawn(run_dir, resume=True)
+            self._spawn(run_dir, processes, resume=True)
         return run_dir
 
     def _refuse_if_busy(self) -> None:
@@ -96,12 +103,11 @@ class JobManager:
             name = running.name if running is not None else Path(holder).name
             raise ValueError(f"A training job is already running ({name}). Wait for it or abort it first.")
 
-    def _spawn(self, run_dir: Path, resume: bool) -> None:
+    def _spawn(self, run_dir: Path, processes: int, resume: bool) -> None:
         from studio.train import MANAGED_ENV
 
-        command = [sys.executable, "-m", "studio", "train", "--config", str(run_dir / "config.yaml")]
-        if resume:
-            command.append("--resume")
+        command = launch_command(processes, ["train", "--config", str(run_dir / "config.yaml"),
+                                             *(["--resume"] if resume else [])])
         (run_dir / "abort").unlink(missing_ok=True)
         log = open(run_dir / "train.log", "ab")
         environment = {**os.environ, "STUDIO_WORKSPACE": str(workspace_root()), "PYTHONUNBUFFERED": "1",
@@ -161,6 +167,9 @@ class JobManager:
         if self.is_alive(run_dir):
             job = _read_json(run_dir / JOB_FILE)
             os.killpg(job["pid"], signal.SIGKILL)
+            # The launcher of a several-process run starts each process in a session of its own.
+            for pid in run_processes(run_dir):
+                _kill(pid)
             time.sleep(0.5)
         return self.status(run_dir)
 
@@ -192,6 +201,65 @@ class JobManager:
                 raise TimeoutError(f"{Path(run_dir).name} still running after {timeout} s.")
             time.sleep(0.5)
         return self.status(run_dir)
+
+
+def launch_command(processes: int, arguments: list[str]) -> list[str]:
+    """The command line of `python -m studio <arguments>`, under `accelerate launch` for more than one process.
+
+    accelerate's torchrun launcher (`--multi_gpu`) starts the processes and each picks its device itself: the GPU of
+    its local rank, or, without CUDA, the CPU, with the gloo backend. accelerate's `--cpu` would start one process
+    only (its several-CPU-process path needs MPI). Port 0: a free port, so two launches on a machine never collide.
+    """
+    studio = ["-m", "studio", *arguments]
+    if processes <= 1:
+        return [sys.executable, *studio]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+            *studio]
+
+
+def check_processes(processes: int) -> None:
+    """Refuse more training processes than this machine has devices for: one per CUDA GPU, else one per CPU core."""
+    if processes <= 1:
+        return
+    from studio.models import pick_device
+
+    device = pick_device()
+    if device == "cuda":
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if processes > gpus:
+            raise ValueError(f"num_processes is {processes}, but this machine has {gpus} GPU(s); set it to {gpus} "
+                             "or fewer (one process per GPU).")
+    elif device != "cpu":
+        raise ValueError(f"num_processes is {processes}, but several processes need CUDA GPUs (or the CPU), not "
+                         f"{device}; set num_processes to 1.")
+    elif processes > (os.cpu_count() or 1):
+        raise ValueError(f"num_processes is {processes}, but this machine has no GPU and {os.cpu_count()} CPU "
+                         "core(s); set it to that many or fewer.")
+
+
+def run_processes(run_dir: Path) -> list[int]:
+    """The pids of the processes training this run: the launcher and each training process (whose command lines
+    name its folder); none where /proc cannot be read."""
+    run_dir = Path(run_dir).resolve()
+    pids = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            named = bool((entry / "cmdline").read_bytes())
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if named and int(entry.name) != os.getpid() and _pid_runs_studio(entry.name, run_dir):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:  # it ended meanwhile
+        pass
 
 
 def named_run_dir(name: str) -> Path:

