@@ -1,87 +1,9 @@
-"""Launch Tuning Studio in the browser.
+"""Launch Tuning Studio in the browser from the project folder: `python app.py --help` (./run.sh installs first).
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--workspace DIR] [--no-browser] [--auth user:pass] [--share]
-                  [--allow-paths DIR ...] [--allow-remote-code] [--allow-host NAME ...] [--max-upload-mb 100]
-
-Every handler is also an HTTP endpoint, so what a request may reach is set here, at launch: files in the
-workspace and the samples (and folders named with --allow-paths), model code only with
---allow-remote-code, requests only for the app's own host names and from its own pages.
+The app lives in `studio/app.py`, which an installed package runs as `tuning-studio`.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
-import socket
-import sys
-
-
-MAX_UPLOAD_MB = 100
-
-
-def first_free_port(host: str, start: int) -> int:
-    for port in range(start, start + 100):
-        with socket.socket() as probe:
-            if probe.connect_ex((host if host != "0.0.0.0" else "127.0.0.1", port)) != 0:
-                return port
-    raise SystemExit(f"No free port between {start} and {start + 99}; pass --port.")
-
-
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Tuning Studio: fine-tune a language model on your own data.")
-    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
-    parser.add_argument("--port", type=int, default=None, help="Port (default: the first free one from 7860).")
-    parser.add_argument("--workspace", default=None, help="Folder for datasets, runs and the model cache.")
-    parser.add_argument("--no-browser", action="store_true", help="Do not open a browser tab.")
-    parser.add_argument("--auth", default=None, metavar="USER:PASS", help="Ask for this login (needed with --share or another host).")
-    parser.add_argument("--share", action="store_true", help="Open a public link (needs --auth).")
-    parser.add_argument("--allow-paths", action="append", default=[], metavar="DIR",
-                        help="Also let the app open datasets and models in DIR (your own folder); repeatable.")
-    parser.add_argument("--allow-remote-code", action="store_true",
-                        help="Let the Train tab switch on trust_remote_code (runs Python shipped with a model).")
-    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                        help="Also answer requests addressed to this host name (e.g. behind a proxy); repeatable.")
-    parser.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB,
-                        help=f"Largest file an upload may be, in MB (default {MAX_UPLOAD_MB}).")
-    args = parser.parse_args(argv)
-    loopback = args.host in ("127.0.0.1", "localhost", "::1")
-    if (args.share or not loopback) and not args.auth:
-        parser.error("--share and non-loopback hosts let other people in: add --auth user:password.")
-    if args.auth and ":" not in args.auth:
-        parser.error("--auth takes user:password.")
-    for folder in args.allow_paths:
-        if not os.path.isdir(folder):
-            parser.error(f"--allow-paths {folder}: no such folder.")
-    if not 1 <= args.max_upload_mb <= 100_000:
-        parser.error("--max-upload-mb takes a number of megabytes from 1 to 100000.")
-    return args
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse_arguments(argv)
-    if args.workspace:
-        os.environ["STUDIO_WORKSPACE"] = os.path.abspath(args.workspace)
-    from studio.access import ALLOW_PATHS_ENV, REMOTE_CODE_ENV
-
-    # What requests may reach is the launch's choice alone: an inherited setting does not widen it.
-    os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(os.path.abspath(folder) for folder in args.allow_paths)
-    os.environ[REMOTE_CODE_ENV] = "1" if args.allow_remote_code else ""
-    from studio.ui import LAUNCH_OPTIONS, build_ui
-    from studio.ui.guard import host_guard
-    from studio.ui.lang import language_script
-    from studio.ui.i18n import i18n
-
-    port = args.port or first_free_port(args.host, 7860)
-    demo = build_ui()
-    print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
-    demo.queue().launch(
-        i18n=i18n, **LAUNCH_OPTIONS,
-        server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
-        auth=tuple(args.auth.split(":", 1)) if args.auth else None,
-        max_file_size=args.max_upload_mb * 1_000_000,
-        app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()]},
-    )
-
+from studio.app import MAX_UPLOAD_MB, first_free_port, main, parse_arguments  # noqa: F401  (tests use them)
 
 if __name__ == "__main__":
     main()

@@ -18,8 +18,8 @@ import sys
 from studio.config import list_presets
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str = "python -m studio") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
         return args.handler(args) or 0
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m studio", description="Tuning Studio: fine-tune a language model on your own data.")
+def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Tuning Studio: fine-tune a language model on your own data.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="Train a run (prints a progress line per logging step).")
@@ -91,10 +91,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_train(args) -> int:
+    """Train; a config with num_processes above 1 run outside a launcher starts itself again under
+    `accelerate launch`, whose first process prints the result."""
     from pathlib import Path
 
     from studio.config import load_config, parse_overrides
-    from studio.train import MANAGED_ENV, run_training
+    from studio.train import MANAGED_ENV, is_main_process, run_training, world_size
 
     overrides = parse_overrides(args.set)
     if args.dataset:
@@ -105,6 +107,8 @@ def command_train(args) -> int:
     if args.resume and not preset and args.output:
         preset = str(Path(args.output) / "config.yaml")
     config = load_config(preset, overrides)
+    if config.num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        return launch_training(args, config)
     managed = bool(os.environ.get(MANAGED_ENV))
     if managed:
         # The app shows the log: progress bars drawn for a terminal are noise in a file.
@@ -112,9 +116,29 @@ def command_train(args) -> int:
 
         transformers_logging.disable_progress_bar()
     summary = run_training(config, resume=args.resume)
-    # The app's log ends with a line a person reads; the command line's output ends with JSON a script reads.
-    print(summary_line(summary) if managed else json.dumps({"run": config.output_dir, **summary}, indent=2))
+    if is_main_process():
+        # The app's log ends with a line a person reads; the command line's output ends with JSON a script reads.
+        print(summary_line(summary) if managed else json.dumps({"run": config.output_dir, **summary}, indent=2))
+    if summary["status"] == "aborted" and world_size() > 1:
+        return 0  # the launcher reports any other exit as a crash, over the summary's "aborted"
     return 0 if summary["status"] == "finished" else 2
+
+
+def launch_training(args, config) -> int:
+    """This train command again, under `accelerate launch` with the config's processes; its exit status. The run
+    folder is named here, once, where each process would name its own by the clock."""
+    import subprocess
+
+    from studio.jobs import check_processes, launch_command
+    from studio.train import new_run_dir
+
+    check_processes(config.num_processes)
+    output = config.output_dir or str(new_run_dir(config))
+    arguments = ["train", *(["--preset", args.preset] if args.preset else []),
+                 *(["--config", args.config] if args.config else []),
+                 *(["--dataset", args.dataset] if args.dataset else []), "--output", output,
+                 *[part for pair in args.set for part in ("--set", pair)], *(["--resume"] if args.resume else [])]
+    return subprocess.call(launch_command(config.num_processes, arguments))
 
 
 def summary_line(summary: dict) -> str:

@@ -20,7 +20,10 @@ import yaml
 
 from studio.workspace import PROJECT_ROOT, atomic_write_text, safe_name, workspace_root
 
-PRESETS_DIR = PROJECT_ROOT / "presets"
+# The presets shipped with the studio: `presets/` in the project folder; an installed wheel carries them as
+# `studio/presets/` (pyproject.toml packs the one as the other).
+_PACKAGED_PRESETS = Path(__file__).resolve().parent / "presets"
+PRESETS_DIR = _PACKAGED_PRESETS if _PACKAGED_PRESETS.is_dir() else PROJECT_ROOT / "presets"
 SAMPLES_DIR = PRESETS_DIR / "samples"  # datasets the project wrote, shipped with it
 METHODS = (
     "lora", "qlora", "lora-8bit", "dora", "adalora", "ia3",
@@ -35,8 +38,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 EMBEDDED_MODEL = "embedded"
 SAVED_PRESET_HEADER = "# Saved from Tuning Studio"
 # What a run trains on and where it writes belong to the run; a preset is how to train. What runs on this
-# machine (the model, its code) is chosen at Start, never carried in by a preset.
-RUN_KEYS = ("dataset", "validation_dataset", "output_dir", "base_model", "trust_remote_code")
+# machine (the model, its code, how many processes) is chosen at Start, never carried in by a preset.
+RUN_KEYS = ("dataset", "validation_dataset", "output_dir", "base_model", "trust_remote_code", "num_processes")
 # The range (inclusive) of every number a setting may take. Values arrive from the CLI, presets and
 # HTTP requests alike, so each is checked to be finite and within reach: no NaN learning rate, no 1e9 epochs.
 LIMITS = {
@@ -46,7 +49,7 @@ LIMITS = {
     "cutoff_length": (8, 1_048_576), "lora_rank": (1, 4096), "lora_alpha": (1, 65_536), "lora_dropout": (0.0, 0.9),
     "num_virtual_tokens": (1, 4096), "trainable_layers": (1, 1000), "seed": (0, 2**32 - 1),
     "logging_steps": (1, 10_000_000), "eval_steps": (0, 10_000_000), "save_steps": (1, 10_000_000),
-    "probe_max_new_tokens": (1, 4096), "preference_beta": (1e-6, 100.0),
+    "probe_max_new_tokens": (1, 4096), "preference_beta": (1e-6, 100.0), "num_processes": (1, 1024),
 }
 MAX_PROBE_PROMPTS = 20
 MAX_TEXT_SETTING = 100_000  # characters in any text setting (a chat template is the longest)
@@ -88,6 +91,7 @@ class RunConfig:
     trainable_layers: int = setting(2, "Freeze: how many of the top decoder layers are trained.")
     precision: str = setting("auto", "Number format: auto = bf16 on a GPU or a CPU with bf16 matrix units (fp32 master weights where they train), else fp32.", choices=PRECISIONS)
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass: less memory, about 30% slower.")
+    num_processes: int = setting(1, "Training processes, one per GPU (data parallel, under accelerate launch): each trains batch_size rows a step, so a step takes batch_size x gradient_accumulation x this rows.")
     trust_remote_code: bool = setting(False, "Run Python code shipped with the model. Only for models you trust.")
     seed: int = setting(42, "Random seed for the split, the shuffle and the adapter's initial weights.")
     output_dir: str = setting("", "Run folder; empty = a new folder under the workspace's runs/.")

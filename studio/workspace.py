@@ -1,8 +1,8 @@
 """Where things live: datasets/, runs/ and cache/ under one workspace folder.
 
-The workspace is `./workspace` beside the project unless `STUDIO_WORKSPACE` (or the app's
-`--workspace`) names another. Every file the studio writes goes through `atomic_write_*`,
-so a process killed mid-save leaves the previous version readable.
+The workspace is `workspace/` in the project folder (for an installed package, `./workspace` where the
+command runs) unless `STUDIO_WORKSPACE` (or the app's `--workspace`) names another. Every file the
+studio writes goes through `atomic_write_*`, so a process killed mid-save leaves the previous version readable.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# An installed package has no project folder (its parent is site-packages): there the default is relative.
+DEFAULT_WORKSPACE = PROJECT_ROOT / "workspace" if (PROJECT_ROOT / "pyproject.toml").is_file() else Path("workspace")
 _SAFE_NAME = re.compile(r"[^\w.-]+", re.UNICODE)
 # File names are limited to 255 bytes; a name also gets a suffix, `.prev` and a temp-file prefix.
 NAME_BYTES = 120
@@ -22,7 +24,7 @@ NAME_BYTES = 120
 
 def workspace_root() -> Path:
     """The workspace folder, created on first use."""
-    root = Path(os.environ.get("STUDIO_WORKSPACE") or PROJECT_ROOT / "workspace").expanduser().resolve()
+    root = Path(os.environ.get("STUDIO_WORKSPACE") or DEFAULT_WORKSPACE).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
