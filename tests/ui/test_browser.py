@@ -201,6 +201,9 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
         page.set_default_timeout(60_000)
         page.goto(url)
 
+        # The first screen: nothing is open, so nothing that acts on a dataset can be pressed.
+        for control in ("#dataset-save", "#dataset-undo", "#dataset-add", "#dataset-delete"):
+            expect(page.locator(control)).to_be_disabled()
         # Dataset tab: open the sample, put a name and a maker in for the placeholders, save.
         page.locator("#dataset-sample input").click()
         page.get_by_role("option", name="identity.jsonl").click()  # a sample opens when it is picked
@@ -371,11 +374,15 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         expect(page.locator('#compare-batch-totals [data-testid="cell-0-0"]')).to_have_text("Exact match",
                                                                                             timeout=MODEL_WAIT)
         expect(page.locator("#compare-batch-csv")).to_be_visible()
+        # A long operation says how far it got and how long it took.
+        expect(page.locator("#compare-batch-status")).to_contain_text(re.compile(r"Done: \d+ answers in"))
+        expect(page.locator("#compare-batch-cancel")).to_be_disabled()
         page.locator("#compare-tools").get_by_role("tab", name="General knowledge", exact=True).click()
         page.locator("#compare-general-tokens input").fill("8")
         page.locator("#compare-general-run").click()
         expect(page.locator("#compare-drift input")).not_to_have_value("", timeout=MODEL_WAIT)
         expect(page.locator('#compare-general [data-testid="cell-0-3"]')).not_to_have_text("")
+        expect(page.locator("#compare-general-status")).to_contain_text(re.compile(r"Done: \d+ answers in"))
         shoot(page, "compare-tab", tmp_path)
 
         # Chat with the run: a streamed answer under the question.
