@@ -261,3 +261,21 @@ def architecture_dirs(tmp_path_factory):
         return built[name]
 
     return folder
+
+
+@pytest.fixture
+def launched(monkeypatch) -> dict:
+    """app.main() without a server: the options it hands Gradio's launch(), recorded here."""
+    import studio.ui
+
+    options: dict = {}
+
+    class Demo:
+        def queue(self):
+            return self
+
+        def launch(self, **given):
+            options.update(given)
+
+    monkeypatch.setattr(studio.ui, "build_ui", lambda: Demo())
+    return options

@@ -72,20 +72,10 @@ def test_one_command_for_the_app_and_the_command_line(capsys):
     assert done.value.code == 0 and json.loads(capsys.readouterr().out)["rows"] > 0
 
 
-def test_without_the_embedded_model_the_app_opens_and_says_how_to_add_it(monkeypatch, workspace, capsys):
+def test_without_the_embedded_model_the_app_opens_and_says_how_to_add_it(monkeypatch, workspace, capsys, launched):
     import importlib.metadata
 
-    import studio.ui
     from studio import app
-
-    launched = {}
-
-    class Demo:
-        def queue(self):
-            return self
-
-        def launch(self, **options):
-            launched.update(options)
 
     installed = importlib.metadata.distribution
 
@@ -95,7 +85,6 @@ def test_without_the_embedded_model_the_app_opens_and_says_how_to_add_it(monkeyp
         return installed(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", without_the_model)
-    monkeypatch.setattr(studio.ui, "build_ui", lambda: Demo())
     # main() sets what requests may reach for the whole process: the session's settings come back after the test.
     monkeypatch.setenv(ALLOW_PATHS_ENV, os.environ.get(ALLOW_PATHS_ENV, ""))
     monkeypatch.setenv(REMOTE_CODE_ENV, os.environ.get(REMOTE_CODE_ENV, ""))

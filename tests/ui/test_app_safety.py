@@ -32,22 +32,10 @@ def test_others_cannot_be_let_in_without_a_login(argv, capsys):
     (["--host", "0.0.0.0", "--auth", "me:pass:word"], {"server_name": "0.0.0.0", "share": False,
                                                         "auth": ("me", "pass:word")}),
 ])
-def test_the_launch_opens_no_more_than_asked(argv, expected, monkeypatch, workspace):
+def test_the_launch_opens_no_more_than_asked(argv, expected, monkeypatch, workspace, launched):
     """No allowed_paths: Gradio then serves only its own upload cache, never the project or the workspace."""
-    import studio.ui
-
-    launched = {}
-
-    class Demo:
-        def queue(self):
-            return self
-
-        def launch(self, **options):
-            launched.update(options)
-
     from studio.access import ALLOW_PATHS_ENV, REMOTE_CODE_ENV
 
-    monkeypatch.setattr(studio.ui, "build_ui", lambda: Demo())
     # main() sets what requests may reach for the whole process; the other tests keep theirs.
     monkeypatch.setenv(ALLOW_PATHS_ENV, "inherited")
     monkeypatch.setenv(REMOTE_CODE_ENV, "1")
