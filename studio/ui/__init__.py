@@ -10,7 +10,7 @@ import gradio as gr
 
 from studio.jobs import JobManager
 from studio.models import device_summary
-from studio.ui.common import bind
+from studio.ui.common import bind, dataset_choices
 from studio.ui.lang import CHOOSE_LANGUAGE, TOAST_CSS, language, say
 from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, train_tab
 from studio.ui.i18n import i18n
@@ -80,7 +80,7 @@ def page_language(request: gr.Request) -> tuple:
 def dataset_of(draft) -> dict:
     """The Train tab's dataset field set to the file a draft was opened from or saved to (when it is listed)."""
     path = draft.source[0] if draft.source else None
-    choices = train_tab.dataset_choices()
+    choices = dataset_choices()
     if path is None or path not in [value for _, value in choices]:
         return gr.skip()
     return gr.update(choices=choices, value=path)

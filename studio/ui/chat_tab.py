@@ -25,7 +25,7 @@ from studio.chat import (StopSignal, example_pairs, generation_settings, model_c
                          stream_reply, thread_messages)
 from studio.config import EMBEDDED_MODEL
 from studio.jobs import JobManager
-from studio.ui.common import bind, run_name, user_errors
+from studio.ui.common import bind, run_name, settings_widgets, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
 
@@ -33,20 +33,6 @@ from studio.ui.lang import say
 EXAMPLE_COLUMNS = ("question", "answer")
 # Answers share the CPU cores; more at once only slows each one down and holds more memory.
 CHAT_CONCURRENCY = 4
-
-
-def settings_widgets(prefix: str) -> list[gr.components.Component]:
-    """Temperature, top-p, top-k, max new tokens, repetition penalty and seed, each explained."""
-    def text(name: str) -> dict:
-        return dict(label=i18n(f"chat.{name}"), info=i18n(f"chat.{name}_help"), elem_id=f"{prefix}-{name.replace('_', '-')}")
-    temperature = gr.Slider(0, 2, value=0.7, step=0.05, **text("temperature"))
-    top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, **text("top_p"))
-    repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, **text("repetition_penalty"))
-    with gr.Row(equal_height=True):
-        top_k = gr.Number(50, precision=0, minimum=0, **text("top_k"))
-        max_new_tokens = gr.Number(256, precision=0, minimum=1, maximum=4096, **text("max_new_tokens"))
-        seed = gr.Number(0, precision=0, minimum=0, **text("seed"))
-    return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
 
 
 def model_update(manager: JobManager, current: str | None = None, request: gr.Request | None = None) -> dict:

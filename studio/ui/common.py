@@ -6,11 +6,17 @@ import functools
 import html
 import inspect
 import typing
+from pathlib import Path
 
 import gradio as gr
 
-from studio.config import load_config
+from studio.chat import finished_runs, run_label
+from studio.config import SAMPLES_DIR, load_config
+from studio.data import SUFFIXES
+from studio.jobs import JobManager
+from studio.ui.i18n import i18n
 from studio.ui.lang import language, say
+from studio.workspace import datasets_dir
 
 
 def default_preset() -> str:
@@ -143,3 +149,39 @@ def bind(handler, *bound):
     bound_handler.__signature__ = signature.replace(parameters=parameters)
     bound_handler.__annotations__ = special_annotations(handler, parameters)
     return bound_handler
+
+
+# ---- lists and widgets more than one tab shows
+
+def dataset_choices() -> list[tuple[str, str]]:
+    """Workspace datasets, then the shipped samples: (what the user sees, the file path)."""
+    def files(folder: Path) -> list[Path]:
+        return [path for path in sorted(folder.iterdir()) if path.suffix in SUFFIXES and not path.name.startswith(".")]
+    return ([(path.name, str(path)) for path in files(datasets_dir())]
+            + [(f"samples/{path.name}", str(path)) for path in files(SAMPLES_DIR)])
+
+
+def run_choices(manager: JobManager, current: str | None = None) -> dict:
+    """The finished runs, newest first, keeping the choice while it is still there."""
+    runs = finished_runs(manager.list_runs())
+    names = [run.name for run in runs]
+    return {"choices": [(run_label(run), run.name) for run in runs],
+            "value": current if current in names else (names[0] if names else None)}
+
+
+def run_update(manager: JobManager, current: str | None = None) -> dict:
+    return gr.update(**run_choices(manager, current))
+
+
+def settings_widgets(prefix: str) -> list[gr.components.Component]:
+    """Temperature, top-p, top-k, max new tokens, repetition penalty and seed, each explained."""
+    def text(name: str) -> dict:
+        return dict(label=i18n(f"chat.{name}"), info=i18n(f"chat.{name}_help"), elem_id=f"{prefix}-{name.replace('_', '-')}")
+    temperature = gr.Slider(0, 2, value=0.7, step=0.05, **text("temperature"))
+    top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, **text("top_p"))
+    repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, **text("repetition_penalty"))
+    with gr.Row(equal_height=True):
+        top_k = gr.Number(50, precision=0, minimum=0, **text("top_k"))
+        max_new_tokens = gr.Number(256, precision=0, minimum=1, maximum=4096, **text("max_new_tokens"))
+        seed = gr.Number(0, precision=0, minimum=0, **text("seed"))
+    return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]

@@ -18,7 +18,7 @@ from dataclasses import replace
 import gradio as gr
 import pandas as pd
 
-from studio.chat import StopSignal, build_messages, finished_runs, generation_settings, run_label
+from studio.chat import StopSignal, build_messages, generation_settings
 from studio.compare import (
     GENERAL_PROMPTS, MAX_ANSWER_TOKENS, MAX_BATCH_ROWS, SIDES, VALIDATION, blind_order, comparison_rows,
     headline_metric, record_vote, stream_batch_compare, stream_general_check, stream_grid, stream_side_by_side, totals,
@@ -26,11 +26,9 @@ from studio.compare import (
 )
 from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
-from studio.ui.chat_tab import settings_widgets
-from studio.ui.common import bind, run_name, user_errors
+from studio.ui.common import bind, dataset_choices, run_choices, run_name, run_update, settings_widgets, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
-from studio.ui.train_tab import dataset_choices
 
 GRID_TEMPERATURES = (0.0, 0.7, 1.2)
 # Each table's columns, as keys of compare.column.*: Gradio shows Dataframe headers as they are, so a handler
@@ -42,18 +40,6 @@ GENERAL_COLUMNS = ("prompt", "base", "tuned", "similarity")
 DEFAULT_DATASET = str(SAMPLES_DIR / "reviews-test.jsonl")  # a choice value: the file path
 BATCH_LIMIT = 20
 LONG_TEXT = 160  # characters a cell shows of a long prompt or answer; a click on the cell shows it all
-
-
-def run_choices(manager: JobManager, current: str | None = None) -> dict:
-    """The finished runs, newest first, keeping the choice while it is still there."""
-    runs = finished_runs(manager.list_runs())
-    names = [run.name for run in runs]
-    return {"choices": [(run_label(run), run.name) for run in runs],
-            "value": current if current in names else (names[0] if names else None)}
-
-
-def run_update(manager: JobManager, current: str | None = None) -> dict:
-    return gr.update(**run_choices(manager, current))
 
 
 def open_run(manager: JobManager, run_path: str | None) -> tuple:

@@ -19,8 +19,7 @@ import gradio as gr
 
 from studio.compare import run_folder
 from studio.jobs import JobManager
-from studio.ui.common import ERROR_SECONDS, error_text, run_name, user_errors
-from studio.ui.compare_tab import run_choices, run_update
+from studio.ui.common import ERROR_SECONDS, error_text, run_choices, run_name, run_update, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import language, say
 

@@ -25,17 +25,16 @@ import pandas as pd
 from studio import jobs
 from studio.access import client_config, client_dataset, client_model, client_run, run_bases
 from studio.config import (
-    LIMITS, PREFERENCE_STAGES, SAMPLES_DIR, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
+    LIMITS, PREFERENCE_STAGES, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
 )
 from studio.estimate import GIB, estimate
 from studio.events import follow
 from studio.jobs import JobManager, log_tail, named_run_dir
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
-from studio.data import SUFFIXES
 from studio.plan import RunPlan, duration, passes_text, plan_run
 from studio.preference import REWARD_METRICS
 from studio.ui.chart import SERIES_COLORS, loss_chart
-from studio.ui.common import bind, default_preset, error_text, user_error, user_errors
+from studio.ui.common import bind, dataset_choices, default_preset, error_text, user_error, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import language, say, words
 from studio.workspace import PROJECT_ROOT, datasets_dir, training_holder
@@ -124,14 +123,6 @@ def form_dataset(value: str):
     except ValueError:
         return gr.skip()
     return listed.get(Path(accepted).resolve(), accepted)
-
-
-def dataset_choices() -> list[tuple[str, str]]:
-    """Workspace datasets, then the shipped samples: (what the user sees, the file path)."""
-    def files(folder: Path) -> list[Path]:
-        return [path for path in sorted(folder.iterdir()) if path.suffix in SUFFIXES and not path.name.startswith(".")]
-    return ([(path.name, str(path)) for path in files(datasets_dir())]
-            + [(f"samples/{path.name}", str(path)) for path in files(SAMPLES_DIR)])
 
 
 def refreshed_choices() -> tuple:
