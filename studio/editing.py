@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jinja2.exceptions import TemplateError
 
+from studio import data
 from studio.config import SAMPLES_DIR
 from studio.data import (
     SHAPES,
@@ -33,7 +34,6 @@ from studio.data import (
     validate,
     write_jsonl,
 )
-from studio.preference import editable_pair
 from studio.tokens import render_example, token_count
 from studio.workspace import NAME_BYTES, datasets_dir, inside, safe_name
 
@@ -478,3 +478,28 @@ def _nice_width(width: int) -> int:
             if step * power >= width:
                 return step * power
         power *= 10
+
+
+def editable_pair(row: dict) -> dict:
+    """A preference row as the editor's prompt / chosen / rejected text columns, when that loses nothing:
+    message-object answers become their text, and a prompt of one user turn its text (a longer
+    conversation stays a message list). Other rows come back as they are."""
+    if (not isinstance(row, dict) or "tools" in row or "instruction" in row
+            or data.validate([row], "preference")):
+        return row
+    # Without the row's `system` key, which preference_parts would fold into the prompt; it stays a column.
+    prompt, chosen, rejected = data.preference_parts({key: value for key, value in row.items() if key != "system"})
+    kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "chosen", "rejected")}
+    plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
+    return {"prompt": plain, "chosen": chosen, "rejected": rejected, **kept}
+
+
+def pair_texts(rows: list[dict], number: int) -> tuple[str, str, str]:
+    """(the prompt's last turn, chosen, rejected) of row `number`, for the side-by-side view."""
+    if not 1 <= number <= len(rows):
+        raise ValueError(f"Row {number} does not exist; the dataset has {len(rows)} rows.")
+    problems = [str(problem) for problem in data.validate(rows, "preference") if problem.row == number]
+    if problems:
+        raise ValueError("Fix this row first:\n" + "\n".join(problems))
+    prompt, chosen, rejected = data.preference_parts(rows[number - 1])
+    return prompt[-1]["content"], chosen, rejected

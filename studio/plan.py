@@ -156,7 +156,7 @@ def load_base_tokenizer(base_model: str, trust_remote_code: bool):
 def tokenize_examples(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> list[dict]:
     """The training examples of these rows, as the job tokenises them."""
     if config.stage in PREFERENCE_STAGES:
-        from studio.preference import tokenize_pairs
+        from studio.tokens import tokenize_pairs
 
         return tokenize_pairs(rows, tokenizer, config.cutoff_length)[0]
     from studio.train import tokenize

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from studio import data
+from studio import data, tokens
 from studio.config import RunConfig
 from studio.jobs import start_from_run
 from studio.methods import WEIGHT_METHODS, count_parameters, method_bits, peft_config
@@ -44,45 +44,6 @@ ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
 
 # -------------------------------------------------------------------------------- tokenising
 
-
-def _chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
-    ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False,
-                                        add_generation_prompt=add_generation_prompt)
-    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-
-
-def _common_prefix(first: list[int], second: list[int]) -> int:
-    length = 0
-    for one, other in zip(first, second):
-        if one != other:
-            break
-        length += 1
-    return length
-
-
-def tokenize_pairs(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[list[dict], int]:
-    """{"prompt_ids", "chosen_ids", "rejected_ids"} per row through the chat template, and how many rows
-    were cut or dropped. Each answer keeps the template's end-of-turn tokens, so the model learns where
-    an answer stops; answers are cut so that prompt + answer fits in `cutoff_length`."""
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(data.NO_CHAT_TEMPLATE)
-    examples, truncated = [], 0
-    for row in rows:
-        prompt, chosen, rejected = data.preference_parts(row)
-        prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
-        chosen_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": chosen}])
-        rejected_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": rejected}])
-        # Templates that render the prompt differently on its own: the answer starts where they part.
-        start = min(_common_prefix(prompt_ids, chosen_full), _common_prefix(prompt_ids, rejected_full))
-        room = cutoff_length - start
-        chosen_ids, rejected_ids = chosen_full[start:], rejected_full[start:]
-        if room < 1 or chosen_ids[:room] == rejected_ids[:room]:  # nothing left to tell the answers apart
-            truncated += 1
-            continue
-        truncated += len(chosen_ids) > room or len(rejected_ids) > room
-        examples.append({"prompt_ids": chosen_full[:start], "chosen_ids": chosen_ids[:room],
-                         "rejected_ids": rejected_ids[:room]})
-    return examples, truncated
 
 
 # ------------------------------------------------------------------------------------ losses
@@ -220,8 +181,8 @@ def train_pairs(config: RunConfig, run_dir: Path, resume: bool, started: float, 
     _, train_rows, validation_rows = train.prepare_rows(config)
     model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
     train.apply_chat_template_override(tokenizer, config.chat_template)
-    train_set, truncated = tokenize_pairs(train_rows, tokenizer, config.cutoff_length)
-    validation_set, _ = tokenize_pairs(validation_rows, tokenizer, config.cutoff_length)
+    train_set, truncated = tokens.tokenize_pairs(train_rows, tokenizer, config.cutoff_length)
+    validation_set, _ = tokens.tokenize_pairs(validation_rows, tokenizer, config.cutoff_length)
     if not train_set:
         raise ValueError("No pair is left after tokenising; raise cutoff_length.")
     plan = train.announce_plan(config, train_set, main)
@@ -322,7 +283,7 @@ def evaluate_pairs(model, tokenizer, rows: list[dict], beta: float = 0.1, cutoff
     """
     if not rows:
         raise ValueError("No rows to evaluate.")
-    examples, _ = tokenize_pairs(rows, tokenizer, cutoff_length)
+    examples, _ = tokens.tokenize_pairs(rows, tokenizer, cutoff_length)
     policy = answer_log_probs(model, examples, tokenizer.pad_token_id)
     result = {"rows": len(examples),
               "likelihood_accuracy": round(float((policy[:, 0] / policy[:, 2] > policy[:, 1] / policy[:, 3]).float().mean()), 4)}
@@ -367,26 +328,3 @@ def answer_lengths(model, tokenizer, rows: list[dict], max_new_tokens: int) -> d
 # ------------------------------------------------------------------------------- the editor
 
 
-def editable_pair(row: dict) -> dict:
-    """A preference row as the editor's prompt / chosen / rejected text columns, when that loses nothing:
-    message-object answers become their text, and a prompt of one user turn its text (a longer
-    conversation stays a message list). Other rows come back as they are."""
-    if (not isinstance(row, dict) or "tools" in row or "instruction" in row
-            or data.validate([row], "preference")):
-        return row
-    # Without the row's `system` key, which preference_parts would fold into the prompt; it stays a column.
-    prompt, chosen, rejected = data.preference_parts({key: value for key, value in row.items() if key != "system"})
-    kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "chosen", "rejected")}
-    plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
-    return {"prompt": plain, "chosen": chosen, "rejected": rejected, **kept}
-
-
-def pair_texts(rows: list[dict], number: int) -> tuple[str, str, str]:
-    """(the prompt's last turn, chosen, rejected) of row `number`, for the side-by-side view."""
-    if not 1 <= number <= len(rows):
-        raise ValueError(f"Row {number} does not exist; the dataset has {len(rows)} rows.")
-    problems = [str(problem) for problem in data.validate(rows, "preference") if problem.row == number]
-    if problems:
-        raise ValueError("Fix this row first:\n" + "\n".join(problems))
-    prompt, chosen, rejected = data.preference_parts(rows[number - 1])
-    return prompt[-1]["content"], chosen, rejected

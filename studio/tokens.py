@@ -10,7 +10,9 @@ import math
 
 from jinja2.exceptions import TemplateError
 
+from studio import data
 from studio.data import IGNORED_LABEL, NO_CHAT_TEMPLATE, training_messages
+
 
 def _require_template(tokenizer) -> None:
     if not getattr(tokenizer, "chat_template", None):
@@ -177,3 +179,43 @@ def length_summary(lengths: list[int]) -> dict:
     ordered = sorted(lengths)
     p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
     return {"min": ordered[0], "mean": round(sum(ordered) / len(ordered), 1), "max": ordered[-1], "p95": p95}
+
+
+def _chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False,
+                                        add_generation_prompt=add_generation_prompt)
+    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+
+def _common_prefix(first: list[int], second: list[int]) -> int:
+    length = 0
+    for one, other in zip(first, second):
+        if one != other:
+            break
+        length += 1
+    return length
+
+
+def tokenize_pairs(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[list[dict], int]:
+    """{"prompt_ids", "chosen_ids", "rejected_ids"} per row through the chat template, and how many rows
+    were cut or dropped. Each answer keeps the template's end-of-turn tokens, so the model learns where
+    an answer stops; answers are cut so that prompt + answer fits in `cutoff_length`."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(data.NO_CHAT_TEMPLATE)
+    examples, truncated = [], 0
+    for row in rows:
+        prompt, chosen, rejected = data.preference_parts(row)
+        prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
+        chosen_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": chosen}])
+        rejected_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": rejected}])
+        # Templates that render the prompt differently on its own: the answer starts where they part.
+        start = min(_common_prefix(prompt_ids, chosen_full), _common_prefix(prompt_ids, rejected_full))
+        room = cutoff_length - start
+        chosen_ids, rejected_ids = chosen_full[start:], rejected_full[start:]
+        if room < 1 or chosen_ids[:room] == rejected_ids[:room]:  # nothing left to tell the answers apart
+            truncated += 1
+            continue
+        truncated += len(chosen_ids) > room or len(rejected_ids) > room
+        examples.append({"prompt_ids": chosen_full[:start], "chosen_ids": chosen_ids[:room],
+                         "rejected_ids": rejected_ids[:room]})
+    return examples, truncated

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from studio import data, preference
+from studio import data, editing, preference, tokens
 from studio.config import RunConfig, load_config
 from studio.events import read_events
 from studio.train import prepare_rows, run_training
@@ -45,7 +45,7 @@ def dpo_trainer(model_dir, dataset, tmp_path, **overrides):
     config = tiny_config(model_dir, dataset, tmp_path / "run", **overrides)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     _, rows, _ = prepare_rows(config)
-    examples, _ = preference.tokenize_pairs(rows, tokenizer, config.cutoff_length)
+    examples, _ = tokens.tokenize_pairs(rows, tokenizer, config.cutoff_length)
     model, adapter, reference = preference.policy_and_reference(
         config, AutoModelForCausalLM.from_pretrained(model_dir), config.max_steps)
     trainer = preference.trainer_class(config.stage)(
@@ -57,7 +57,7 @@ def dpo_trainer(model_dir, dataset, tmp_path, **overrides):
 
 def test_pairs_are_tokenised_through_the_chat_template(tiny_tokenizer):
     rows = [{"prompt": prompt, "chosen": chosen, "rejected": rejected} for prompt, chosen, rejected in PAIRS]
-    examples, truncated = preference.tokenize_pairs(rows, tiny_tokenizer, cutoff_length=256)
+    examples, truncated = tokens.tokenize_pairs(rows, tiny_tokenizer, cutoff_length=256)
     assert truncated == 0 and len(examples) == 3
     end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
     for example, (prompt, chosen, rejected) in zip(examples, PAIRS):
@@ -68,11 +68,11 @@ def test_pairs_are_tokenised_through_the_chat_template(tiny_tokenizer):
         assert end in example["chosen_ids"] and end in example["rejected_ids"]  # the model learns where to stop
     # A cut-off that leaves the long answer cut is counted; one that leaves nothing to tell apart drops the pair.
     prompt_length = len(examples[2]["prompt_ids"])
-    cut, truncated = preference.tokenize_pairs(rows[2:], tiny_tokenizer, prompt_length + 6)
+    cut, truncated = tokens.tokenize_pairs(rows[2:], tiny_tokenizer, prompt_length + 6)
     assert truncated == 1 and len(cut[0]["rejected_ids"]) == 6
     same_start = [{"prompt": "hello", "chosen": "the sky is blue", "rejected": "the sky is blue and the dog ate the bone"}]
-    prompt_length = len(preference.tokenize_pairs(same_start, tiny_tokenizer, 256)[0][0]["prompt_ids"])
-    dropped, truncated = preference.tokenize_pairs(same_start, tiny_tokenizer, prompt_length + 2)
+    prompt_length = len(tokens.tokenize_pairs(same_start, tiny_tokenizer, 256)[0][0]["prompt_ids"])
+    dropped, truncated = tokens.tokenize_pairs(same_start, tiny_tokenizer, prompt_length + 2)
     assert dropped == [] and truncated == 1
 
 
@@ -219,19 +219,19 @@ def test_the_llamafactory_dpo_demo_imports_and_tokenises(tiny_tokenizer, workspa
     path = data.import_dataset(FIXTURES / "dpo_en_demo.json")
     dataset = data.load_dataset(path)
     assert dataset.shape == "preference" and len(dataset.rows) == 300
-    examples, truncated = preference.tokenize_pairs(dataset.rows[:40], tiny_tokenizer, cutoff_length=100_000)
+    examples, truncated = tokens.tokenize_pairs(dataset.rows[:40], tiny_tokenizer, cutoff_length=100_000)
     assert len(examples) == 40 and truncated == 0
     # The editor's prompt / chosen / rejected columns hold the same pairs as the file.
-    editable = [preference.editable_pair(row) for row in dataset.rows]
+    editable = [editing.editable_pair(row) for row in dataset.rows]
     assert data.validate(editable, "preference") == []
     assert [data.preference_parts(row) for row in editable] == [data.preference_parts(row) for row in dataset.rows]
     single = next(row for row in editable if isinstance(row["prompt"], str))
     assert set(single) == {"prompt", "chosen", "rejected"} and isinstance(single["chosen"], str)
     assert any(isinstance(row["prompt"], list) for row in editable)  # conversations with several turns stay lists
-    prompt, chosen, rejected = preference.pair_texts(editable, 1)
+    prompt, chosen, rejected = editing.pair_texts(editable, 1)
     assert chosen == dataset.rows[0]["chosen"]["value"] and rejected == dataset.rows[0]["rejected"]["value"]
     with pytest.raises(ValueError, match="does not exist"):
-        preference.pair_texts(editable, 301)
+        editing.pair_texts(editable, 301)
 
 
 def test_evaluate_pairs_scores_before_and_after(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):

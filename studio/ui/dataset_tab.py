@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pandas as pd
 
-from studio import editing, preference
+from studio import editing
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.data import MAX_LISTED_PROBLEMS, SHAPES, SUFFIXES, DatasetError, placeholders
 from studio.editing import NUMBER_COLUMN, Draft
@@ -323,7 +323,7 @@ def show_pair(draft: Draft, number: int, request: gr.Request | None = None) -> t
     if draft.shape != "preference" or not draft.rows:
         return gr.update(visible=False), "", "", ""
     try:
-        prompt, chosen, rejected = preference.pair_texts(draft.rows, int(number or 1))
+        prompt, chosen, rejected = editing.pair_texts(draft.rows, int(number or 1))
     except ValueError as error:
         return gr.update(visible=True), error_text(str(error), language(request)), "", ""
     return gr.update(visible=True), prompt, chosen, rejected
