@@ -1,9 +1,10 @@
-"""Editing a dataset as a table: the Dataset tab's logic, without the UI.
+"""Editing a dataset: the Dataset tab's logic, without the UI.
 
-A `Draft` is one person's dataset being edited: its name, shape, rows and undo history. Rows
-become table cells (`table_columns`, `cell_text`) and edited cells come back (`apply_table`);
-search, find-and-replace, row numbers like "3, 5-7", duplicate prompts, problems and the
-token-length histogram are plain functions over lists of row dicts, tested without a browser.
+A `Draft` is one person's dataset being edited: its name, shape, rows and undo history. Drafts
+open from files, save into the workspace (never over a file they did not open), split and export;
+the checks (problems, duplicate prompts, token lengths and their histogram, what the model sees,
+preference pairs side by side) are plain functions over lists of row dicts, tested without a
+browser. The table itself (rows as cells and back, search, find-and-replace) is `studio.table`.
 
 Nothing here changes a row in place: an edit returns new row dicts, so an undo snapshot is just
 the previous list of rows.
@@ -13,52 +14,43 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jinja2.exceptions import TemplateError
 
-from studio import data
 from studio.config import SAMPLES_DIR
-from studio.data import (
-    SHAPES,
-    SUFFIXES,
-    DatasetError,
-    Problem,
-    detect_shape,
-    import_dataset,
-    read_rows,
-    split_rows,
-    training_messages,
-    validate,
-    write_jsonl,
-)
+from studio.data import import_dataset, split_rows, write_jsonl
+from studio.datafile import SUFFIXES, read_rows
+from studio.messages import preference_parts, training_messages
+from studio.shapes import SHAPES, DatasetError, Problem, detect_shape, validate
+from studio.table import JSON_COLUMNS, blank_row, table_columns
 from studio.tokens import render_example, token_count
 from studio.workspace import NAME_BYTES, datasets_dir, inside, safe_name
 
-NUMBER_COLUMN = "#"  # the table's read-only first column: the row's number in the whole dataset
+# Re-exported: the Dataset tab reaches the table's rules through this module; their home is studio.table.
+from studio.table import (  # noqa: F401
+    NUMBER_COLUMN,
+    apply_table,
+    delete_rows,
+    matching_rows,
+    page_of,
+    parse_row_numbers,
+    replace_text,
+    table_rows,
+)
+
 UNDO_LIMIT = 30
-SHAPE_COLUMNS = {
-    "instruction": ("instruction", "input", "output"),
-    "chat": ("messages",),
-    "text": ("text",),
-    "preference": ("prompt", "chosen", "rejected"),
-}
-# Cells of these columns hold JSON text in the table and are parsed back into lists.
-JSON_COLUMNS = ("messages", "conversations", "history")
-BLANK_ROWS = {
-    "instruction": {"instruction": "", "input": "", "output": ""},
-    "chat": {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]},
-    "text": {"text": ""},
-    "preference": {"prompt": "", "chosen": "", "rejected": ""},
-}
 NICE_STEPS = (1, 2, 5)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Draft:
-    """One person's dataset being edited; `history` holds (rows before, what changed), oldest first."""
+    """One person's dataset being edited; `history` holds (rows before, what changed), oldest first.
+
+    A Draft is never changed: every edit makes a new one. So a Draft equals only itself and hashes by
+    identity (eq=False), which is what tells one version from the next; its rows are lists, so a hash of
+    its fields could not be taken anyway."""
 
     name: str = ""
     shape: str = "instruction"
@@ -68,16 +60,13 @@ class Draft:
     # The workspace file this draft was opened from or last saved to, as (path, size, modified ns): a save
     # may replace that file as it was, and no other.
     source: tuple = ()
-    # The rows are lists, so a Draft cannot be hashed (the generated hash would raise). Gradio hashes a
-    # gr.State's value to notice changes and, for an unhashable one, compares identity instead: every
-    # edit makes a new Draft, so that is exactly a change.
-    __hash__ = None
 
     @property
     def columns(self) -> list[str]:
         return table_columns(self.rows, self.shape)
 
     def edit(self, rows: list[dict], change: str) -> Draft:
+        """A draft with these rows; `change` is the caller's description of the edit, which `undo` gives back."""
         history = (self.history + ((self.rows, change),))[-UNDO_LIMIT:]
         return replace(self, rows=rows, history=history, saved=False)
 
@@ -208,7 +197,7 @@ def export(draft: Draft, folder: Path) -> Path:
     return write_jsonl(Path(folder) / f"{safe_name(draft.name, default='dataset')}.jsonl", draft.rows)
 
 
-DOWNLOAD_HOURS = 1  # a download file is served from Gradio's own cache; ours are removed after this
+DOWNLOAD_HOURS = 1  # a download is served from the web server's own copy; ours are removed after this
 
 
 def export_for_download(draft: Draft) -> Path:
@@ -229,170 +218,11 @@ def export_for_download(draft: Draft) -> Path:
     return export(draft, Path(tempfile.mkdtemp(prefix="export-", dir=downloads)))
 
 
-# ------------------------------------------------------------------------ rows as table cells
-
-
-def blank_row(shape: str) -> dict:
-    return json.loads(json.dumps(BLANK_ROWS[shape]))  # a fresh copy: rows are never shared
-
-
-def table_columns(rows: list[dict], shape: str) -> list[str]:
-    """The shape's own columns first, then every other key the rows hold, so nothing is hidden."""
-    present = list(dict.fromkeys(key for row in rows for key in row))
-    base = list(SHAPE_COLUMNS[shape])
-    if shape == "chat" and "conversations" in present and "messages" not in present:
-        base = ["conversations"]
-    if shape == "preference" and "prompt" not in present and present:
-        base = [key for key in ("instruction", "input", "messages", "conversations") if key in present] + base[1:]
-    return base + [key for key in present if key not in base]
-
-
-def cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def table_rows(rows: list[dict], columns: list[str], numbers: list[int]) -> list[list]:
-    return [[number] + [cell_text(rows[number - 1].get(column)) for column in columns] for number in numbers]
-
-
-def parse_cell(column: str, text: str, original):
-    """Text typed into a cell as the row's value; JSON cells become lists again when they parse."""
-    if column in JSON_COLUMNS or isinstance(original, (list, dict)):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            return text  # kept as typed, so find_problems can name the row and the parse error
-        if isinstance(value, (list, dict)):
-            return value
-    return text
-
-
-def apply_table(rows: list[dict], shape: str, records: list[dict], shown: list[int]) -> tuple[list[dict], int]:
-    """The rows after edits to the shown part of the table, and how many rows changed.
-
-    `records` are the table's rows as {column: cell}, the row number under "#". A record without a
-    number is a row added in the table: it goes in below the numbered row above it. A shown number
-    missing from the records is a row deleted in the table.
-    """
-    columns, rows, present, changed = table_columns(rows, shape), list(rows), set(), 0
-    added: dict[int, list[dict]] = {}  # new rows by the number of the row above them; 0 is the top
-    above = 0
-    for record in records:
-        number = _row_number(record.get(NUMBER_COLUMN))
-        cells = {column: _text(record[column]) for column in columns if column in record}
-        if number in shown and number <= len(rows) and number not in present:
-            present.add(number)
-            above = number
-            edited = _edited_row(rows[number - 1], cells)
-            changed += edited is not rows[number - 1]
-            rows[number - 1] = edited
-        elif any(text.strip() for text in cells.values()):  # an empty new row is not data yet
-            typed = {column: text for column, text in cells.items() if text}
-            added.setdefault(above, []).append(_edited_row(blank_row(shape), typed))
-    deleted = set(shown) - present
-    result = list(added.get(0, []))
-    for number, row in enumerate(rows, 1):
-        result += ([] if number in deleted else [row]) + added.get(number, [])
-    return result, changed + sum(map(len, added.values())) + len(deleted)
-
-
-def _row_number(value) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _text(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):  # pandas fills new cells with NaN
-        return ""
-    return str(value)
-
-
-def _edited_row(row: dict, cells: dict[str, str]) -> dict:
-    """A new dict when a cell differs; the same row otherwise, so unchanged rows are not counted."""
-    updated = dict(row)
-    for column, text in cells.items():
-        if text != cell_text(row.get(column)) and (column in row or text):
-            updated[column] = parse_cell(column, text, row.get(column))
-    return updated if updated != row else row
-
-
-# -------------------------------------------------------------------- search, edit and undo
-
-
-def matching_rows(rows: list[dict], query: str) -> list[int]:
-    """Numbers (from 1) of the rows where any cell contains `query`, ignoring case."""
-    query = (query or "").strip().casefold()
-    return [number for number, row in enumerate(rows, 1)
-            if not query or any(query in cell_text(value).casefold() for value in row.values())]
-
-
-def page_of(numbers: list[int], page: int, page_size: int) -> tuple[list[int], int]:
-    """The numbers on `page` (from 1, clamped to the pages there are) and that page."""
-    pages = max(1, math.ceil(len(numbers) / page_size))
-    page = min(max(1, int(page or 1)), pages)
-    return numbers[(page - 1) * page_size: page * page_size], page
-
-
-def parse_row_numbers(text: str, total: int) -> list[int]:
-    """"3, 5-7" -> [3, 5, 6, 7]; every number must be a row of the dataset."""
-    numbers = set()
-    for part in filter(None, (part.strip() for part in re.split(r"[,\s]+", text or ""))):
-        match = re.fullmatch(r"(\d+)(?:\s*[-–]\s*(\d+))?", part)
-        if not match:
-            raise ValueError(f"'{part}' is not a row number or a range like 5-7.")
-        first, last = int(match[1]), int(match[2] or match[1])
-        if first > last:
-            first, last = last, first
-        if first < 1 or last > total:
-            raise ValueError(f"Row {last if last > total else first} does not exist; the dataset has {total} rows.")
-        numbers.update(range(first, last + 1))
-    if not numbers:
-        raise ValueError("Type the row numbers to delete, e.g. 3, 5-7.")
-    return sorted(numbers)
-
-
-def delete_rows(rows: list[dict], numbers: list[int]) -> list[dict]:
-    doomed = set(numbers)
-    return [row for number, row in enumerate(rows, 1) if number not in doomed]
-
-
-def replace_text(rows: list[dict], find: str, replacement: str, columns: list[str] | None = None) -> tuple[list[dict], int]:
-    """Replace `find` in every text of the chosen columns (all when none), inside JSON cells too;
-    returns the new rows and how many cells changed."""
-    if not find:
-        raise ValueError("Type the text to find.")
-    new_rows, cells = [], 0
-    for row in rows:
-        updated = {key: _replaced(value, find, replacement) if not columns or key in columns else value
-                   for key, value in row.items()}
-        changed = sum(updated[key] != row[key] for key in row)
-        cells += changed
-        new_rows.append(updated if changed else row)
-    return new_rows, cells
-
-
-def _replaced(value, find: str, replacement: str):
-    """Replace in strings, list items and object values; keys (roles, field names) stay as they are."""
-    if isinstance(value, str):
-        return value.replace(find, replacement)
-    if isinstance(value, list):
-        return [_replaced(item, find, replacement) for item in value]
-    if isinstance(value, dict):
-        return {key: _replaced(item, find, replacement) for key, item in value.items()}
-    return value
-
-
 # ------------------------------------------------------------------------------------ checks
 
 
 def find_problems(rows: list[dict], shape: str) -> list[Problem]:
-    """`studio.data.validate`'s problems, with JSON cells that do not parse named as such."""
+    """`studio.shapes.validate`'s problems, with JSON cells that do not parse named as such."""
     unparsed = {}
     for number, row in enumerate(rows, 1):
         for column in JSON_COLUMNS:
@@ -485,10 +315,10 @@ def editable_pair(row: dict) -> dict:
     message-object answers become their text, and a prompt of one user turn its text (a longer
     conversation stays a message list). Other rows come back as they are."""
     if (not isinstance(row, dict) or "tools" in row or "instruction" in row
-            or data.validate([row], "preference")):
+            or validate([row], "preference")):
         return row
     # Without the row's `system` key, which preference_parts would fold into the prompt; it stays a column.
-    prompt, chosen, rejected = data.preference_parts({key: value for key, value in row.items() if key != "system"})
+    prompt, chosen, rejected = preference_parts({key: value for key, value in row.items() if key != "system"})
     kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "chosen", "rejected")}
     plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
     return {"prompt": plain, "chosen": chosen, "rejected": rejected, **kept}
@@ -498,8 +328,8 @@ def pair_texts(rows: list[dict], number: int) -> tuple[str, str, str]:
     """(the prompt's last turn, chosen, rejected) of row `number`, for the side-by-side view."""
     if not 1 <= number <= len(rows):
         raise ValueError(f"Row {number} does not exist; the dataset has {len(rows)} rows.")
-    problems = [str(problem) for problem in data.validate(rows, "preference") if problem.row == number]
+    problems = [str(problem) for problem in validate(rows, "preference") if problem.row == number]
     if problems:
         raise ValueError("Fix this row first:\n" + "\n".join(problems))
-    prompt, chosen, rejected = data.preference_parts(rows[number - 1])
+    prompt, chosen, rejected = preference_parts(rows[number - 1])
     return prompt[-1]["content"], chosen, rejected

@@ -10,8 +10,19 @@ import math
 
 from jinja2.exceptions import TemplateError
 
-from studio import data
-from studio.data import IGNORED_LABEL, NO_CHAT_TEMPLATE, training_messages
+from studio.messages import preference_parts, training_messages
+
+IGNORED_LABEL = -100  # the label value that PyTorch's cross-entropy skips: a token not learned
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+NO_CHAT_TEMPLATE = (
+    "The model has no chat template, which SFT on instruction/chat data needs. Use a chat (instruct) "
+    "model, set chat_template: chatml, or use stage pretrain for raw text."
+)
 
 
 def _require_template(tokenizer) -> None:
@@ -201,10 +212,10 @@ def tokenize_pairs(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[lis
     were cut or dropped. Each answer keeps the template's end-of-turn tokens, so the model learns where
     an answer stops; answers are cut so that prompt + answer fits in `cutoff_length`."""
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(data.NO_CHAT_TEMPLATE)
+        raise ValueError(NO_CHAT_TEMPLATE)
     examples, truncated = [], 0
     for row in rows:
-        prompt, chosen, rejected = data.preference_parts(row)
+        prompt, chosen, rejected = preference_parts(row)
         prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
         chosen_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": chosen}])
         rejected_full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": rejected}])

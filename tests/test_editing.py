@@ -1,97 +1,40 @@
-"""Tests for studio.editing: table cells and back, search, row numbers, replace, undo, checks, bins, files."""
+"""Tests for studio.editing: drafts and undo, checks, duplicates, token lengths and bins, opening and saving files."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from studio import editing
-from studio.data import DatasetError, read_rows
+from studio import editing, table
+from studio.datafile import read_rows
 from studio.editing import Draft
+from studio.shapes import DatasetError
 
 ROWS = [
     {"instruction": "Who are you?", "input": "", "output": "I am {{name}}."},
     {"instruction": "Translate", "input": "hello", "output": "bonjour"},
     {"instruction": "Who are you?", "input": "", "output": "{{name}}, made by {{author}}."},
 ]
-CHAT = [{"messages": [{"role": "user", "content": "Hi {{name}}"}, {"role": "assistant", "content": "Hello"}]}]
 
 
-def records(rows, columns, numbers):
-    return [dict(zip([editing.NUMBER_COLUMN, *columns], cells)) for cells in editing.table_rows(rows, columns, numbers)]
-
-
-def test_columns_follow_the_shape_and_keep_every_key():
-    assert editing.table_columns(ROWS, "instruction") == ["instruction", "input", "output"]
-    assert editing.table_columns([{**ROWS[0], "system": "Be brief.", "id": 7}], "instruction")[3:] == ["system", "id"]
-    assert editing.table_columns([], "preference") == ["prompt", "chosen", "rejected"]
-    assert editing.table_columns([{"conversations": []}], "chat") == ["conversations"]
-    assert editing.table_columns([{"instruction": "q", "chosen": "a", "rejected": "b"}], "preference") == [
-        "instruction", "chosen", "rejected"]
-
-
-def test_cells_round_trip_and_edits_map_back_by_row_number():
-    columns = editing.table_columns(ROWS, "instruction")
-    table = records(ROWS, columns, [2, 3])  # a filtered view: rows 2 and 3 only
-    assert editing.apply_table(ROWS, "instruction", table, [2, 3]) == (ROWS, 0)
-    table[1]["output"] = "Hi."
-    rows, changed = editing.apply_table(ROWS, "instruction", table, [2, 3])
-    assert changed == 1 and rows[2]["output"] == "Hi." and rows[:2] == ROWS[:2]
-    assert ROWS[2]["output"].startswith("{{name}}")  # the original rows are never changed in place
-
-
-def test_rows_added_or_deleted_in_the_table():
-    columns = editing.table_columns(ROWS, "instruction")
-    table = records(ROWS, columns, [1, 2, 3])
-    del table[1]
-    table.insert(1, {"#": float("nan"), "instruction": "New", "input": None, "output": "row"})  # below row 1
-    table.append({"#": "", "instruction": "", "input": "", "output": ""})  # an empty added row is not data yet
-    rows, changed = editing.apply_table(ROWS, "instruction", table, [1, 2, 3])
-    assert changed == 2
-    assert rows == [ROWS[0], {"instruction": "New", "input": "", "output": "row"}, ROWS[2]]
-
-
-def test_json_cells_parse_back_and_bad_json_is_named_by_row():
-    columns = editing.table_columns(CHAT, "chat")
-    table = records(CHAT, columns, [1])
-    assert json.loads(table[0]["messages"]) == CHAT[0]["messages"]
-    table[0]["messages"] = table[0]["messages"].replace("Hello", "Hey")
-    rows, _ = editing.apply_table(CHAT, "chat", table, [1])
-    assert rows[0]["messages"][1] == {"role": "assistant", "content": "Hey"}
-    table[0]["messages"] = '[{"role": "user", "content": "Hi"'
-    rows, _ = editing.apply_table(CHAT, "chat", table, [1])
+def test_bad_json_cells_are_named_by_row():
+    rows = [{"messages": '[{"role": "user", "content": "Hi"'}]  # a chat cell as typed, not parsed
     problems = editing.find_problems(rows, "chat")
     assert [(problem.row, problem.field) for problem in problems] == [(1, "messages")]
     assert "not valid JSON" in problems[0].message
 
 
-def test_search_pages_and_row_numbers():
-    assert editing.matching_rows(ROWS, "WHO") == [1, 3]
-    assert editing.matching_rows(ROWS, "") == [1, 2, 3]
-    assert editing.page_of(list(range(1, 251)), 3, 100) == (list(range(201, 251)), 3)
-    assert editing.page_of(list(range(1, 11)), 9, 100) == (list(range(1, 11)), 1)
-    assert editing.parse_row_numbers("3, 5-7 7", 10) == [3, 5, 6, 7]
-    with pytest.raises(ValueError, match="Row 11 does not exist"):
-        editing.parse_row_numbers("2, 9-11", 10)
-    with pytest.raises(ValueError, match="'x' is not a row number"):
-        editing.parse_row_numbers("x", 10)
-    assert editing.delete_rows(ROWS, [1, 3]) == [ROWS[1]]
-
-
-def test_replace_counts_cells_and_reaches_inside_json():
-    rows, cells = editing.replace_text(ROWS, "{{name}}", "Ada")
-    assert cells == 2 and rows[2]["output"] == "Ada, made by {{author}}." and rows[1] is ROWS[1]
-    assert editing.replace_text(ROWS, "{{name}}", "Ada", ["instruction"])[1] == 0
-    rows, cells = editing.replace_text(CHAT, "{{name}}", "Ada")
-    assert cells == 1 and rows[0]["messages"][0] == {"role": "user", "content": "Hi Ada"}
-    with pytest.raises(ValueError, match="text to find"):
-        editing.replace_text(ROWS, "", "x")
+def test_a_draft_equals_only_itself_and_every_edit_is_a_new_one():
+    draft = Draft(name="d", shape="text", rows=[{"text": "a"}])
+    same_fields = Draft(name="d", shape="text", rows=[{"text": "a"}])
+    edited = draft.edit([{"text": "b"}], "edit")
+    assert draft == draft and hash(draft) == hash(draft)
+    assert draft != same_fields and edited is not draft and draft.rows == [{"text": "a"}]
+    assert len({draft, same_fields, edited}) == 3
 
 
 def test_undo_restores_the_rows_before_each_change():
     draft = Draft(name="demo", rows=ROWS)
-    edited = draft.edit(editing.delete_rows(ROWS, [1]), "delete").edit([], "clear")
+    edited = draft.edit(table.delete_rows(ROWS, [1]), "delete").edit([], "clear")
     assert not edited.saved and edited.rows == []
     once, change = edited.undo()
     assert change == "clear" and once.rows == ROWS[1:]
@@ -164,8 +107,8 @@ def test_save_split_and_export_refuse_problems(workspace, tmp_path):
 
 def test_new_open_and_list(workspace):
     draft = editing.new_draft("my data", "chat")
-    assert draft.name == "my-data" and draft.rows == [editing.BLANK_ROWS["chat"]]
-    assert draft.rows[0] is not editing.BLANK_ROWS["chat"]
+    assert draft.name == "my-data" and draft.rows == [table.BLANK_ROWS["chat"]]
+    assert draft.rows[0] is not table.BLANK_ROWS["chat"]
     with pytest.raises(ValueError, match="Unknown dataset shape"):
         editing.new_draft("x", "poems")
     assert "identity.jsonl" in editing.sample_files() and "README.md" not in editing.sample_files()

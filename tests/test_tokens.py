@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 from studio import tokens
-from studio.data import CHATML_TEMPLATE, load_dataset, to_messages
-from studio.tokens import render_example, tokenize_sft, tokenize_text
-from tests.test_data import CHAT_ROW, FIXTURES, INSTRUCTION_ROWS, PREFERENCE_ROW, TOOL_ROW, needs_fixtures, trained_text
+from studio.data import load_dataset
+from studio.messages import to_messages
+from studio.tokens import CHATML_TEMPLATE, IGNORED_LABEL, render_example, tokenize_sft, tokenize_text
+from tests.conftest import (
+    CHAT_ROW,
+    FIXTURES,
+    INSTRUCTION_ROWS,
+    PREFERENCE_ROW,
+    TOOL_ROW,
+    needs_fixtures,
+    trained_text,
+)
 
 
 # -------------------------------------------------------------------------------- tokenising
@@ -21,8 +30,8 @@ def test_tokenize_sft_masks_the_prompt(tiny_tokenizer):
     rendered = tiny_tokenizer.apply_chat_template(to_messages(INSTRUCTION_ROWS[0], "instruction"), tokenize=False)
     assert tiny_tokenizer.decode(example["input_ids"]) == rendered
     assert trained_text(tiny_tokenizer, example) == "Paris.<|im_end|>\n"
-    first_trained = next(index for index, label in enumerate(example["labels"]) if label != -100)
-    assert all(label == -100 for label in example["labels"][:first_trained])
+    first_trained = next(index for index, label in enumerate(example["labels"]) if label != IGNORED_LABEL)
+    assert all(label == IGNORED_LABEL for label in example["labels"][:first_trained])
     assert example["labels"][first_trained:] == example["input_ids"][first_trained:]
 
 
@@ -67,13 +76,21 @@ def test_tokenize_sft_needs_a_chat_template(tiny_tokenizer):
         tokenize_sft(INSTRUCTION_ROWS, "instruction", tokenizer, 512)
 
 
-def test_tokenize_text_blocks_keep_everything(tiny_tokenizer):
-    text = "The quick brown fox jumps over the lazy dog. " * 4
-    ids = tiny_tokenizer(text)["input_ids"] + [tiny_tokenizer.eos_token_id]
-    blocks = tokenize_text([{"text": text}], tiny_tokenizer, cutoff_length=8)
-    assert [token for block in blocks for token in block["input_ids"]] == ids or len(ids) % 8 == 1
-    assert all(len(block["input_ids"]) <= 8 and block["labels"] == block["input_ids"] for block in blocks)
-    assert blocks[-1]["input_ids"][-1] == tiny_tokenizer.eos_token_id or len(ids) % 8 == 1
+def test_tokenize_text_blocks_keep_everything_but_a_lone_last_token(tiny_tokenizer):
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    eos = tiny_tokenizer.eos_token_id
+    ids = tiny_tokenizer(sentence * 3)["input_ids"] + [eos]
+    assert len(ids) == 61  # 7 blocks of 8, then 5 tokens ending in end-of-text
+    blocks = tokenize_text([{"text": sentence * 3}], tiny_tokenizer, cutoff_length=8)
+    assert [len(block["input_ids"]) for block in blocks] == [8] * 7 + [5]
+    assert [token for block in blocks for token in block["input_ids"]] == ids
+    assert all(block["labels"] == block["input_ids"] for block in blocks)
+    ids = tiny_tokenizer(sentence * 4)["input_ids"] + [eos]
+    assert len(ids) == 81  # 10 blocks of 8, then the end-of-text alone: no next token to predict, so dropped
+    blocks = tokenize_text([{"text": sentence * 4}], tiny_tokenizer, cutoff_length=8)
+    assert [len(block["input_ids"]) for block in blocks] == [8] * 10
+    assert [token for block in blocks for token in block["input_ids"]] == ids[:-1]
+    assert blocks[-1]["input_ids"][-1] != eos
 
 
 def test_render_example_pieces(tiny_tokenizer):
@@ -93,4 +110,4 @@ def test_fixture_conversations_tokenise(tiny_tokenizer):
         rows = load_dataset(FIXTURES / name).rows[:20]
         examples, _ = tokenize_sft(rows, shape, tiny_tokenizer, cutoff_length=4096)
         assert len(examples) == 20
-        assert all(any(label != -100 for label in example["labels"]) for example in examples)
+        assert all(any(label != IGNORED_LABEL for label in example["labels"]) for example in examples)
