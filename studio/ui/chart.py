@@ -88,15 +88,21 @@ def loss_chart(points: list[dict], request: gr.Request | None = None) -> str:
             parts += [f'<circle cx="{x(step)}" cy="{y(value)}" r="{radius}" fill="{color}"><title>'
                       f'{html.escape(labels[name])} · {html.escape(step_word)} {step}: {value:.4f}</title></circle>'
                       for step, value in pairs]
-    # The legend, above the plot at its right (the component's label sits at the left).
+    parts += legend(labels, CHART_LEFT + width, request)
+    return (f'<svg viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" width="100%" role="img" '
+            f'aria-label="{html.escape(say(request, "train.loss"))}" font-size="12" fill="currentColor">'
+            + "".join(parts) + "</svg>")
+
+
+def legend(labels: dict[str, str], right: float, request: gr.Request | None = None) -> list[str]:
+    """The legend, above the plot at its right (the component's label sits at the left), ending at `right`."""
     character = 13 if language(request) == "zh" else 7  # about how wide a character is at this font size
-    left = CHART_LEFT + width - sum(34 + character * len(label) for label in labels.values()) + 10
+    left = right - sum(34 + character * len(label) for label in labels.values()) + 10
+    parts = []
     for name, label in labels.items():
         color = SERIES_COLORS[name]
         parts.append(f'<line x1="{left}" x2="{left + 18}" y1="12" y2="12" stroke="{color}" stroke-width="2"/>'
                      f'<circle cx="{left + 9}" cy="12" r="3" fill="{color}"/>'
                      f'<text x="{left + 24}" y="16">{html.escape(label)}</text>')
         left += 34 + character * len(label)
-    return (f'<svg viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" width="100%" role="img" '
-            f'aria-label="{html.escape(say(request, "train.loss"))}" font-size="12" fill="currentColor">'
-            + "".join(parts) + "</svg>")
+    return parts

@@ -18,14 +18,17 @@ Regenerate is the `regenerate` endpoint: the same, without the message.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gradio as gr
 import pandas as pd
 
-from studio.chat import (StopSignal, example_pairs, generation_settings, model_choices, model_name, stream_again,
+from studio.chat import (example_pairs, model_choices, model_name, stream_again,
                          stream_reply, thread_messages)
+from studio.sampling import generation_settings
 from studio.config import EMBEDDED_MODEL
 from studio.jobs import JobManager
-from studio.ui.common import bind, run_name, settings_widgets, user_errors
+from studio.ui.common import StopSignal, bind, run_name, settings_widgets, table_rows, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
 
@@ -70,7 +73,8 @@ def respond(message: str, history: list, model: str, system_prompt: str, example
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     if stop is not None:
         stop.clear()
-    for conversation in stream_reply(model, system_prompt, example_pairs(examples), history, message, settings, stop,
+    pairs = example_pairs(table_rows(examples))
+    for conversation in stream_reply(model, system_prompt, pairs, history, message, settings, stop,
                                      bool(one_question), caption(model, settings, request)):
         yield conversation, ""
 
@@ -83,7 +87,7 @@ def regenerate(history: list, model: str, system_prompt: str, examples, temperat
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     if stop is not None:
         stop.clear()
-    yield from stream_again(model, system_prompt, example_pairs(examples), history, settings, stop,
+    yield from stream_again(model, system_prompt, example_pairs(table_rows(examples)), history, settings, stop,
                             bool(one_question), caption(model, settings, request))
 
 
@@ -116,14 +120,14 @@ def clear_conversation(stop: StopSignal) -> list:
 
 @user_errors
 def add_example(examples, question: str, answer: str) -> tuple:
-    added = example_pairs([[question, answer]])
+    added = example_pairs(table_rows([[question, answer]]))
     if not added:
         raise ValueError("Write an example question and its answer, then add them.")
-    return pd.DataFrame(example_pairs(examples) + added, columns=EXAMPLE_COLUMNS), "", ""
+    return pd.DataFrame(example_pairs(table_rows(examples)) + added, columns=EXAMPLE_COLUMNS), "", ""
 
 
 def remove_last_example(examples) -> pd.DataFrame:
-    return pd.DataFrame(example_pairs(examples)[:-1], columns=EXAMPLE_COLUMNS)
+    return pd.DataFrame(example_pairs(table_rows(examples))[:-1], columns=EXAMPLE_COLUMNS)
 
 
 def open_run(manager: JobManager, run_path: str | None, request: gr.Request | None = None) -> tuple:
@@ -134,68 +138,90 @@ def open_run(manager: JobManager, run_path: str | None, request: gr.Request | No
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     """The tab's widgets and events; `tab`, when given, refreshes the model list each time it is opened.
     Returns the model field, which the Train tab's "Chat with it" sets."""
-    stop = gr.State(StopSignal())
+    page = SimpleNamespace(stop=gr.State(StopSignal()))
     with gr.Row():
         with gr.Column(scale=3):
-            refresh_models = gr.Button("↻", size="sm")
-            model = gr.Dropdown(model_choices(manager.list_runs()), value=EMBEDDED_MODEL, allow_custom_value=True,
-                                buttons=[refresh_models], label=i18n("chat.model"), info=i18n("chat.model_help"),
-                                elem_id="chat-model")
-            # Each reply in a bubble of its own, with its caption: a regenerated answer sits apart from the first.
-            chatbot = gr.Chatbot(label=i18n("chat.conversation"), height=440, buttons=["copy", "copy_all"],
-                                 placeholder=i18n("chat.placeholder"), group_consecutive_messages=False,
-                                 elem_id="chat-history")
-            with gr.Row():
-                message = gr.Textbox(show_label=False, placeholder=i18n("chat.message_placeholder"), lines=1,
-                                     max_lines=8, container=False, scale=5, elem_id="chat-message")
-                send = gr.Button(i18n("chat.send"), variant="primary", size="md", scale=1, min_width=100,
-                                 elem_id="chat-send")
-            with gr.Row():
-                again = gr.Button(i18n("chat.regenerate"), size="md", interactive=False, elem_id="chat-regenerate")
-                stop_button = gr.Button(i18n("chat.stop"), size="md", interactive=False, elem_id="chat-stop")
-                clear = gr.Button(i18n("chat.clear"), size="md", interactive=False, elem_id="chat-clear")
-            gr.Markdown(i18n("chat.regenerate_help"), elem_id="chat-regenerate-help")
+            _conversation(page, manager)
         with gr.Column(scale=2):
-            one_question = gr.Checkbox(True, label=i18n("chat.one_question"), info=i18n("chat.one_question_help"),
-                                       elem_id="chat-one-question")
-            system_prompt = gr.Textbox(label=i18n("chat.system_prompt"), info=i18n("chat.system_prompt_help"),
-                                       lines=2, elem_id="chat-system-prompt")
-            settings = settings_widgets("chat")
-            with gr.Accordion(i18n("chat.examples"), open=False, elem_id="chat-examples-panel"):
-                gr.Markdown(i18n("chat.examples_help"))
-                examples = gr.Dataframe(pd.DataFrame(columns=EXAMPLE_COLUMNS), headers=list(EXAMPLE_COLUMNS),
-                                        interactive=True, wrap=True, elem_id="chat-examples")
-                with gr.Row():
-                    example_question = gr.Textbox(label=i18n("chat.example_question"), elem_id="chat-example-question")
-                    example_answer = gr.Textbox(label=i18n("chat.example_answer"), elem_id="chat-example-answer")
-                with gr.Row():
-                    add = gr.Button(i18n("chat.add_example"), size="sm", elem_id="chat-add-example")
-                    remove = gr.Button(i18n("chat.remove_example"), size="sm", elem_id="chat-remove-example")
+            _options(page)
+    _wire_models(page, manager, tab)
+    _wire_conversation(page)
+    return page.model
 
+
+def _conversation(page: SimpleNamespace, manager: JobManager) -> None:
+    """The model, the conversation, the message box, and Send / Regenerate / Stop / Clear."""
+    page.refresh_models = gr.Button("↻", size="sm")
+    page.model = gr.Dropdown(model_choices(manager.list_runs()), value=EMBEDDED_MODEL, allow_custom_value=True,
+                             buttons=[page.refresh_models], label=i18n("chat.model"), info=i18n("chat.model_help"),
+                             elem_id="chat-model")
+    # Each reply in a bubble of its own, with its caption: a regenerated answer sits apart from the first.
+    page.chatbot = gr.Chatbot(label=i18n("chat.conversation"), height=440, buttons=["copy", "copy_all"],
+                              placeholder=i18n("chat.placeholder"), group_consecutive_messages=False,
+                              elem_id="chat-history")
+    with gr.Row():
+        page.message = gr.Textbox(show_label=False, placeholder=i18n("chat.message_placeholder"), lines=1,
+                                  max_lines=8, container=False, scale=5, elem_id="chat-message")
+        page.send = gr.Button(i18n("chat.send"), variant="primary", size="md", scale=1, min_width=100,
+                              elem_id="chat-send")
+    with gr.Row():
+        page.again = gr.Button(i18n("chat.regenerate"), size="md", interactive=False, elem_id="chat-regenerate")
+        page.stop_button = gr.Button(i18n("chat.stop"), size="md", interactive=False, elem_id="chat-stop")
+        page.clear = gr.Button(i18n("chat.clear"), size="md", interactive=False, elem_id="chat-clear")
+    gr.Markdown(i18n("chat.regenerate_help"), elem_id="chat-regenerate-help")
+
+
+def _options(page: SimpleNamespace) -> None:
+    """Beside the conversation: one question at a time, the system prompt, the sampling settings, and examples."""
+    page.one_question = gr.Checkbox(True, label=i18n("chat.one_question"), info=i18n("chat.one_question_help"),
+                                    elem_id="chat-one-question")
+    page.system_prompt = gr.Textbox(label=i18n("chat.system_prompt"), info=i18n("chat.system_prompt_help"),
+                                    lines=2, elem_id="chat-system-prompt")
+    page.settings = settings_widgets("chat")
+    with gr.Accordion(i18n("chat.examples"), open=False, elem_id="chat-examples-panel"):
+        gr.Markdown(i18n("chat.examples_help"))
+        page.examples = gr.Dataframe(pd.DataFrame(columns=EXAMPLE_COLUMNS), headers=list(EXAMPLE_COLUMNS),
+                                     interactive=True, wrap=True, elem_id="chat-examples")
+        with gr.Row():
+            page.example_question = gr.Textbox(label=i18n("chat.example_question"), elem_id="chat-example-question")
+            page.example_answer = gr.Textbox(label=i18n("chat.example_answer"), elem_id="chat-example-answer")
+        with gr.Row():
+            page.add = gr.Button(i18n("chat.add_example"), size="sm", elem_id="chat-add-example")
+            page.remove = gr.Button(i18n("chat.remove_example"), size="sm", elem_id="chat-remove-example")
+
+
+def _wire_models(page: SimpleNamespace, manager: JobManager, tab: gr.Tab | None) -> None:
+    """The model list: refreshed by its button, on load (in the page's language) and when the tab is opened."""
+    model = page.model
     refresh = bind(model_update, manager)
-    refresh_models.click(refresh, inputs=model, outputs=model)
+    page.refresh_models.click(refresh, inputs=model, outputs=model)
     # The labels ("embedded (base)") are written in the page's language once it is known.
     gr.on(triggers=None, fn=refresh, inputs=model, outputs=model, show_progress="hidden")
     if tab is not None:
         # A run that finished while another tab was open is offered without a click on the refresh button.
         tab.select(refresh, inputs=model, outputs=model, show_progress="hidden")
-    buttons = [message, send, again, stop_button, clear]
-    answer_inputs = [model, system_prompt, examples, *settings, one_question, stop]
+
+
+def _wire_conversation(page: SimpleNamespace) -> None:
+    """Send, Regenerate, Stop and Clear, and the examples' Add and Remove."""
+    chatbot, stop = page.chatbot, page.stop
+    buttons = [page.message, page.send, page.again, page.stop_button, page.clear]
+    answer_inputs = [page.model, page.system_prompt, page.examples, *page.settings, page.one_question, stop]
     # The buttons change first, so a second question cannot start while one is answered; after the answer (or its
     # error) they settle again.
-    asked = gr.on([send.click, message.submit], answering, outputs=buttons, queue=False, api_visibility="private")
-    answer = asked.then(respond, inputs=[message, chatbot, *answer_inputs], outputs=[chatbot, message], api_name="chat",
-                        concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
+    asked = gr.on([page.send.click, page.message.submit], answering, outputs=buttons, queue=False,
+                  api_visibility="private")
+    answer = asked.then(respond, inputs=[page.message, chatbot, *answer_inputs], outputs=[chatbot, page.message],
+                        api_name="chat", concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
     answer.then(settled, inputs=chatbot, outputs=buttons, queue=False, api_visibility="private")
-    again_asked = again.click(answering, outputs=buttons, queue=False, api_visibility="private")
+    again_asked = page.again.click(answering, outputs=buttons, queue=False, api_visibility="private")
     answer_again = again_asked.then(regenerate, inputs=[chatbot, *answer_inputs], outputs=chatbot,
                                     api_name="regenerate", concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat")
     answer_again.then(settled, inputs=chatbot, outputs=buttons, queue=False, api_visibility="private")
-    stop_button.click(stop_answer, inputs=stop, queue=False, api_visibility="private")
+    page.stop_button.click(stop_answer, inputs=stop, queue=False, api_visibility="private")
     # The Clear button and the conversation's own bin both leave nothing for Regenerate or Clear to act on.
-    gr.on([clear.click, chatbot.clear], clear_conversation, inputs=stop, outputs=[chatbot, *buttons],
+    gr.on([page.clear.click, chatbot.clear], clear_conversation, inputs=stop, outputs=[chatbot, *buttons],
           cancels=[answer, answer_again], queue=False, api_visibility="private")
-    add.click(add_example, inputs=[examples, example_question, example_answer],
-              outputs=[examples, example_question, example_answer])
-    remove.click(remove_last_example, inputs=examples, outputs=examples)
-    return model
+    page.add.click(add_example, inputs=[page.examples, page.example_question, page.example_answer],
+                   outputs=[page.examples, page.example_question, page.example_answer])
+    page.remove.click(remove_last_example, inputs=page.examples, outputs=page.examples)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import html
 import inspect
+import math
+import threading
 import typing
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from studio.chat import finished_runs, run_label
 from studio.config import SAMPLES_DIR, load_config
 from studio.data import SUFFIXES
 from studio.jobs import JobManager
+from studio.sampling import DEFAULTS, RANGES
 from studio.ui.i18n import i18n
 from studio.ui.lang import language, say
 from studio.workspace import datasets_dir
@@ -41,8 +44,8 @@ ERROR_SECONDS = 10  # a message closes by itself, and at once when the next acti
 
 
 def error_text(message: str, lang: str) -> str:
-    """A studio message in the page's language: each line translated where i18n.ERRORS knows its pattern."""
-    from studio.ui.i18n import translate_error
+    """A studio message in the page's language: each line translated where i18n_errors.ERRORS_ZH knows its pattern."""
+    from studio.ui.i18n_errors import translate_error
 
     return "\n".join(translate_error(line, lang) for line in message.splitlines()) if lang == "zh" else message
 
@@ -177,11 +180,39 @@ def settings_widgets(prefix: str) -> list[gr.components.Component]:
     """Temperature, top-p, top-k, max new tokens, repetition penalty and seed, each explained."""
     def text(name: str) -> dict:
         return dict(label=i18n(f"chat.{name}"), info=i18n(f"chat.{name}_help"), elem_id=f"{prefix}-{name.replace('_', '-')}")
-    temperature = gr.Slider(0, 2, value=0.7, step=0.05, **text("temperature"))
-    top_p = gr.Slider(0.05, 1, value=0.9, step=0.05, **text("top_p"))
-    repetition_penalty = gr.Slider(1, 2, value=1.0, step=0.05, **text("repetition_penalty"))
+    temperature = gr.Slider(*RANGES["temperature"], value=DEFAULTS.temperature, step=0.05, **text("temperature"))
+    top_p = gr.Slider(0.05, 1, value=DEFAULTS.top_p, step=0.05, **text("top_p"))
+    # The slider offers the useful part of the range; a request may send up to RANGES' limit.
+    repetition_penalty = gr.Slider(1, 2, value=DEFAULTS.repetition_penalty, step=0.05, **text("repetition_penalty"))
     with gr.Row(equal_height=True):
-        top_k = gr.Number(50, precision=0, minimum=0, **text("top_k"))
-        max_new_tokens = gr.Number(256, precision=0, minimum=1, maximum=4096, **text("max_new_tokens"))
-        seed = gr.Number(0, precision=0, minimum=0, **text("seed"))
+        top_k = gr.Number(DEFAULTS.top_k, precision=0, minimum=0, **text("top_k"))
+        max_new_tokens = gr.Number(DEFAULTS.max_new_tokens, precision=0, minimum=1, maximum=RANGES["max_new_tokens"][1],
+                                   **text("max_new_tokens"))
+        seed = gr.Number(DEFAULTS.seed, precision=0, minimum=0, **text("seed"))
     return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
+
+
+class StopSignal(threading.Event):
+    """A stop flag per browser session: gr.State deep-copies its initial value for each session, and each copy
+    is a new, unset flag."""
+
+    def __deepcopy__(self, memo) -> "StopSignal":
+        return StopSignal()
+
+
+def plain_cell(value):
+    """A table widget's cell as the core takes it: an empty cell, which pandas fills with NaN, is None."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def table_rows(table) -> list[list]:
+    """A table widget's value (a pandas frame, or lists from an API caller) as lists of plain cells."""
+    if table is None:
+        return []
+    rows = table.values.tolist() if hasattr(table, "columns") else table
+    return [[plain_cell(cell) for cell in row] for row in rows]
+
+
+def table_records(frame) -> list[dict]:
+    """A table widget's rows as {column: plain cell}."""
+    return [{column: plain_cell(value) for column, value in record.items()} for record in frame.to_dict("records")]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio import runs
 from studio.compare import run_folder
 from studio.jobs import JobManager
 from studio.ui.common import ERROR_SECONDS, error_text, run_choices, run_name, run_update, user_errors
@@ -31,21 +32,18 @@ PROMPT_METHODS = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING")
 def show_run(run: str | None) -> list:
     """What the run saved, the default merged folder name, and code that loads the run's own folder."""
     from studio.export import loading_code, weights_summary
-    from studio.generate import run_base_model
 
     if not run:
         return ["", "", "", gr.update(visible=False)]
     run_dir = run_folder(run)
     kind, folder, size = weights_summary(run_dir)
-    return [f"{kind}/ · {size}", f"{run_dir.name}-merged", loading_code(folder, kind, run_base_model(run_dir)),
+    return [f"{kind}/ · {size}", f"{run_dir.name}-merged", loading_code(folder, kind, runs.base_model(run_dir)),
             gr.update(visible=False)]
 
 
 def merge_blocker(run_dir: Path) -> str | None:
     """The i18n key saying why a run has nothing to merge, or None when Merge applies."""
-    from studio.generate import find_trained_weights
-
-    kind, folder = find_trained_weights(run_dir)
+    kind, folder = runs.trained_weights(run_dir)
     if kind == "model":
         return "export.merge_whole_model"
     config = folder / "adapter_config.json"

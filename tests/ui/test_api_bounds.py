@@ -27,7 +27,7 @@ import pytest
 
 from studio.config import load_config
 from tests.conftest import PROJECT, write_jsonl
-from tests.ui.test_browser import running_app
+from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.slow
 
@@ -96,11 +96,11 @@ class Session:
 
 def settings(**overrides) -> list:
     """The Train tab's setting values in widget order, as its Start button sends them."""
-    from studio.ui import train_tab
+    from studio.ui import train_form
 
-    values = train_tab.setting_values(load_config("cpu-lora", {"dataset": "mine", "max_steps": 2}))
+    values = train_form.setting_values(load_config("cpu-lora", {"dataset": "mine", "max_steps": 2}))
     for name, value in overrides.items():
-        values[train_tab.SETTINGS.index(name)] = value
+        values[train_form.SETTINGS.index(name)] = value
     return values
 
 
@@ -295,10 +295,10 @@ def test_presets_are_saved_in_the_workspace_and_never_switch_on_model_code(app):
     assert sorted(path.name for path in (PROJECT / "presets").glob("*.yaml")) == shipped
     ok, values = session.call("apply_preset", ["sneaky", "embedded", "mine"])
     assert ok, values
-    from studio.ui import train_tab
+    from studio.ui import train_form
 
-    assert values[train_tab.SETTINGS.index("trust_remote_code")] is False
-    assert values[train_tab.SETTINGS.index("base_model")] == "embedded"
+    assert values[train_form.SETTINGS.index("trust_remote_code")] is False
+    assert values[train_form.SETTINGS.index("base_model")] == "embedded"
     ok, answer = session.call("apply_preset", ["../../etc/passwd", "embedded", "mine"])
     assert not ok
 

@@ -30,7 +30,7 @@ def test_first_free_port_skips_a_busy_one():
 
 def test_ui_builds_and_lists_runs(workspace):
     from studio.ui import build_ui
-    from studio.ui.train_tab import runs_table
+    from studio.ui.train_runs import runs_table
 
     run = workspace / "runs" / "demo"
     run.mkdir(parents=True)

@@ -13,40 +13,16 @@ import json
 import re
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
 MODEL_WAIT = 90_000  # ms: a first answer or a merge loads a model in the app
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def browser_or_skip():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not CHROMIUM.exists():
-        reason = "needs playwright and Debian's chromium (apt-get install chromium)"
-        if os.environ.get("STUDIO_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return sync_playwright
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -61,31 +37,6 @@ def trained_app(trained_workspace):
     yet (other tests share this workspace and may have merged the run already)."""
     shutil.rmtree(trained_workspace / "exports", ignore_errors=True)
     yield from running_app(trained_workspace)
-
-
-def running_app(workspace: Path, *flags: str):
-    """app.py as a user starts it, with `flags` added; what requests may reach comes from the flags alone."""
-    port = free_port()
-    log = open(workspace / "app.log", "w")
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("STUDIO_ALLOW")}
-    process = subprocess.Popen([sys.executable, "app.py", "--no-browser", "--port", str(port), "--workspace",
-                                str(workspace), *flags], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
-                               env=environment)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"the app did not start: {(workspace / 'app.log').read_text()[-2000:]}")
-    yield url, workspace
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
 
 
 def shoot(page, name: str, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from studio.ui import chart
-from tests.ui.test_train_tab import chinese_page
+from tests.ui.conftest import chinese_page
 
 
 def test_loss_chart_has_whole_step_ticks_a_visible_validation_point_and_translated_text():

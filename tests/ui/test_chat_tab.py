@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from studio import generate
-from studio.chat import StopSignal
 from studio.jobs import JobManager
+from studio.ui.common import StopSignal
 from studio.ui import chat_tab
 from studio.ui.lang import LANGUAGE_COOKIE
 

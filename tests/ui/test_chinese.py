@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.ui.test_browser import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
 
 pytestmark = pytest.mark.slow
 

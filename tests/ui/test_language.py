@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
 from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 
-from studio.ui import common, lang as language
+from studio.ui import common, i18n_errors, lang as language
 from studio.ui.common import bind, user_errors
 
 
@@ -29,7 +28,7 @@ def test_the_switch_wins_over_the_browser_and_the_browser_over_english():
 
 
 def test_errors_speak_the_page_language_and_are_escaped(monkeypatch):
-    monkeypatch.setattr(sys.modules["studio.ui.i18n"], "ERRORS_ZH", [(r"No rows in (.+)\.", "{0} 中没有数据行。")])
+    monkeypatch.setattr(i18n_errors, "ERRORS_ZH", [(r"No rows in (.+)\.", "{0} 中没有数据行。")])
 
     @user_errors
     def handler(name: str) -> str:

@@ -24,8 +24,8 @@ from gradio_client.exceptions import AppError
 from studio.config import RunConfig
 from studio.jobs import JobManager
 from tests.conftest import PROJECT, write_jsonl
-from tests.test_jobs import logged_steps, wait_for
-from tests.ui.test_browser import running_app
+from tests.conftest import logged_steps, wait_for
+from tests.ui.conftest import running_app
 
 pytestmark = pytest.mark.slow
 
