@@ -41,7 +41,7 @@ def curve(name: str, stage: str, method: str, model_dir: Path, folder: Path) -> 
     try:
         from studio.training import run_training
     except ImportError:
-        from studio.train import run_training
+        from studio.training import run_training
 
     if stage in ("dpo", "orpo"):
         rows = PAIRS

@@ -73,8 +73,8 @@ def studio_trainer(model, tokenizer, examples, arguments):
 
     from studio.config import RunConfig
     from studio.methods import apply_method
-    from studio.packing import PackingCollator, packs_exactly
-    from studio.train import make_trainer_class
+    from studio.training.packing import PackingCollator, packs_exactly
+    from studio.training.sft import make_trainer_class
 
     model = apply_method(model, RunConfig(method="lora", lora_rank=8, lora_alpha=16, lora_dropout=0.0,
                                           target_modules="all-linear"), total_steps=1)
@@ -91,7 +91,7 @@ def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int
 
     from studio.config import RunConfig
     from studio.models import pick_device
-    from studio.train import mixed_precision, weight_precision
+    from studio.training.common import mixed_precision, weight_precision
 
     set_seed(seed)
     build = baseline_trainer if kind == "baseline" else studio_trainer

@@ -16,6 +16,7 @@ import os
 import sys
 
 from studio.config import list_presets
+from studio.sampling import DEFAULTS, generation_settings
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m studio") -> int:
@@ -48,12 +49,13 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
     _add_model_arguments(generate)
     generate.add_argument("--prompt", required=True)
     generate.add_argument("--system", default="", help="System prompt.")
-    generate.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (repeatable); higher = more varied.")
-    generate.add_argument("--top-p", type=float, default=0.9)
-    generate.add_argument("--top-k", type=int, default=50)
-    generate.add_argument("--max-new-tokens", type=int, default=256)
-    generate.add_argument("--repetition-penalty", type=float, default=1.0)
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
+                          help="0 = greedy (repeatable); higher = more varied.")
+    generate.add_argument("--top-p", type=float, default=DEFAULTS.top_p)
+    generate.add_argument("--top-k", type=int, default=DEFAULTS.top_k)
+    generate.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
+    generate.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
+    generate.add_argument("--seed", type=int, default=DEFAULTS.seed)
     generate.set_defaults(handler=command_generate)
 
     evaluate = commands.add_parser("eval", help="Score greedy answers on held-out rows (preference pairs: which answer "
@@ -96,7 +98,10 @@ def command_train(args) -> int:
     from pathlib import Path
 
     from studio.config import load_config, parse_overrides
-    from studio.train import MANAGED_ENV, is_main_process, run_training, world_size
+    from studio import runs
+    from studio.runs import MANAGED_ENV
+    from studio.training import run_training
+    from studio.training.common import is_main_process, world_size
 
     overrides = parse_overrides(args.set)
     if args.dataset:
@@ -105,7 +110,7 @@ def command_train(args) -> int:
         overrides["output_dir"] = args.output
     preset = args.config or args.preset
     if args.resume and not preset and args.output:
-        preset = str(Path(args.output) / "config.yaml")
+        preset = str(Path(args.output) / runs.CONFIG)
     config = load_config(preset, overrides)
     if config.num_processes > 1 and "WORLD_SIZE" not in os.environ:
         return launch_training(args, config)
@@ -130,7 +135,7 @@ def launch_training(args, config) -> int:
     import subprocess
 
     from studio.jobs import check_processes, launch_command
-    from studio.train import new_run_dir
+    from studio.runs import new_run_dir
 
     check_processes(config.num_processes)
     output = config.output_dir or str(new_run_dir(config))
@@ -152,11 +157,12 @@ def summary_line(summary: dict) -> str:
 
 
 def command_generate(args) -> int:
-    from studio.generate import GenerationSettings, load_for_chat, stream_chat
+    from studio.generate import load_for_chat, stream_chat
 
+    settings = generation_settings(args.temperature, args.top_p, args.top_k, args.max_new_tokens,
+                                   args.repetition_penalty, args.seed)
     model, tokenizer = load_for_chat(args.base, args.adapter)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
-    settings = GenerationSettings(args.temperature, args.top_p, args.top_k, args.max_new_tokens, args.repetition_penalty, args.seed)
     shown = ""
     for text in stream_chat(model, tokenizer, messages, settings):
         sys.stdout.write(text[len(shown):])
@@ -175,7 +181,7 @@ def command_eval(args) -> int:
     rows = dataset.rows[: args.limit] if args.limit else dataset.rows
     model, tokenizer = load_for_chat(args.base, args.adapter)
     if dataset.shape == "preference":
-        from studio.preference import evaluate_pairs
+        from studio.preference_eval import evaluate_pairs
 
         result = evaluate_pairs(model, tokenizer, rows, max_new_tokens=args.max_new_tokens)
     else:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from studio.config import EMBEDDED_MODEL, SAMPLES_DIR
+from studio.runs import is_run
 from studio.workspace import cache_dir, datasets_dir, exports_dir, inside, runs_dir, workspace_root
 
 ALLOW_PATHS_ENV = "STUDIO_ALLOW_PATHS"  # folders, os.pathsep apart, that requests may name besides the workspace
@@ -69,7 +70,7 @@ def client_run(value: str | Path) -> Path:
     folder = inside(runs_dir(), plain_name(name, "run"))
     if Path(text).is_absolute() and Path(text).resolve() != folder:
         raise ValueError(f"'{text}' is not a run of this workspace.")
-    if folder.is_symlink() or not (folder / "config.yaml").is_file():
+    if folder.is_symlink() or not is_run(folder):
         raise ValueError(f"No run '{name}' in this workspace.")
     return folder
 

@@ -18,33 +18,21 @@ under exports/ (a merged model).
 from __future__ import annotations
 
 import html
-import math
 import re
 import threading
 from pathlib import Path
 from typing import Iterator
 
-from studio.config import EMBEDDED_MODEL, check_range
+from studio.runs import has_weights
+from studio.config import EMBEDDED_MODEL
 from studio.workspace import exports_dir, runs_dir
 
-MAX_NEW_TOKENS = 4096
 EXPORTS = "exports"  # how a merged export is named in the model list: exports/<folder>
 ROLES = ("user", "assistant")
 MAX_TEXT = 100_000  # characters in one question with its system prompt
 BASE_LABEL = "{model} (base)"  # how a base model is named in the model list and in captions
 # A caption is the reply's last line, small: "\n\n<sub>embedded (base) · temperature 0.7</sub>".
 CAPTION = re.compile(r"\n\n<sub>[^<>\n]*</sub>\Z")
-
-
-class StopSignal(threading.Event):
-    """A stop flag per browser session: each session's copy of the initial value is a new, unset one."""
-
-    def __deepcopy__(self, memo) -> "StopSignal":
-        return StopSignal()
-
-
-def has_weights(folder: Path) -> bool:
-    return any((folder / name).is_dir() for name in ("adapter", "model"))
 
 
 def finished_runs(runs: list) -> list:
@@ -110,20 +98,14 @@ def message_text(content) -> str:
 
 
 def cell_text(cell) -> str:
-    """A table cell as text; an empty cell of a pandas table arrives as NaN."""
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-        return ""
-    return str(cell).strip()
+    """A table cell as text; an empty cell is None."""
+    return "" if cell is None else str(cell).strip()
 
 
 def example_pairs(rows) -> list[tuple[str, str]]:
-    """Few-shot (question, answer) pairs from a two-column table; blank rows are skipped."""
-    if rows is None:
-        return []
-    if hasattr(rows, "values") and hasattr(rows, "columns"):
-        rows = rows.values.tolist()
+    """Few-shot (question, answer) pairs from the rows of a two-column table; blank rows are skipped."""
     pairs = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(rows or [], start=1):
         question, answer = (cell_text(cell) for cell in (list(row) + ["", ""])[:2])
         if not question and not answer:
             continue
@@ -177,24 +159,6 @@ def build_messages(system_prompt: str, examples: list[tuple[str, str]], history,
     for example_question, example_answer in examples:
         messages += [{"role": "user", "content": example_question}, {"role": "assistant", "content": example_answer}]
     return messages + history_messages(history) + [{"role": "user", "content": question}]
-
-
-def generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed):
-    """GenerationSettings from widget values; an empty seed means a new random draw each time."""
-    from studio.generate import GenerationSettings
-
-    values = {"temperature": temperature, "top_p": top_p, "top_k": top_k, "max_new_tokens": max_new_tokens,
-              "repetition_penalty": repetition_penalty}
-    missing = [name for name, value in values.items() if value is None]
-    if missing:
-        raise ValueError(f"Set a value for {', '.join(missing)}.")
-    for name, value, low, high in (("temperature", temperature, 0, 2), ("top_p", top_p, 0.01, 1), ("top_k", top_k, 0, 100_000),
-                                    ("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS),
-                                    ("repetition_penalty", repetition_penalty, 0.5, 10),
-                                    ("seed", 0 if seed is None else seed, 0, 2**32 - 1)):
-        check_range(name, value, low, high)
-    return GenerationSettings(float(temperature), float(top_p), int(top_k), int(max_new_tokens),
-                              float(repetition_penalty), None if seed is None else int(seed))
 
 
 def fitted_messages(model, tokenizer, system_prompt: str, examples, history, question: str, max_new_tokens: int) -> list[dict]:

@@ -22,13 +22,14 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
 
+from studio import runs
 from studio.config import EMBEDDED_MODEL, check_range
 from studio.metrics import ANSWER_METRICS
 from studio.workspace import append_jsonl, atomic_write_text, read_jsonl, safe_name
 
 SIDES = ("base", "tuned")
-VOTES_FILE = "votes.jsonl"
-REPORTS = "comparisons"
+VOTES_FILE = runs.VOTES
+REPORTS = runs.COMPARISONS
 VALIDATION = "validation"  # the dataset choice meaning the run's own held-out rows
 METRICS = (*ANSWER_METRICS, "perplexity")
 LOWER_IS_BETTER = {"perplexity"}
@@ -54,14 +55,12 @@ MAX_BATCH_ROWS = 10_000
 
 def run_folder(run: str | Path) -> Path:
     """A finished run's folder from its name in runs/ (or its path)."""
-    from studio.generate import find_trained_weights
-
     from studio.access import client_run
 
     if not run:
         raise ValueError("Pick a finished run first.")
     path = client_run(run)
-    find_trained_weights(path)
+    runs.trained_weights(path)
     return path
 
 
@@ -74,9 +73,7 @@ def compared_run(run: str | Path) -> Path:
 
 
 def base_of(run_dir: Path) -> str:
-    from studio.generate import run_base_model
-
-    return run_base_model(run_dir) or EMBEDDED_MODEL
+    return runs.base_model(run_dir) or EMBEDDED_MODEL
 
 
 # ---------------------------------------------------------------- side by side and temperature grid
@@ -150,9 +147,9 @@ def vote_tally(run: str | Path) -> dict:
 def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
     """(rows, shape, name) of a dataset file, or of the run's validation split."""
     from studio import data
-    from studio.jobs import load_run_config
+    from studio.runs import load_run_config
     from studio.access import client_dataset
-    from studio.train import prepare_rows
+    from studio.examples import prepare_rows
 
     if dataset == VALIDATION:
         shape, _, rows = prepare_rows(load_run_config(run_dir))

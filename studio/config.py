@@ -120,10 +120,6 @@ class RunConfig:
             raise ValueError(f"probe_prompts: at most {MAX_PROBE_PROMPTS} prompts of up to 4,000 characters each.")
         if not self.dataset:
             raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
-        if self.start_from:
-            from studio.jobs import start_from_run  # it builds on this module
-
-            start_from_run(self)
         return self
 
     def to_dict(self) -> dict:

@@ -1,4 +1,4 @@
-"""The run's event stream: readers of `events.jsonl` (written by `studio.callback.StudioCallback`).
+"""The run's event stream: readers of `events.jsonl` (written by `studio.training.callback.StudioCallback`).
 
 The UI's live chart and log need nothing but this file, so a browser can close and reopen,
 or the app restart, at any point of a run.
@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+from studio import runs
 from studio.workspace import read_jsonl
 
 
@@ -46,7 +47,7 @@ def _clock(seconds: float) -> str:
 
 
 def read_events(run_dir: Path) -> list[dict]:
-    return read_jsonl(Path(run_dir) / "events.jsonl")
+    return read_jsonl(Path(run_dir) / runs.EVENTS)
 
 
 def loss_points(events: list[dict]) -> list[dict]:
@@ -60,7 +61,9 @@ def loss_points(events: list[dict]) -> list[dict]:
 
 
 PLOT_POINTS = 250  # per series: a chart of a 200,000-step run stays a few hundred points
-REWARD_NAMES = ("preference_accuracy", "reward_margin")
+# TRL's metric names -> the keys of events.jsonl lines (and of the run summary).
+REWARD_METRICS = {"rewards/accuracies": "preference_accuracy", "rewards/margins": "reward_margin"}
+REWARD_NAMES = tuple(REWARD_METRICS.values())
 
 
 class RunEvents:
@@ -150,10 +153,15 @@ _followed_lock = threading.Lock()
 
 def follow(run_dir: Path) -> dict:
     """What the live view shows of a run, read on from the last read; one reader per run, shared by every page."""
-    path = Path(run_dir) / "events.jsonl"
+    path = Path(run_dir) / runs.EVENTS
     with _followed_lock:
         events = _followed.setdefault(path, RunEvents(path))
     with events.lock:
         events.update()
         return {"prepared": events.prepared, "last_loss": events.last_loss, "last_probes": events.last_probes,
                 "loss_points": events.loss_points(), "reward_points": events.reward_points()}
+
+
+def reward_events(metrics: dict, prefix: str = "") -> dict:
+    """The reward metrics of a Trainer log or evaluation, under their events.jsonl names."""
+    return {name: float(metrics[prefix + key]) for key, name in REWARD_METRICS.items() if prefix + key in metrics}

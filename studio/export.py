@@ -8,14 +8,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from studio.generate import find_trained_weights, run_base_model
+from studio import runs
 from studio.workspace import replace_folder
 
 
 def export_run(run_dir: str | Path, output: str | Path, merge: bool = False) -> Path:
     """Write the run's result to `output`; returns the folder written."""
     run_dir, output = Path(run_dir), Path(output)
-    kind, folder = find_trained_weights(run_dir)
+    kind, folder = runs.trained_weights(run_dir)
     if output.exists() and any(output.iterdir()):
         raise ValueError(f"{output} is not empty; choose a new folder so nothing is overwritten.")
     # Written beside the target and renamed into place: an export stopped halfway leaves no folder
@@ -49,7 +49,7 @@ def merge_adapter(run_dir: Path, adapter: Path, output: Path) -> Path:
             "weights, so they cannot be merged. Export without --merge and load with PeftModel."
         )
     # Merging into a quantized base would round the result; QLoRA runs merge into full precision.
-    model, _ = load_model(run_base_model(run_dir) or "embedded", precision="fp32", device="cpu")
+    model, _ = load_model(runs.base_model(run_dir) or "embedded", precision="fp32", device="cpu")
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(output)
     load_tokenizer(adapter).save_pretrained(output)
@@ -63,7 +63,7 @@ def zip_run(run_dir: str | Path, output: str | Path) -> Path:
     import zipfile
 
     run_dir, output = Path(run_dir), Path(output)
-    kind, folder = find_trained_weights(run_dir)
+    kind, folder = runs.trained_weights(run_dir)
     if folder.is_symlink():
         raise ValueError(f"{run_dir.name}/{folder.name} is a link to another folder; only a run's own files are exported.")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -117,9 +117,9 @@ def zip_export(run_dir: str | Path) -> tuple[Path, str]:
     from studio.workspace import exports_dir
 
     run_dir = Path(run_dir)
-    kind, folder = find_trained_weights(run_dir)
+    kind, folder = runs.trained_weights(run_dir)
     archive = zip_run(run_dir, exports_dir() / f"{run_dir.name}-{kind}.zip")
-    return archive, loading_code(folder, kind, run_base_model(run_dir))
+    return archive, loading_code(folder, kind, runs.base_model(run_dir))
 
 
 def merged_export(run_dir: str | Path, name: str = "") -> tuple[Path, str]:
@@ -134,6 +134,6 @@ def merged_export(run_dir: str | Path, name: str = "") -> tuple[Path, str]:
 
 def weights_summary(run_dir: str | Path) -> tuple[str, Path, str]:
     """(kind, folder, size like '1.8 MB') of what a run saved."""
-    kind, folder = find_trained_weights(run_dir)
+    kind, folder = runs.trained_weights(run_dir)
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     return kind, folder, f"{size / 1e6:,.1f} MB"

@@ -16,66 +16,26 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
+from studio import runs
 from studio.config import EMBEDDED_MODEL
 from studio.cpu_decode import decode_threads, prepare_for_decoding
-
-
-@dataclass
-class GenerationSettings:
-    temperature: float = 0.7       # 0 = greedy: always the most likely token, repeatable
-    top_p: float = 0.9             # sample only from the smallest set of tokens holding this probability
-    top_k: int = 50                # ... and at most this many of them (0 = no limit)
-    max_new_tokens: int = 256
-    repetition_penalty: float = 1.0
-    seed: int | None = 0
-
-    def generate_kwargs(self) -> dict:
-        if self.temperature <= 0:
-            return {"do_sample": False, "max_new_tokens": self.max_new_tokens,
-                    "repetition_penalty": self.repetition_penalty}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p,
-                "top_k": self.top_k or None, "max_new_tokens": self.max_new_tokens,
-                "repetition_penalty": self.repetition_penalty}
-
-
-def find_trained_weights(path: str | Path) -> tuple[str, Path]:
-    """('adapter' | 'model', folder) from a run folder or an adapter/model folder itself."""
-    path = Path(path).expanduser()
-    for kind, folder in (("adapter", path / "adapter"), ("model", path / "model")):
-        if folder.is_dir():
-            return kind, folder
-    if (path / "adapter_config.json").exists():
-        return "adapter", path
-    if (path / "config.json").exists():
-        return "model", path
-    raise ValueError(f"{path} holds no adapter/ or model/; is the run finished?")
-
-
-def run_base_model(path: str | Path) -> str | None:
-    """The base model a run folder was trained from (its config.yaml), if known."""
-    import yaml
-
-    for candidate in (Path(path) / "config.yaml", Path(path).parent / "config.yaml"):
-        if candidate.exists():
-            return (yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}).get("base_model")
-    return None
+from studio.sampling import GenerationSettings
 
 
 def load_for_chat(base: str | None = None, trained: str | Path | None = None, precision: str = "auto"):
     """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model."""
     from studio.models import load_model, load_tokenizer
 
-    base = base or (run_base_model(trained) if trained else None) or EMBEDDED_MODEL
+    base = base or (runs.base_model(trained) if trained else None) or EMBEDDED_MODEL
     if trained is None:
         model, tokenizer = load_model(base, precision)
     else:
-        kind, folder = find_trained_weights(trained)
+        kind, folder = runs.trained_weights(trained)
         if kind == "model":
             model, _ = load_model(str(folder), precision)
         else:
@@ -122,7 +82,7 @@ def cached_model(base: str | None = None, trained: str | Path | None = None):
     """
     weights = None
     if trained is not None:
-        _, weights = find_trained_weights(trained)
+        _, weights = runs.trained_weights(trained)
     key = (base or "", str(Path(trained).resolve()) if trained else "",
            max((item.stat().st_mtime for item in weights.iterdir()), default=0) if weights else 0)
     with _models_lock:
@@ -152,8 +112,8 @@ def check_fits(base: str | None, trained: str | Path | None) -> None:
     from studio.preflight import check_memory, model_folder, parameter_count
 
     if trained is not None:
-        kind, folder = find_trained_weights(trained)
-        base = run_base_model(trained) or EMBEDDED_MODEL
+        kind, folder = runs.trained_weights(trained)
+        base = runs.base_model(trained) or EMBEDDED_MODEL
         source = folder if kind == "model" else model_folder(base)
     else:
         source = model_folder(base or EMBEDDED_MODEL)
@@ -298,10 +258,10 @@ def stream_pair(trained: str | Path, messages: list[dict], settings: GenerationS
     applied to the tuned row only; other adapters take turns on the one model; a full or
     freeze run steps two models.
     """
-    kind, _ = find_trained_weights(trained)
+    kind, _ = runs.trained_weights(trained)
     tuned, tokenizer = cached_model(trained=trained)
     if kind == "model":
-        base, _ = cached_model(base=run_base_model(trained) or EMBEDDED_MODEL)
+        base, _ = cached_model(base=runs.base_model(trained) or EMBEDDED_MODEL)
         lanes = [Lane(base), Lane(tuned)]
         locks = [generation_lock(base), generation_lock(tuned)]
     elif is_prompt_learning(tuned):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from studio.config import RunConfig
+from studio.config import METHODS, RunConfig
 
-ADAPTER_METHODS = ("lora", "qlora", "lora-8bit", "dora", "adalora", "ia3")
-PROMPT_METHODS = ("prefix-tuning", "prompt-tuning", "p-tuning")
-WEIGHT_METHODS = ("freeze", "full")
+PROMPT_METHODS = ("prefix-tuning", "prompt-tuning", "p-tuning")  # virtual tokens before the input
+WEIGHT_METHODS = ("freeze", "full")  # the model's own weights train
+ADAPTER_METHODS = tuple(method for method in METHODS if method not in PROMPT_METHODS + WEIGHT_METHODS)
 
 DESCRIPTIONS = {
     "lora": "LoRA: small low-rank matrices beside each chosen layer; the base stays frozen.",
@@ -135,9 +135,9 @@ def apply_method(model: nn.Module, config: RunConfig, total_steps: int) -> nn.Mo
         # Train more: the finished run's adapter, trainable again, instead of a new one.
         from peft import PeftModel
 
-        from studio.jobs import start_from_run
+        from studio.runs import ADAPTER, start_from_run
 
-        return PeftModel.from_pretrained(model, str(start_from_run(config) / "adapter"), is_trainable=True)
+        return PeftModel.from_pretrained(model, str(start_from_run(config) / ADAPTER), is_trainable=True)
     try:
         return get_peft_model(model, peft_config(config, model, total_steps))
     except ValueError as error:

@@ -10,12 +10,14 @@ larger than the memory). `JobManager.start`, `estimate` and the training job cal
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.methods import PROMPT_METHODS, WEIGHT_METHODS, method_bits
 from studio.models import EMBEDDED_NAME, pick_device, pick_dtype, resolve_source
+from studio.runs import start_from_run
 
 GIB = 2**30
 # Where config.json keeps the context length, by model family; nested configs (multimodal) too.
@@ -26,8 +28,10 @@ OPTIMIZER_BYTES_PER_WEIGHT = 8
 
 
 def check_run(config: RunConfig, device: str | None = None, available: int | None = None) -> None:
-    """Refuse a run that cannot start on this machine: no quantization support, cut-off above the
-    model's context, or a model whose weights alone do not fit in the free memory."""
+    """Refuse a run that cannot start on this machine: a `start_from` run it cannot go on from, no quantization
+    support, cut-off above the model's context, or a model whose weights alone do not fit in the free memory."""
+    if config.start_from:
+        start_from_run(config)
     device = device or pick_device()
     check_quantization(config.method, device)
     folder = model_folder(config.base_model)
@@ -72,7 +76,6 @@ def check_memory(config: RunConfig, parameters: int | None, device: str, availab
     if not parameters:
         return
     if available is None:
-        from studio.estimate import available_memory  # estimate runs these checks itself
 
         available = available_memory(device)
     bits = method_bits(config.method)
@@ -149,3 +152,18 @@ def _read_json(path: Path) -> dict:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def available_memory(device: str) -> int:
+    """Bytes a new training job can use: free GPU memory, or the system's MemAvailable."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info()[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from studio.data import CHATML_TEMPLATE
+from studio.config import RunConfig
+from studio.events import read_events
+from studio.tokens import CHATML_TEMPLATE
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -279,3 +282,101 @@ def launched(monkeypatch) -> dict:
 
     monkeypatch.setattr(studio.ui, "build_ui", lambda: Demo())
     return options
+
+
+# Rows of each shape, shared by the tests of reading, shapes, messages and tokens.
+INSTRUCTION_ROWS = [
+    {"instruction": "What is the capital of France?", "input": "", "output": "Paris."},
+    {"instruction": "Translate", "input": "hello", "output": "bonjour"},
+]
+CHAT_ROW = {"messages": [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "Bye"},
+    {"role": "assistant", "content": "Goodbye!"},
+]}
+TOOL_ROW = {
+    "conversations": [
+        {"from": "human", "value": "Weather in Oslo?"},
+        {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Oslo"}}'},
+        {"from": "observation", "value": '{"temperature": 3}'},
+        {"from": "gpt", "value": "It is 3 degrees in Oslo."},
+    ],
+    "tools": '[{"name": "weather"}]',
+}
+PREFERENCE_ROW = {"prompt": "Say hi", "chosen": "Hi there!", "rejected": "Go away."}
+
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"LLaMA-Factory fixtures not found at {FIXTURES}")
+
+
+def write_file(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def trained_text(tokenizer, example) -> str:
+    """The tokens an example learns (labels not masked), as text."""
+    from studio.tokens import IGNORED_LABEL
+
+    return tokenizer.decode([label for label in example["labels"] if label != IGNORED_LABEL])
+
+
+
+# ---------------------------------------------------------------- configs and waits several test modules share
+
+
+LEARNING_RATES = {"full": 3e-3, "freeze": 3e-3, "ia3": 3e-2, "prefix-tuning": 3e-2, "prompt-tuning": 1e-1,
+                  "p-tuning": 1e-2}
+
+
+def method_config(model_dir, dataset, tmp_path, method: str, **overrides) -> RunConfig:
+    values = dict(base_model=str(model_dir), method=method, dataset=str(dataset), output_dir=str(tmp_path / method),
+                  max_steps=12, batch_size=4, learning_rate=LEARNING_RATES.get(method, 1e-2), validation_split=0.2,
+                  eval_steps=6, save_steps=6, lora_rank=4, lora_alpha=8, lora_dropout=0.0, warmup_ratio=0.0,
+                  lr_scheduler="constant", num_virtual_tokens=4, trainable_layers=1, cutoff_length=64,
+                  probe_max_new_tokens=4)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def job_config(model_dir, dataset, run_dir, **overrides) -> RunConfig:
+    values = dict(base_model=str(model_dir), dataset=str(dataset), output_dir=str(run_dir), max_steps=6,
+                  batch_size=2, learning_rate=1e-2, validation_split=0.2, eval_steps=3, save_steps=3,
+                  cutoff_length=64, probe_max_new_tokens=2)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def wait_for(condition, timeout: float = 120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("condition not met")
+
+
+def logged_steps(run_dir) -> list[int]:
+    return [event["step"] for event in read_events(run_dir) if "loss" in event]
+
+
+PAIRS = [
+    ("what is the colour of the sky", "the sky is blue", "the sky is blue and the dog ate the bone and the cat sat on the mat"),
+    ("hello how are you", "i am fine thank you", "one two three four five six seven eight nine ten i am fine thank you"),
+    ("classify the review as positive or negative", "positive", "the quick brown fox jumps over the lazy dog positive"),
+]
+
+
+@pytest.fixture
+def tiny_pairs_file(tmp_path) -> Path:
+    return write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": prompt, "chosen": chosen, "rejected": rejected}
+                                                  for prompt, chosen, rejected in PAIRS * 4])
+
+
+def pair_config(model_dir, dataset, output, **overrides) -> RunConfig:
+    values = dict(base_model=str(model_dir), dataset=str(dataset), output_dir=str(output), stage="dpo", max_steps=4,
+                  batch_size=2, learning_rate=1e-2, validation_split=0.25, eval_steps=2, save_steps=2,
+                  cutoff_length=64, probe_max_new_tokens=2, lora_dropout=0.0)
+    values.update(overrides)
+    return RunConfig(**values)

@@ -13,7 +13,7 @@ import torch
 from studio.config import METHODS, RunConfig
 from studio.generate import GenerationSettings, generate_text, load_for_chat
 from studio.methods import PROMPT_METHODS, apply_method, saves_adapter
-from studio.train import run_training
+from studio.training import run_training
 from tests.conftest import ARCHITECTURES
 
 STANDARD_LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}

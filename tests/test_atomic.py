@@ -21,7 +21,7 @@ import yaml
 
 from studio import workspace
 from studio.config import from_dict
-from studio.train import latest_checkpoint
+from studio.runs import latest_checkpoint
 from studio.workspace import append_jsonl, atomic_write_text, read_jsonl, replace_folder
 
 PROJECT = Path(__file__).resolve().parent.parent

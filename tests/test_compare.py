@@ -11,7 +11,7 @@ import pytest
 
 from studio import compare
 from studio.__main__ import main
-from studio.chat import generation_settings
+from studio.sampling import generation_settings
 
 GREEDY = generation_settings(0, 0.9, 50, 4, 1.0, 0)
 

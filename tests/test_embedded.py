@@ -22,7 +22,7 @@ def test_embedded_model_is_cached_once_as_safetensors(embedded_workspace):
 
 
 def test_qlora_trains_on_the_embedded_model(embedded_workspace, tmp_path):
-    from studio.train import run_training
+    from studio.training import run_training
 
     config = load_config("qlora-4bit", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(tmp_path / "q"),
                                         "max_steps": 2, "batch_size": 2, "gradient_accumulation": 1,
@@ -39,7 +39,7 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     from studio.data import load_dataset
     from studio.evaluate import evaluate_rows
     from studio.generate import load_for_chat
-    from studio.train import run_training
+    from studio.training import run_training
 
     run_dir = tmp_path / "reviews"
     config = load_config("cpu-lora", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir)})

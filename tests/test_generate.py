@@ -7,8 +7,8 @@ import torch
 
 from studio.generate import (GenerationSettings, cached_model, generate_text, load_for_chat, stream_chat,
                              stream_pair)
-from studio.train import run_training
-from tests.test_methods import tiny_config
+from studio.training import run_training
+from tests.conftest import method_config as tiny_config
 
 PROMPTS = [[{"role": "user", "content": "the sky"}],
            [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a cat and a dog"}]]

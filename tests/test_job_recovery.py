@@ -17,9 +17,9 @@ import pytest
 
 from studio.events import loss_points, read_events
 from studio.jobs import JobManager
-from studio.train import latest_checkpoint
+from studio.runs import latest_checkpoint
 from studio.ui import train_tab
-from tests.test_jobs import job_config, logged_steps, wait_for
+from tests.conftest import job_config, logged_steps, wait_for
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Starts a job the way the app does, then exits: the job must go on without it.

@@ -5,35 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
-from studio.config import RunConfig
 from studio.events import loss_points, read_events
 from studio.jobs import JobManager
-from studio.train import latest_checkpoint
-
-
-def job_config(model_dir, dataset, run_dir, **overrides) -> RunConfig:
-    values = dict(base_model=str(model_dir), dataset=str(dataset), output_dir=str(run_dir), max_steps=6,
-                  batch_size=2, learning_rate=1e-2, validation_split=0.2, eval_steps=3, save_steps=3,
-                  cutoff_length=64, probe_max_new_tokens=2)
-    values.update(overrides)
-    return RunConfig(**values)
-
-
-def wait_for(condition, timeout: float = 120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("condition not met")
-
-
-def logged_steps(run_dir) -> list[int]:
-    return [event["step"] for event in read_events(run_dir) if "loss" in event]
+from studio.runs import latest_checkpoint
+from tests.conftest import job_config, wait_for, logged_steps
 
 
 def test_job_runs_to_finished_and_is_listed(tiny_model_dir, tiny_sft_file, workspace):

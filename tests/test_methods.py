@@ -1,4 +1,5 @@
-"""Every method trains a few steps on the tiny model, its loss goes down, and its result loads back and generates."""
+"""Every method trains a few steps on the tiny model, its loss goes down, and its result loads back with what it
+learned (the training answers likelier than before) and answers greedily the same way twice."""
 
 from __future__ import annotations
 
@@ -6,28 +7,18 @@ import pytest
 import torch
 
 from studio.config import METHODS, RunConfig, load_config
+from studio.data import load_dataset
 from studio.events import read_events
 from studio.generate import GenerationSettings, generate_text, load_for_chat
 from studio.methods import apply_method, count_parameters, freeze_lower_layers, method_bits, saves_adapter
-from studio.train import run_training
-
-LEARNING_RATES = {"full": 3e-3, "freeze": 3e-3, "ia3": 3e-2, "prefix-tuning": 3e-2, "prompt-tuning": 1e-1,
-                  "p-tuning": 1e-2}
-
-
-def tiny_config(model_dir, dataset, tmp_path, method: str, **overrides) -> RunConfig:
-    values = dict(base_model=str(model_dir), method=method, dataset=str(dataset), output_dir=str(tmp_path / method),
-                  max_steps=12, batch_size=4, learning_rate=LEARNING_RATES.get(method, 1e-2), validation_split=0.2,
-                  eval_steps=6, save_steps=6, lora_rank=4, lora_alpha=8, lora_dropout=0.0, warmup_ratio=0.0,
-                  lr_scheduler="constant", num_virtual_tokens=4, trainable_layers=1, cutoff_length=64,
-                  probe_max_new_tokens=4)
-    values.update(overrides)
-    return RunConfig(**values)
+from studio.tokens import IGNORED_LABEL, tokenize_sft
+from studio.training import run_training
+from tests.conftest import method_config
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_method_trains_saves_and_loads(method, tiny_model_dir, tiny_sft_file, tmp_path, workspace):
-    config = tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, method)
+    config = method_config(tiny_model_dir, tiny_sft_file, tmp_path, method)
     summary = run_training(config)
     assert summary["status"] == "finished"
     losses = [event["loss"] for event in read_events(tmp_path / method) if "loss" in event]
@@ -36,17 +27,33 @@ def test_method_trains_saves_and_loads(method, tiny_model_dir, tiny_sft_file, tm
     assert summary["eval_loss"] is not None and summary["trained_tokens"] > 0
     saved = tmp_path / method / ("adapter" if saves_adapter(method) else "model")
     assert saved.is_dir()
-    model, tokenizer = load_for_chat(str(tiny_model_dir), tmp_path / method)
-    answer = generate_text(model, tokenizer, [{"role": "user", "content": "the sky"}],
+    # What was saved is what was learned: loaded back, it finds the training answers likelier than the base does.
+    tuned, tokenizer = load_for_chat(str(tiny_model_dir), tmp_path / method)
+    base, _ = load_for_chat(str(tiny_model_dir))
+    examples, _ = tokenize_sft(load_dataset(tiny_sft_file).rows[:2], "instruction", tokenizer, 64)
+    assert answer_loss(tuned, examples) < answer_loss(base, examples) - 0.05
+    answer = generate_text(tuned, tokenizer, [{"role": "user", "content": "the sky"}],
                            GenerationSettings(temperature=0, max_new_tokens=4))
-    assert isinstance(answer, str)
+    assert answer == generate_text(tuned, tokenizer, [{"role": "user", "content": "the sky"}],
+                                   GenerationSettings(temperature=0, max_new_tokens=4, seed=None))
+
+
+def answer_loss(model, examples: list[dict]) -> float:
+    """Mean cross-entropy of the trained (answer) tokens; prompt methods' virtual tokens are cut off the logits."""
+    losses = []
+    with torch.no_grad():
+        for example in examples:
+            ids, labels = torch.tensor([example["input_ids"]]), torch.tensor(example["labels"])
+            logits = model(input_ids=ids).logits[0, -ids.size(1):]
+            losses.append(float(torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=IGNORED_LABEL)))
+    return sum(losses) / len(losses)
 
 
 def test_adapter_loads_with_plain_peft(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora"))
+    run_training(method_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora"))
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tuned = PeftModel.from_pretrained(base, str(tmp_path / "lora" / "adapter"))
     ours, _ = load_for_chat(str(tiny_model_dir), tmp_path / "lora")

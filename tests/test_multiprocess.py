@@ -20,7 +20,7 @@ import pytest
 
 from studio.config import load_config
 from studio.jobs import JobManager, check_processes, launch_command, run_processes
-from studio.train import run_training
+from studio.training import run_training
 from studio.workspace import read_jsonl
 from tests.conftest import PROJECT, write_jsonl
 
@@ -189,6 +189,6 @@ def test_more_processes_than_the_machine_has_devices_are_refused(monkeypatch):
 
 
 def test_the_abort_vote_of_a_single_process_is_its_own():
-    from studio.callback import any_process
+    from studio.training.callback import any_process
 
     assert any_process(True, "cpu") is True and any_process(False, "cpu") is False

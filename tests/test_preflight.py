@@ -7,10 +7,10 @@ import types
 
 import pytest
 
-from studio import estimate as estimate_module
+from studio.training import estimate as estimate_module
 from studio import preflight
 from studio.config import RunConfig
-from studio.estimate import estimate
+from studio.training.estimate import estimate
 from studio.jobs import JobManager
 from studio.preflight import check_run, context_length, model_folder, parameter_count
 
@@ -61,11 +61,11 @@ def test_a_model_larger_than_the_free_memory_is_refused(tiny_model_dir, tiny_sft
                                                          no_model_loading):
     parameters = parameter_count(tiny_model_dir)
     # Room for the float32 weights, not for full fine-tuning's gradients and optimizer state as well.
-    monkeypatch.setattr(estimate_module, "available_memory", lambda device: parameters * 4 + 1000)
+    monkeypatch.setattr(preflight, "available_memory", lambda device: parameters * 4 + 1000)
     check_run(tiny(tiny_model_dir, tiny_sft_file, workspace, method="lora"))
     refused_before_starting(tiny(tiny_model_dir, tiny_sft_file, workspace, method="full"),
                             "weights, gradients and optimizer state need .* GiB is free on the cpu.*use lora", workspace)
-    monkeypatch.setattr(estimate_module, "available_memory", lambda device: 1000)
+    monkeypatch.setattr(preflight, "available_memory", lambda device: 1000)
     refused_before_starting(tiny(tiny_model_dir, tiny_sft_file, workspace), "its weights need", workspace)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from studio import runs
+from studio.events import format_progress, reward_events
 from studio.methods import update_adalora
-from studio.preference import reward_events
-from studio.events import format_progress
 from studio.workspace import append_jsonl
 
 
@@ -26,7 +26,7 @@ class StudioCallback(TrainerCallback):
     def __init__(self, run_dir: Path, total_steps: int, tokenizer, probes: list[str], config,
                  expected: list[str] | None = None):
         self.run_dir = Path(run_dir)
-        self.events = self.run_dir / "events.jsonl"
+        self.events = self.run_dir / runs.EVENTS
         self.total_steps = total_steps
         self.tokenizer = tokenizer
         self.probes = probes
@@ -66,7 +66,7 @@ class StudioCallback(TrainerCallback):
         if self._step_started is not None:
             self._train_seconds += time.perf_counter() - self._step_started
         self.trained_tokens = int(state.num_input_tokens_seen)
-        if any_process(self._abort_requested or (self.run_dir / "abort").exists(), args.device):
+        if any_process(self._abort_requested or runs.abort_requested(self.run_dir), args.device):
             self.aborted = True
             control.should_save = True
             control.should_training_stop = True

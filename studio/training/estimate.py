@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,14 @@ from typing import Callable
 import torch
 
 from studio.config import RunConfig
+from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.methods import ADAPTER_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits
 from studio.models import load_model, pick_device
-from studio.plan import count_tokens, plan_steps
-from studio.preflight import check_run
-from studio.train import accepts_logits_mask, apply_chat_template_override, prepare_rows, tokenize, trained_token_loss
+from studio.preflight import available_memory, check_run
+from studio.tokens import IGNORED_LABEL
+from studio.training.common import mixed_precision, weight_precision
+from studio.training.plan import count_tokens, plan_steps
+from studio.training.sft import accepts_logits_mask, trained_token_loss
 
 # Some memory is always taken by what the estimate cannot see (fragmentation, the job's own runtime).
 FIT_SHARE = 0.9
@@ -68,15 +70,17 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
     phase("data")
     shape, train_rows, validation_rows = prepare_rows(config)
     phase("model")
-    model, tokenizer = load_model(config.base_model, config.precision, method_bits(config.method), config.trust_remote_code)
+    # At the precision the job loads it in (a bf16 base where the CPU has bf16 matrix units), for its memory.
+    model, tokenizer = load_model(config.base_model, weight_precision(config), method_bits(config.method),
+                                  config.trust_remote_code)
     try:
         phase("tokenize")
         apply_chat_template_override(tokenizer, config.chat_template)
         examples, _ = tokenize(config, shape, train_rows, tokenizer)
         if not examples:
             raise ValueError("No training example is left after tokenising; raise cutoff_length.")
-        # The steps the job will take, for one process.
-        total_steps = plan_steps(config, len(examples), count_tokens(examples)).total_steps
+        # The steps the job will take, each process taking every step on its share of the rows.
+        total_steps = plan_steps(config, len(examples), count_tokens(examples), config.num_processes).total_steps
         phase("method")
         model = apply_method(model, config, total_steps)
         if config.gradient_checkpointing:
@@ -84,7 +88,10 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
         trainable, total = count_parameters(model)
         setup_seconds = time.perf_counter() - started
         try:
-            measured = _measure(model, tokenizer, examples, config.batch_size, device, phase)
+            rows = sequences(examples)
+            flags = mixed_precision(config.precision, device)  # the matmuls' format in training (autocast)
+            with torch.autocast(device, dtype=torch.bfloat16 if "bf16" in flags else torch.float16, enabled=bool(flags)):
+                measured = _measure(model, tokenizer, rows, config.batch_size * len(rows) // len(examples), device, phase)
         except torch.OutOfMemoryError:
             raise ValueError(f"One training step already runs out of memory on the {device}. "
                              f"To fit: {ways_to_fit(config, device)}.") from None
@@ -110,11 +117,21 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
     )
 
 
+def sequences(examples: list[dict]) -> list[dict]:
+    """The sequences a step reads: an SFT or text example as it is, a preference pair as its two answers after the
+    prompt (the policy reads both; DPO's reference pass, without gradients, is left out)."""
+    if not examples or "input_ids" in examples[0]:
+        return examples
+    return [{"input_ids": pair["prompt_ids"] + pair[key],
+             "labels": [IGNORED_LABEL] * len(pair["prompt_ids"]) + pair[key]}
+            for pair in examples for key in ("chosen_ids", "rejected_ids")]
+
+
 def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: str, phase=lambda name: None) -> dict:
     """Peak memory of the longest batch, then the time of a typical one (the first pass also warms up)."""
     from transformers import DataCollatorForSeq2Seq
 
-    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORED_LABEL)
     target = next(model.parameters()).device
     longest = sorted(examples, key=lambda example: len(example["input_ids"]), reverse=True)[:batch_size]
     typical = examples[:batch_size]
@@ -142,7 +159,7 @@ def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: st
 
 
 def _train_pass(model, batch: dict) -> None:
-    """The loss the Trainer computes (see train.make_trainer_class), and its backward pass."""
+    """The loss the Trainer computes (see studio.training.sft.make_trainer_class), and its backward pass."""
     if accepts_logits_mask(model):
         loss = trained_token_loss(model, batch)
     else:
@@ -190,19 +207,6 @@ def _process_memory(field: str) -> int:
     except OSError:
         pass
     return 0
-
-
-def available_memory(device: str) -> int:
-    """Bytes a new training job can use: free GPU memory, or the system's MemAvailable."""
-    if device == "cuda":
-        return torch.cuda.mem_get_info()[0]
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def ways_to_fit(config: RunConfig, device: str) -> str:

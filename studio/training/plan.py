@@ -3,7 +3,7 @@
 `epochs: 0` means auto (cpu-lora's choice): a small dataset gets several passes, so its few examples
 are seen often enough and the optimizer takes enough steps to learn them; a large one gets one pass,
 and no auto run trains on more than a token budget, so auto never trains for hours. Explicit `epochs`
-or `max_steps` win. Training (studio.train, studio.preference), the pre-run estimate (studio.estimate)
+or `max_steps` win. Training (every recipe of studio.training), the pre-run estimate (studio.training.estimate)
 and the Train tab's plan line all count steps with `plan_steps`, the one rule:
 
     steps per pass = ceil(rows / (batch_size x gradient_accumulation x processes))
@@ -20,12 +20,13 @@ UI can say what a run will do whenever a setting changes:
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 from dataclasses import dataclass
 
-from studio.config import PREFERENCE_STAGES, RunConfig
+from studio import runs
+from studio.config import RunConfig
+from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 
 AUTO_STEPS = 30  # about what LoRA at cpu-lora's rate needs to learn a few dozen examples
 AUTO_MAX_PASSES = 10  # beyond this a tiny set is memorised, not learned
@@ -128,17 +129,15 @@ def duration(plan: RunPlan) -> tuple[str, str] | None:
 
 def plan_run(config: RunConfig) -> RunPlan:
     """The plan of a config: rows and tokens from its data and the base model's tokenizer, no model load."""
-    from studio import train
-
-    shape, train_rows, _ = train.prepare_rows(config)
+    shape, train_rows, _ = prepare_rows(config)
     if config.chat_template:
         tokenizer = load_base_tokenizer.__wrapped__(config.base_model, config.trust_remote_code)
-        train.apply_chat_template_override(tokenizer, config.chat_template)
+        apply_chat_template_override(tokenizer, config.chat_template)
     else:
         tokenizer = load_base_tokenizer(config.base_model, config.trust_remote_code)
     step = max(1, len(train_rows) // SAMPLED_ROWS)
     sample = train_rows[::step]
-    examples = tokenize_examples(config, shape, sample, tokenizer)
+    examples, _ = tokenize(config, shape, sample, tokenizer)
     scale = len(train_rows) / len(sample) if sample else 1
     return plan_steps(config, round(len(examples) * scale), round(count_tokens(examples) * scale),
                       config.num_processes, tokens_per_second(config))
@@ -151,17 +150,6 @@ def load_base_tokenizer(base_model: str, trust_remote_code: bool):
     from studio.models import load_tokenizer, resolve_source
 
     return load_tokenizer(resolve_source(base_model, trust_remote_code), trust_remote_code)
-
-
-def tokenize_examples(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> list[dict]:
-    """The training examples of these rows, as the job tokenises them."""
-    if config.stage in PREFERENCE_STAGES:
-        from studio.tokens import tokenize_pairs
-
-        return tokenize_pairs(rows, tokenizer, config.cutoff_length)[0]
-    from studio.train import tokenize
-
-    return tokenize(config, shape, rows, tokenizer)[0]
 
 
 def count_tokens(examples: list[dict]) -> int:
@@ -192,21 +180,12 @@ def tokens_per_second(config: RunConfig) -> float | None:
 
 def measured_speed(config: RunConfig) -> float | None:
     """Trained tokens per wall second of the newest finished run with the same base model and method."""
-    from studio.config import read_yaml
-    from studio.workspace import runs_dir
-
-    folder = runs_dir()
-    if not folder.is_dir():
-        return None
-    runs = sorted((run for run in folder.iterdir() if (run / "summary.json").is_file()),
-                  key=lambda run: os.path.getmtime(run / "summary.json"), reverse=True)
-    for run in runs:
-        try:
-            summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-            settings = read_yaml(run / "config.yaml")
-        except (OSError, ValueError):
-            continue
-        if (summary.get("status") == "finished" and summary.get("trained_tokens") and summary.get("wall_seconds")
+    summaries = [(folder, runs.read_summary(folder)) for folder in runs.run_folders()]
+    finished = sorted(((folder, summary) for folder, summary in summaries if summary.get("status") == "finished"),
+                      key=lambda item: os.path.getmtime(item[0] / runs.SUMMARY), reverse=True)
+    for folder, summary in finished:
+        settings = runs.read_settings(folder)
+        if (summary.get("trained_tokens") and summary.get("wall_seconds")
                 and settings.get("base_model") == config.base_model and settings.get("method") == config.method
                 and settings.get("stage", "sft") == config.stage):
             # The run's own start-up is in its wall time; STARTUP_SECONDS is added back for the new run.

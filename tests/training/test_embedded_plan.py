@@ -54,8 +54,8 @@ def base_answers(shared_workspace):
 @pytest.fixture(scope="module", params=sorted(SOURCES))
 def tuned(request, shared_workspace, tmp_path_factory):
     """One cpu-lora run per identity file, shared by the tests: (source, plan line, summary, answers)."""
-    from studio.plan import plan_run, describe
-    from studio.train import run_training
+    from studio.training.plan import plan_run, describe
+    from studio.training import run_training
 
     folder = tmp_path_factory.mktemp(f"identity-{request.param}")
     with pytest.MonkeyPatch.context() as patch:

@@ -15,8 +15,8 @@ def test_cpu_dpo_raises_held_out_preference_accuracy(embedded_workspace, tmp_pat
     """cpu-dpo, cut short, on the concise-vs-rambling pairs: held-out pairs come to prefer the concise answer."""
     from studio.data import load_dataset
     from studio.generate import load_for_chat
-    from studio.preference import evaluate_pairs
-    from studio.train import run_training
+    from studio.preference_eval import evaluate_pairs
+    from studio.training import run_training
 
     run_dir = tmp_path / "dpo"
     config = load_config("cpu-dpo", {"dataset": str(SAMPLES / "concise-preference-train.jsonl"),

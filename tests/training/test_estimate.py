@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from studio import estimate as estimate_module
+from studio.training import estimate as estimate_module
 from studio.config import RunConfig
-from studio.estimate import estimate
+from studio.training.estimate import estimate
 from studio.preflight import parameter_count
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.packing import PackingCollator, model_inputs, pack_rows, packs_exactly
-from studio.train import trained_token_loss
+from studio.training.packing import PackingCollator, model_inputs, pack_rows, packs_exactly
+from studio.training.sft import trained_token_loss
 
 LENGTHS = [9, 3, 14, 5, 7, 2, 11, 6]
 
@@ -93,8 +93,8 @@ def test_packing_is_checked_on_the_model(tiny_model_dir):
 
 def test_runs_record_whether_they_packed(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
     from studio.events import read_events
-    from studio.train import run_training
-    from tests.test_methods import tiny_config
+    from studio.training import run_training
+    from tests.conftest import method_config as tiny_config
 
     run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora", max_steps=2))
     prepared = next(event for event in read_events(tmp_path / "lora") if event.get("event") == "prepared")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.config import load_config
-from studio.plan import (
+from studio.training.plan import (
     AUTO_MAX_PASSES, AUTO_STEPS, AUTO_TOKENS, count_tokens, describe, plan_run, plan_steps, warmup_steps,
 )
 
@@ -66,7 +66,7 @@ def test_preference_pairs_count_their_prompt_once_per_answer():
 
 
 def test_the_plan_of_a_config_matches_the_steps_training_takes(tiny_model_dir, tiny_sft_file, workspace, tmp_path):
-    from studio.train import run_training
+    from studio.training import run_training
 
     config = load_config("cpu-lora", {"dataset": str(tiny_sft_file), "base_model": str(tiny_model_dir),
                                       "output_dir": str(tmp_path / "run"), "eval_steps": 0, "save_steps": 100,

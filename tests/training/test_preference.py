@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import gc
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from studio import data, editing, preference, tokens
+from studio import data, editing, tokens
+from studio.training import preference
+from studio.preference_eval import answer_log_probs, pair_metrics
 from studio.config import RunConfig, load_config
-from studio.events import read_events
-from studio.train import prepare_rows, run_training
-from tests.conftest import FIXTURES, write_jsonl
-
-PAIRS = [
-    ("what is the colour of the sky", "the sky is blue", "the sky is blue and the dog ate the bone and the cat sat on the mat"),
-    ("hello how are you", "i am fine thank you", "one two three four five six seven eight nine ten i am fine thank you"),
-    ("classify the review as positive or negative", "positive", "the quick brown fox jumps over the lazy dog positive"),
-]
-
-
-@pytest.fixture
-def tiny_pairs_file(tmp_path) -> Path:
-    return write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": prompt, "chosen": chosen, "rejected": rejected}
-                                                  for prompt, chosen, rejected in PAIRS * 4])
-
-
-def tiny_config(model_dir, dataset, output, **overrides) -> RunConfig:
-    values = dict(base_model=str(model_dir), dataset=str(dataset), output_dir=str(output), stage="dpo", max_steps=4,
-                  batch_size=2, learning_rate=1e-2, validation_split=0.25, eval_steps=2, save_steps=2,
-                  cutoff_length=64, probe_max_new_tokens=2, lora_dropout=0.0)
-    values.update(overrides)
-    return RunConfig(**values)
-
+from studio.events import follow, read_events
+from studio.examples import prepare_rows
+from studio.preflight import check_run
+from studio.training import run_training
+from tests.conftest import FIXTURES, PAIRS, pair_config
 
 def dpo_trainer(model_dir, dataset, tmp_path, **overrides):
     """A PreferenceTrainer on the tiny model as train_pairs builds it, and its tokenised pairs."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    config = tiny_config(model_dir, dataset, tmp_path / "run", **overrides)
+    config = pair_config(model_dir, dataset, tmp_path / "run", **overrides)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     _, rows, _ = prepare_rows(config)
     examples, _ = tokens.tokenize_pairs(rows, tokenizer, config.cutoff_length)
@@ -88,7 +70,7 @@ def test_orpo_loss_on_a_hand_made_case():
     terms = [math.log(1 / (1 + math.exp(-(log_odds(c) - log_odds(r))))) for c, r in ((-0.5, -1.0), (-2.0, -1.0))]
     assert loss.item() == pytest.approx(0.75 - 0.2 * sum(terms) / 2, rel=1e-5)
     assert torch.allclose(chosen_rewards, 0.2 * chosen) and torch.allclose(rejected_rewards, 0.2 * rejected)
-    assert preference.pair_metrics(chosen_rewards, rejected_rewards) == pytest.approx(
+    assert pair_metrics(chosen_rewards, rejected_rewards) == pytest.approx(
         {"preference_accuracy": 0.5, "reward_margin": 0.2 * (0.5 - 1.0) / 2})
 
 
@@ -104,15 +86,15 @@ def test_dpo_loss_and_metrics_equal_the_formula(tiny_model_dir, tiny_pairs_file,
     model.eval()
     batch = trainer.data_collator(examples[:3])
     loss = trainer.compute_loss(model, batch)
-    policy = preference.answer_log_probs(model, examples[:3], 3)
+    policy = answer_log_probs(model, examples[:3], 3)
     with model.disable_adapter():
-        reference = preference.answer_log_probs(model, examples[:3], 3)
+        reference = answer_log_probs(model, examples[:3], 3)
     chosen_rewards = 0.5 * (policy[:, 0] - reference[:, 0])
     rejected_rewards = 0.5 * (policy[:, 1] - reference[:, 1])
     expected = -torch.nn.functional.logsigmoid(chosen_rewards - rejected_rewards).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-5)
     logged = {key: values[-1] for key, values in trainer._metrics["eval"].items()}
-    metrics = preference.pair_metrics(chosen_rewards, rejected_rewards)
+    metrics = pair_metrics(chosen_rewards, rejected_rewards)
     assert logged["rewards/accuracies"] == pytest.approx(metrics["preference_accuracy"])
     assert logged["rewards/margins"] == pytest.approx(metrics["reward_margin"], abs=1e-5)
 
@@ -138,7 +120,7 @@ def test_full_fine_tuning_keeps_a_frozen_reference_copy(tiny_model_dir, tiny_pai
 
 
 def test_dpo_run_logs_reward_metrics_and_saves_a_plain_adapter(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):
-    summary = run_training(tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "dpo", logging_steps=1))
+    summary = run_training(pair_config(tiny_model_dir, tiny_pairs_file, tmp_path / "dpo", logging_steps=1))
     assert summary["status"] == "finished" and summary["steps"] == 4 and summary["trained_tokens"] > 0
     assert summary["preference_accuracy"] is not None and summary["reward_margin"] is not None
     events = read_events(tmp_path / "dpo")
@@ -150,13 +132,13 @@ def test_dpo_run_logs_reward_metrics_and_saves_a_plain_adapter(tiny_model_dir, t
     logs = [event for event in events if "loss" in event]
     # Before the first update the adapter is fresh (zero) and the reference is the adapter switched off.
     assert logs[0]["reward_margin"] == pytest.approx(0.0, abs=1e-6)
-    assert {point["series"] for point in preference.reward_points(events)} == {"train", "validation"}
+    assert {point["series"] for point in follow(tmp_path / "dpo")["reward_points"]} == {"train", "validation"}
     adapter = tmp_path / "dpo" / "adapter"
     assert (adapter / "adapter_model.safetensors").exists() and not (adapter / "ref").exists()
 
 
 def test_orpo_run_needs_no_reference(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):
-    summary = run_training(tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "orpo", stage="orpo",
+    summary = run_training(pair_config(tiny_model_dir, tiny_pairs_file, tmp_path / "orpo", stage="orpo",
                                        method="freeze", trainable_layers=1, preference_beta=0.2))
     assert summary["status"] == "finished" and math.isfinite(summary["train_loss"])
     assert summary["preference_accuracy"] is not None
@@ -164,9 +146,9 @@ def test_orpo_run_needs_no_reference(tiny_model_dir, tiny_pairs_file, tmp_path, 
 
 
 def test_dpo_goes_on_from_an_sft_run(tiny_model_dir, tiny_sft_file, tiny_pairs_file, tmp_path, workspace):
-    sft = tiny_config(tiny_model_dir, tiny_sft_file, tmp_path / "sft", stage="sft", max_steps=2, validation_split=0.0)
+    sft = pair_config(tiny_model_dir, tiny_sft_file, tmp_path / "sft", stage="sft", max_steps=2, validation_split=0.0)
     assert run_training(sft)["status"] == "finished"
-    config = tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "dpo", start_from=str(tmp_path / "sft"),
+    config = pair_config(tiny_model_dir, tiny_pairs_file, tmp_path / "dpo", start_from=str(tmp_path / "sft"),
                          logging_steps=1, max_steps=2)
     summary = run_training(config)
     assert summary["status"] == "finished"
@@ -180,9 +162,9 @@ def test_dpo_goes_on_from_an_sft_run(tiny_model_dir, tiny_sft_file, tiny_pairs_f
     after = load_file(tmp_path / "dpo" / "adapter" / "adapter_model.safetensors")
     assert before.keys() == after.keys() and any(not torch.equal(before[key], after[key]) for key in before)
     with pytest.raises(ValueError, match="set method to lora"):
-        tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "x", start_from=str(tmp_path / "sft"), method="dora").validate()
+        check_run(pair_config(tiny_model_dir, tiny_pairs_file, tmp_path / "x", start_from=str(tmp_path / "sft"), method="dora"))
     with pytest.raises(ValueError, match="not a run folder"):
-        tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "x", start_from=str(tmp_path / "nowhere")).validate()
+        check_run(pair_config(tiny_model_dir, tiny_pairs_file, tmp_path / "x", start_from=str(tmp_path / "nowhere")))
 
 
 def test_an_aborted_dpo_run_resumes_from_its_checkpoint(tiny_model_dir, tiny_pairs_file, tmp_path, workspace, monkeypatch):
@@ -190,7 +172,7 @@ def test_an_aborted_dpo_run_resumes_from_its_checkpoint(tiny_model_dir, tiny_pai
     run.mkdir()
     (run / "abort").touch()  # as the job manager leaves it for a job it stops; kept because the job is managed
     monkeypatch.setenv("STUDIO_MANAGED_JOB", "1")
-    config = tiny_config(tiny_model_dir, tiny_pairs_file, run, eval_steps=0, logging_steps=1)
+    config = pair_config(tiny_model_dir, tiny_pairs_file, run, eval_steps=0, logging_steps=1)
     assert run_training(config)["status"] == "aborted"
     (run / "abort").unlink()
     summary = run_training(config, resume=True)
@@ -207,7 +189,7 @@ def test_stages_settings_and_presets_check_what_they_need(tiny_sft_file, tiny_pa
     with pytest.raises(ValueError, match="preference_beta must be a number from"):
         RunConfig(dataset="x.jsonl", stage="dpo", preference_beta=0).validate()
     with pytest.raises(ValueError, match="start_from: .runs/sft. is not a run folder"):
-        RunConfig(dataset="x.jsonl", start_from="runs/sft").validate()
+        check_run(RunConfig(dataset="x.jsonl", start_from="runs/sft"))
     with pytest.raises(ValueError, match="preference_loss 'kto' is not one of"):
         RunConfig(dataset="x.jsonl", stage="dpo", preference_loss="kto").validate()
     for name in ("dpo", "cpu-dpo"):
@@ -232,27 +214,3 @@ def test_the_llamafactory_dpo_demo_imports_and_tokenises(tiny_tokenizer, workspa
     assert chosen == dataset.rows[0]["chosen"]["value"] and rejected == dataset.rows[0]["rejected"]["value"]
     with pytest.raises(ValueError, match="does not exist"):
         editing.pair_texts(editable, 301)
-
-
-def test_evaluate_pairs_scores_before_and_after(tiny_model_dir, tiny_pairs_file, tmp_path, workspace):
-    from studio.generate import load_for_chat
-
-    rows = data.load_dataset(tiny_pairs_file).rows[:3]
-    base, tokenizer = load_for_chat(str(tiny_model_dir))
-    before = preference.evaluate_pairs(base, tokenizer, rows, max_new_tokens=3)
-    assert before["preference_accuracy"] is None and 0 <= before["likelihood_accuracy"] <= 1
-    assert before["mean_chosen_words"] < before["mean_rejected_words"] and len(before["details"]) == 3
-    run_training(tiny_config(tiny_model_dir, tiny_pairs_file, tmp_path / "dpo", eval_steps=0))
-    tuned, tokenizer = load_for_chat(None, tmp_path / "dpo")
-    after = preference.evaluate_pairs(tuned, tokenizer, rows, answers=False)
-    assert 0 <= after["preference_accuracy"] <= 1 and "mean_answer_words" not in after
-    assert json.dumps(after)  # the CLI prints it as JSON
-
-
-def test_the_eval_command_scores_preference_pairs(tiny_model_dir, tiny_pairs_file, capsys, workspace):
-    from studio.__main__ import main
-
-    assert main(["eval", "--base", str(tiny_model_dir), "--dataset", str(tiny_pairs_file), "--limit", "3",
-                 "--max-new-tokens", "2"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["rows"] == 3 and "likelihood_accuracy" in result and "details" not in result

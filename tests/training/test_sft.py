@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from studio.config import RunConfig
-from studio.train import accepts_logits_mask, prepare_rows, run_training, trained_token_loss
+from studio.examples import prepare_rows
+from studio.training import run_training
+from studio.training.sft import accepts_logits_mask, trained_token_loss
 
 
 def batch_with_masked_prompt(vocab_size: int) -> dict:
@@ -75,7 +77,7 @@ def test_a_missing_dataset_fails_with_a_clear_message(tiny_model_dir, tmp_path, 
 
 
 def test_default_probes_come_with_their_held_out_answers(tiny_sft_file, workspace):
-    from studio.train import default_probes, probe_references
+    from studio.training.common import default_probes, probe_references
 
     config = RunConfig(dataset=str(tiny_sft_file), validation_split=0.25)
     shape, _, validation = prepare_rows(config)
