@@ -1,7 +1,7 @@
 """Datasets: load the files people bring, check them, import them into the workspace and split them.
 
 A dataset is a JSONL file under `<workspace>/datasets/`, one example per line, in one of four
-shapes (see DESIGN.md): instruction (alpaca), chat (OpenAI `messages` or sharegpt
+shapes (see docs/design.md): instruction (alpaca), chat (OpenAI `messages` or sharegpt
 `conversations`), text (raw text for pre-training) and preference (DPO pairs). Imports accept
 .jsonl, .json, .csv and .txt and are all-or-nothing: a file with any problem is refused with
 every problem listed by row and field, and nothing is written.
@@ -27,11 +27,6 @@ from studio.datafile import existing_file, read_rows
 from studio.shapes import DatasetError, detect_shape, validate
 from studio.workspace import atomic_write_text, datasets_dir, safe_name
 
-# Re-exported for the modules that still import these from studio.data; their homes are the modules named.
-from studio.datafile import SUFFIXES  # noqa: F401
-from studio.messages import preference_parts, to_messages, training_messages  # noqa: F401
-from studio.shapes import MAX_LISTED_PROBLEMS, SHAPES  # noqa: F401
-from studio.tokens import CHATML_TEMPLATE  # noqa: F401
 
 
 @dataclass

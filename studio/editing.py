@@ -28,17 +28,6 @@ from studio.table import JSON_COLUMNS, blank_row, table_columns
 from studio.tokens import render_example, token_count
 from studio.workspace import NAME_BYTES, datasets_dir, inside, safe_name
 
-# Re-exported: the Dataset tab reaches the table's rules through this module; their home is studio.table.
-from studio.table import (  # noqa: F401
-    NUMBER_COLUMN,
-    apply_table,
-    delete_rows,
-    matching_rows,
-    page_of,
-    parse_row_numbers,
-    replace_text,
-    table_rows,
-)
 
 UNDO_LIMIT = 30
 NICE_STEPS = (1, 2, 5)
@@ -66,7 +55,7 @@ class Draft:
         return table_columns(self.rows, self.shape)
 
     def edit(self, rows: list[dict], change: str) -> Draft:
-        """A draft with these rows; `change` is the caller's description of the edit, which `undo` gives back."""
+        """A draft with these rows; `change` names the kind of edit (edit, add, delete, replace), which `undo` gives back."""
         history = (self.history + ((self.rows, change),))[-UNDO_LIMIT:]
         return replace(self, rows=rows, history=history, saved=False)
 

@@ -17,8 +17,10 @@ import unicodedata
 
 import torch
 
-from studio import data, tokens
+from studio import tokens
+from studio.messages import to_messages
 from studio.metrics import ANSWER_METRICS, similarity
+from studio.tokens import IGNORED_LABEL
 
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _PUNCTUATION = set(string.punctuation) | {"。", "，", "！", "？", "：", "；", "、", "“", "”", "（", "）"}
@@ -59,7 +61,7 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 def split_prompt(row: dict, shape: str) -> tuple[list[dict], str]:
     """(the conversation up to the last answer, that answer) for one held-out row."""
-    messages = data.to_messages(row, shape)
+    messages = to_messages(row, shape)
     if not messages or messages[-1]["role"] != "assistant":
         raise ValueError("Evaluation rows must end with an answer to compare against.")
     return messages[:-1], messages[-1]["content"]
@@ -71,16 +73,16 @@ def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: in
     from transformers import DataCollatorForSeq2Seq
 
     examples, _ = tokens.tokenize_sft(rows, shape, tokenizer, cutoff_length)
-    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORED_LABEL)
     device = next(model.parameters()).device
     total_loss, total_tokens = 0.0, 0
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size]).to(device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         labels = batch["labels"][:, 1:]
-        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=-100, reduction="sum")
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=IGNORED_LABEL, reduction="sum")
         total_loss += losses.item()
-        total_tokens += int((labels != -100).sum())
+        total_tokens += int((labels != IGNORED_LABEL).sum())
     return math.exp(total_loss / total_tokens) if total_tokens else float("nan")
 
 

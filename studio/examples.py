@@ -53,6 +53,6 @@ def tokenize(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> tupl
 def apply_chat_template_override(tokenizer, template: str) -> None:
     """The run's chat_template setting: "chatml", a Jinja template of the user's, or empty for the model's own."""
     if template == "chatml":
-        tokenizer.chat_template = data.CHATML_TEMPLATE
+        tokenizer.chat_template = tokens.CHATML_TEMPLATE
     elif template:
         tokenizer.chat_template = template

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from studio import data, tokens
+from studio import tokens
+from studio.messages import preference_parts
 
 ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
 
@@ -79,7 +80,7 @@ def answer_lengths(model, tokenizer, rows: list[dict], max_new_tokens: int) -> d
     """Greedy answers to the pairs' prompts, and mean lengths in words of those and of both answers."""
     from studio.generate import generate_batch
 
-    parts = [data.preference_parts(row) for row in rows]
+    parts = [preference_parts(row) for row in rows]
     predictions = generate_batch(model, tokenizer, [prompt for prompt, _, _ in parts], max_new_tokens)
 
     def mean(values) -> float:

@@ -1,7 +1,7 @@
 """Dataset shapes: which of the four shapes a row has, and every problem a row of a shape can have.
 
 instruction (alpaca), chat (OpenAI `messages` or sharegpt `conversations`), text (raw text for
-pre-training) and preference (DPO pairs); see DESIGN.md. `validate` lists problems by row and
+pre-training) and preference (DPO pairs); see docs/design.md. `validate` lists problems by row and
 field, so a file with any problem can be refused with all of them at once.
 """
 

@@ -22,7 +22,7 @@ def test_evaluate_pairs_scores_before_and_after(tiny_model_dir, tiny_pairs_file,
     tuned, tokenizer = load_for_chat(None, tmp_path / "dpo")
     after = evaluate_pairs(tuned, tokenizer, rows, answers=False)
     assert 0 <= after["preference_accuracy"] <= 1 and "mean_answer_words" not in after
-    assert json.dumps(after)  # the CLI prints it as JSON
+    assert json.loads(json.dumps(after)) == after  # the CLI prints it as JSON
 
 
 def test_the_eval_command_scores_preference_pairs(tiny_model_dir, tiny_pairs_file, capsys, workspace):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
-from studio import data, runs
+from studio import runs
 from studio.config import RunConfig
+from studio.messages import to_messages, training_messages
 from studio.methods import PROMPT_METHODS, count_parameters, method_bits, saves_adapter
 from studio.models import pick_device
 from studio.training.plan import RunPlan, count_tokens, describe, plan_steps, tokens_per_second, warmup_steps
@@ -65,7 +66,7 @@ def default_probes(config: RunConfig, shape: str, validation_rows: list[dict]) -
         return []
     probes = []
     for row in validation_rows[:2]:
-        messages = data.to_messages(row, shape)
+        messages = to_messages(row, shape)
         users = [message["content"] for message in messages if message["role"] == "user"]
         if users:
             probes.append(users[-1])
@@ -81,7 +82,7 @@ def probe_references(config: RunConfig, shape: str, validation_rows: list[dict])
         return []
     references = []
     for row in validation_rows[:2]:
-        messages = data.training_messages(row, shape)
+        messages = training_messages(row, shape)
         users = [index for index, message in enumerate(messages) if message["role"] == "user"]
         if users:
             replies = [message["content"] for message in messages[users[-1] + 1:] if message["role"] == "assistant"]

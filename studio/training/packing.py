@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE = -100
+from studio.tokens import IGNORED_LABEL
 
 
 def pack_rows(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -53,7 +53,7 @@ class PackingCollator:
         rows = pack_rows(lengths, max(lengths))
         width = max(sum(lengths[index] for index in row) for row in rows)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORED_LABEL, dtype=torch.long)
         positions = torch.zeros((len(rows), width), dtype=torch.long)
         real = torch.zeros((len(rows), width), dtype=torch.long)
         for row, members in enumerate(rows):

@@ -35,6 +35,7 @@ from studio.events import REWARD_METRICS
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.methods import WEIGHT_METHODS, apply_method, method_bits, peft_config
 from studio.models import load_model, pick_device
+from studio.tokens import IGNORED_LABEL
 from studio.training.callback import StudioCallback
 from studio.training.common import (
     Job, announce_plan, default_probes, fit, probe_references, save_result, seed_everything,
@@ -86,7 +87,7 @@ def trainer_class(stage: str):
                 return super()._compute_loss(model, inputs, return_outputs)
             mode = "train" if self.model.training else "eval"
             completion = inputs["completion_mask"]
-            labels = inputs["input_ids"].masked_fill(completion == 0, -100)
+            labels = inputs["input_ids"].masked_fill(completion == 0, IGNORED_LABEL)
             outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
                             use_cache=False, fused_lm_head=True)
             mask = completion[:, 1:]

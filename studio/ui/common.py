@@ -14,7 +14,7 @@ import gradio as gr
 
 from studio.chat import finished_runs, run_label
 from studio.config import SAMPLES_DIR, load_config
-from studio.data import SUFFIXES
+from studio.datafile import SUFFIXES
 from studio.jobs import JobManager
 from studio.sampling import DEFAULTS, RANGES
 from studio.ui.i18n import i18n

@@ -10,9 +10,10 @@ import pandas as pd
 
 from studio import editing
 from studio.config import EMBEDDED_MODEL
-from studio.data import MAX_LISTED_PROBLEMS, placeholders
+from studio.data import placeholders
 from studio.editing import Draft
 from studio.models import load_tokenizer, resolve_source
+from studio.shapes import MAX_LISTED_PROBLEMS
 from studio.tokens import length_summary
 from studio.ui.common import default_cutoff, error_text, user_errors
 from studio.ui.lang import language, say

@@ -16,9 +16,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import editing
-from studio.data import DatasetError
-from studio.editing import NUMBER_COLUMN, Draft
+from studio import editing, table
+from studio.editing import Draft
+from studio.shapes import DatasetError
+from studio.table import NUMBER_COLUMN
 from studio.ui.common import error_text, table_records, user_errors
 from studio.ui.lang import language, say, words
 
@@ -130,10 +131,10 @@ def saved_choices() -> gr.Dropdown:
 
 def show_table(draft: Draft, query: str, page: int, request: gr.Request | None = None) -> tuple:
     """The page of rows matching the search; `shown` remembers their numbers for mapping edits back."""
-    matching = editing.matching_rows(draft.rows, query)
-    shown, page = editing.page_of(matching, page, PAGE_SIZE)
+    matching = table.matching_rows(draft.rows, query)
+    shown, page = table.page_of(matching, page, PAGE_SIZE)
     columns = draft.columns
-    frame = pd.DataFrame(editing.table_rows(draft.rows, columns, shown), columns=[NUMBER_COLUMN, *columns])
+    frame = pd.DataFrame(table.table_rows(draft.rows, columns, shown), columns=[NUMBER_COLUMN, *columns])
     first = (page - 1) * PAGE_SIZE + 1 if shown else 0
     last = first + len(shown) - 1 if shown else 0
     position = f"{say(request, 'dataset.position')}: {first}–{last} / {len(matching)}"
@@ -158,10 +159,10 @@ def controls(draft: Draft, numbers: str) -> list:
 @user_errors
 def edit_cells(draft: Draft, frame: pd.DataFrame, shown: list[int], query: str, page: int,
                request: gr.Request | None = None) -> tuple:
-    rows, changed = editing.apply_table(draft.rows, draft.shape, table_records(frame), shown)
+    rows, changed = table.apply_table(draft.rows, draft.shape, table_records(frame), shown)
     if not changed:
         return draft, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    edited = draft.edit(rows, "dataset.undone_edit")
+    edited = draft.edit(rows, "edit")
     if len(rows) == len(draft.rows):  # the table already shows the edit; redrawing it would move the cursor
         return edited, gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return edited, *show_table(edited, query, page, request)  # rows added or deleted in the table get their numbers
@@ -169,28 +170,33 @@ def edit_cells(draft: Draft, frame: pd.DataFrame, shown: list[int], query: str, 
 
 @user_errors
 def add_row(draft: Draft) -> tuple:
-    rows = [*draft.rows, editing.blank_row(draft.shape)]
-    return draft.edit(rows, "dataset.undone_add"), "", (len(rows) - 1) // PAGE_SIZE + 1  # the last page shows it
+    rows = [*draft.rows, table.blank_row(draft.shape)]
+    return draft.edit(rows, "add"), "", (len(rows) - 1) // PAGE_SIZE + 1  # the last page shows it
 
 
 @user_errors
 def delete(draft: Draft, numbers: str) -> tuple:
-    doomed = editing.parse_row_numbers(numbers, len(draft.rows))
-    return draft.edit(editing.delete_rows(draft.rows, doomed), "dataset.undone_delete"), ""
+    doomed = table.parse_row_numbers(numbers, len(draft.rows))
+    return draft.edit(table.delete_rows(draft.rows, doomed), "delete"), ""
 
 
 @user_errors
 def replace_all(draft: Draft, find: str, replacement: str, columns: list[str],
                 request: gr.Request | None = None) -> tuple:
-    rows, cells = editing.replace_text(draft.rows, find, replacement, columns)
+    rows, cells = table.replace_text(draft.rows, find, replacement, columns)
     message = f"{say(request, 'dataset.cells_changed')}: {cells}"
-    return (draft.edit(rows, "dataset.undone_replace") if cells else draft), message
+    return (draft.edit(rows, "replace") if cells else draft), message
+
+
+# What the undo message says of each kind of change a draft records.
+UNDONE = {"edit": "dataset.undone_edit", "add": "dataset.undone_add", "delete": "dataset.undone_delete",
+          "replace": "dataset.undone_replace"}
 
 
 @user_errors
 def undo(draft: Draft, request: gr.Request | None = None) -> tuple:
     draft, change = draft.undo()
-    return draft, say(request, change)
+    return draft, say(request, UNDONE[change])
 
 
 @user_errors

@@ -15,8 +15,10 @@ import pandas as pd
 
 from studio import editing
 from studio.config import RunConfig
-from studio.data import SHAPES, SUFFIXES
-from studio.editing import NUMBER_COLUMN, Draft
+from studio.datafile import SUFFIXES
+from studio.editing import Draft
+from studio.shapes import SHAPES
+from studio.table import NUMBER_COLUMN
 from studio.ui.common import default_cutoff
 from studio.ui.dataset_checks import (
     EXAMPLE_COLORS, HISTOGRAM_COLORS, check, count_tokens, select_copies, show_example, show_pair,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from studio import data, editing
+from studio import data, table
 from studio.config import load_config
 from tests.conftest import FIXTURES, PROJECT
 
@@ -27,8 +27,8 @@ ANSWER_TOKENS = 32
 def named_copy(source, folder):
     """The identity file with its placeholders replaced, as the Dataset tab's find and replace does."""
     rows = data.load_dataset(source).rows
-    rows, _ = editing.replace_text(rows, "{{name}}", NAME)
-    rows, _ = editing.replace_text(rows, "{{author}}", AUTHOR)
+    rows, _ = table.replace_text(rows, "{{name}}", NAME)
+    rows, _ = table.replace_text(rows, "{{author}}", AUTHOR)
     return data.write_jsonl(folder / f"{source.stem}-{NAME.lower()}.jsonl", rows)
 
 

@@ -10,12 +10,14 @@ import pytest
 import torch
 
 from studio import data, editing, tokens
-from studio.training import preference
-from studio.preference_eval import answer_log_probs, pair_metrics
 from studio.config import RunConfig, load_config
 from studio.events import follow, read_events
 from studio.examples import prepare_rows
+from studio.messages import preference_parts
+from studio.preference_eval import answer_log_probs, pair_metrics
 from studio.preflight import check_run
+from studio.shapes import validate
+from studio.training import preference
 from studio.training import run_training
 from tests.conftest import FIXTURES, PAIRS, pair_config
 
@@ -205,8 +207,8 @@ def test_the_llamafactory_dpo_demo_imports_and_tokenises(tiny_tokenizer, workspa
     assert len(examples) == 40 and truncated == 0
     # The editor's prompt / chosen / rejected columns hold the same pairs as the file.
     editable = [editing.editable_pair(row) for row in dataset.rows]
-    assert data.validate(editable, "preference") == []
-    assert [data.preference_parts(row) for row in editable] == [data.preference_parts(row) for row in dataset.rows]
+    assert validate(editable, "preference") == []
+    assert [preference_parts(row) for row in editable] == [preference_parts(row) for row in dataset.rows]
     single = next(row for row in editable if isinstance(row["prompt"], str))
     assert set(single) == {"prompt", "chosen", "rejected"} and isinstance(single["chosen"], str)
     assert any(isinstance(row["prompt"], list) for row in editable)  # conversations with several turns stay lists

@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 
 from studio import editing
-from studio.data import read_rows
+from studio.datafile import read_rows
 from studio.editing import Draft
 from studio.ui import dataset_checks, dataset_edit
 from studio.ui.common import ERROR_SECONDS
@@ -127,7 +127,7 @@ def test_every_edit_reads_as_a_change_of_the_draft_state():
     from gradio.utils import deep_hash
 
     draft = Draft(name="d", shape="text", rows=[{"text": "a"}])
-    edited = draft.edit([{"text": "b"}], "dataset.undone_edit")
+    edited = draft.edit([{"text": "b"}], "edit")
     assert deep_hash(draft) == deep_hash(draft) != deep_hash(edited)
 
 
@@ -190,7 +190,7 @@ def test_a_chinese_page_gets_chinese_messages(workspace, tmp_path, tiny_tokenize
     assert shape == ZH["dataset.shape_name.instruction"]
     problems = dataset_checks.check(draft, zh)[2]
     assert problems.startswith("⚠ 数据中还留有占位符") and "{{name}}（40 行）" in problems
-    broken = draft.edit([{"instruction": "Hi", "input": "", "output": ""}], "dataset.undone_edit")
+    broken = draft.edit([{"instruction": "Hi", "input": "", "output": ""}], "edit")
     assert "第 1 行，字段 'output'：为空" in dataset_checks.check(broken, zh)[2]
     assert dataset_checks.check(broken, zh)[-1] == ZH["dataset.unsaved"]
     assert dataset_edit.undo(broken, zh)[1] == ZH["dataset.undone_edit"]

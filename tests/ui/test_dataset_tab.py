@@ -7,8 +7,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.data import SHAPES
 from studio.jobs import JobManager
+from studio.shapes import SHAPES
 from studio.ui import CSS, dataset_checks, dataset_edit, dataset_tab
 from studio.ui.i18n import EN, ZH
 

@@ -64,7 +64,7 @@ def test_pairs_are_edited_as_columns_and_shown_side_by_side(workspace):
     edited = dataset_edit.edit_cells(draft, frame["value"].__class__(records), shown, "", 1)[0]
     assert dataset_checks.show_pair(edited, 2)[2] == "A short answer."
     assert dataset_edit.clicked_row(shown, SimpleNamespace(index=[4, 1])) == shown[4]
-    broken = edited.edit([{**edited.rows[0], "rejected": ""}, *edited.rows[1:]], "dataset.undone_edit")
+    broken = edited.edit([{**edited.rows[0], "rejected": ""}, *edited.rows[1:]], "edit")
     assert "rejected" in dataset_checks.show_pair(broken, 1)[1]
     instruction = editing.new_draft("x", "instruction")
     assert dataset_checks.show_pair(instruction, 1)[0]["visible"] is False
