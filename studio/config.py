@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import shlex
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,8 +30,12 @@ METHODS = (
     "lora", "qlora", "lora-8bit", "dora", "adalora", "ia3",
     "prefix-tuning", "prompt-tuning", "p-tuning", "freeze", "full",
 )
-STAGES = ("sft", "pretrain", "dpo", "orpo")
-PREFERENCE_STAGES = ("dpo", "orpo")
+# The stages of making a chat model, in the order the textbooks tell them: continued pre-training, supervised
+# fine-tuning, a reward model on human preferences, reinforcement learning against rewards (GRPO), and the
+# shortcuts that learn from preferences directly (DPO, ORPO from pairs; KTO from single answers marked good or bad).
+STAGES = ("sft", "pretrain", "rm", "grpo", "dpo", "orpo", "kto")
+PREFERENCE_STAGES = ("dpo", "orpo")  # policy learning from preference pairs: beta and the DPO loss apply
+REWARD_RULES = ("", "exact", "contains", "regex")
 # The DPO losses TRL computes from preference pairs alone (no extra setting such as label smoothing).
 PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "sigmoid_norm", "apo_zero", "apo_down", "nca_pair", "sppo_hard",
                      "bco_pair", "aot", "aot_unpaired", "discopop")
@@ -49,7 +54,9 @@ LIMITS = {
     "cutoff_length": (8, 1_048_576), "lora_rank": (1, 4096), "lora_alpha": (1, 65_536), "lora_dropout": (0.0, 0.9),
     "num_virtual_tokens": (1, 4096), "trainable_layers": (1, 1000), "seed": (0, 2**32 - 1),
     "logging_steps": (1, 10_000_000), "eval_steps": (0, 10_000_000), "save_steps": (1, 10_000_000),
-    "probe_max_new_tokens": (1, 4096), "preference_beta": (1e-6, 100.0), "num_processes": (1, 1024),
+    "probe_max_new_tokens": (1, 4096), "preference_beta": (0.0, 100.0), "num_processes": (1, 1024),
+    "reward_length": (0, 10_000), "grpo_generations": (2, 64), "grpo_max_new_tokens": (1, 4096),
+    "grpo_temperature": (0.05, 2.0),
 }
 MAX_PROBE_PROMPTS = 20
 MAX_TEXT_SETTING = 100_000  # characters in any text setting (a chat template is the longest)
@@ -67,7 +74,7 @@ def setting(default: Any, help: str, **choices: Any) -> Any:
 class RunConfig:
     base_model: str = setting(EMBEDDED_MODEL, "Base model: 'embedded' (SmolLM2-135M-Instruct, ships with the studio), a local folder, a .gguf file or a hub id.")
     method: str = setting("lora", "Fine-tuning method: what is trained and what stays frozen.", choices=METHODS)
-    stage: str = setting("sft", "sft: learn to answer (instruction/chat data). pretrain: continue pre-training on raw text. dpo / orpo: learn to prefer the chosen answer of preference pairs.", choices=STAGES)
+    stage: str = setting("sft", "sft: learn to answer (instruction/chat data). pretrain: continue pre-training on raw text. rm: a reward model that scores answers, from preference pairs. grpo: reinforcement learning, sampling answers to prompts and learning from their rewards. dpo / orpo: learn to prefer the chosen answer of preference pairs. kto: learn from single answers marked good or bad.", choices=STAGES)
     dataset: str = setting("", "Training data: a .jsonl/.json/.csv/.txt file, or the name of a dataset in the workspace.")
     validation_split: float = setting(0.1, "Share of rows held out to measure validation loss (0 = none).")
     validation_dataset: str = setting("", "A separate validation file; when set, validation_split is ignored.")
@@ -100,8 +107,15 @@ class RunConfig:
     save_steps: int = setting(50, "Save a checkpoint for resume every this many steps.")
     probe_prompts: list = setting([], "Prompts answered at each evaluation, so you can watch the answers change.")
     probe_max_new_tokens: int = setting(32, "Longest probe answer in tokens.")
-    preference_beta: float = setting(0.1, "DPO: beta, how far the tuned model may drift from the reference (smaller = further). ORPO: lambda, the weight of the preference term beside the SFT loss.")
+    preference_beta: float = setting(0.1, "DPO and KTO: beta, how far the tuned model may drift from the reference (smaller = further). ORPO: lambda, the weight of the preference term beside the SFT loss. GRPO: the weight of the KL penalty that keeps the policy near the reference (0 = none).")
     preference_loss: str = setting("sigmoid", "DPO loss: sigmoid (the DPO paper), ipo, hinge (SLiC), sigmoid_norm (per-token), apo / nca / sppo / bco / aot / discopop variants.", choices=PREFERENCE_LOSSES)
+    reward_model: str = setting("", "GRPO: a finished reward-model run (stage rm) whose score of each answer is a reward.")
+    reward_rule: str = setting("", "GRPO: reward 1 when the answer matches the row's reference answer: exact (the same words), contains (the reference appears in it), regex (reward_pattern matches it); empty = no rule.", choices=REWARD_RULES)
+    reward_pattern: str = setting("", "GRPO with reward_rule regex: the pattern an answer must match (Python re, searched anywhere in the answer).")
+    reward_length: int = setting(0, "GRPO: a target answer length in words, rewarded as 1 at the target and less the further away (0 = no length reward).")
+    grpo_generations: int = setting(4, "GRPO: answers sampled per prompt (the group each answer's reward is compared within).")
+    grpo_max_new_tokens: int = setting(64, "GRPO: the longest sampled answer, in tokens.")
+    grpo_temperature: float = setting(1.0, "GRPO: sampling temperature of the answers (higher = more varied groups to learn from).")
     start_from: str = setting("", "A finished run whose adapter this run goes on training (Train more, or DPO / ORPO after SFT, where that run's model is then the reference); empty = a new adapter.")
 
     def validate(self) -> "RunConfig":
@@ -120,6 +134,19 @@ class RunConfig:
             raise ValueError(f"probe_prompts: at most {MAX_PROBE_PROMPTS} prompts of up to 4,000 characters each.")
         if not self.dataset:
             raise ValueError("No dataset: set dataset to a .jsonl/.json/.csv/.txt file.")
+        if self.stage in ("dpo", "orpo", "kto") and self.preference_beta <= 0:
+            raise ValueError(f"preference_beta must be a number from 1e-06 to 100 for {self.stage} (0 only turns off "
+                             "GRPO's KL penalty).")
+        if self.stage == "grpo" and not (self.reward_model or self.reward_rule or self.reward_length):
+            raise ValueError("GRPO learns from rewards: set reward_model (a reward-model run), reward_rule (against the "
+                             "reference answers) or reward_length (a target length), or several.")
+        if self.reward_rule == "regex" and not self.reward_pattern:
+            raise ValueError("reward_rule regex needs reward_pattern, the pattern a good answer matches.")
+        if self.reward_pattern:
+            try:
+                re.compile(self.reward_pattern)
+            except re.error as error:
+                raise ValueError(f"reward_pattern is not a valid regular expression: {error}.") from None
         return self
 
     def to_dict(self) -> dict:

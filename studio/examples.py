@@ -7,12 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio import data, tokens
-from studio.config import PREFERENCE_STAGES, RunConfig
+from studio.config import RunConfig
 from studio.workspace import datasets_dir
 
-TEXT_SHAPES = ("text",)
-SFT_SHAPES = ("instruction", "chat")
-PREFERENCE_SHAPES = ("preference",)
+PROMPT_SHAPES = ("instruction", "chat")  # prompts with a reference answer
+# The dataset shapes each stage trains on, and how to say so to someone whose file holds another.
+STAGE_SHAPES = {"pretrain": ("text",), "sft": PROMPT_SHAPES, "grpo": PROMPT_SHAPES, "rm": ("preference",),
+                "dpo": ("preference",), "orpo": ("preference",), "kto": ("feedback",)}
+SHAPE_HINTS = {"text": "raw text rows ({\"text\": ...}) or a .txt file",
+               "instruction": "instruction rows (instruction/input/output) or chat rows (messages)",
+               "preference": "preference rows (prompt, chosen, rejected)",
+               "feedback": "feedback rows (a prompt and one answer with a label: true = good, false = bad)"}
 
 
 def resolve_dataset_path(name: str) -> Path:
@@ -26,11 +31,9 @@ def resolve_dataset_path(name: str) -> Path:
 def prepare_rows(config: RunConfig) -> tuple[str, list[dict], list[dict]]:
     """Load, check and split the data; (shape, train rows, validation rows)."""
     dataset = data.load_dataset(resolve_dataset_path(config.dataset))
-    expected = {"pretrain": TEXT_SHAPES, "sft": SFT_SHAPES}.get(config.stage, PREFERENCE_SHAPES)
+    expected = STAGE_SHAPES[config.stage]
     if dataset.shape not in expected:
-        hint = {"pretrain": "raw text rows ({\"text\": ...}) or a .txt file",
-                "sft": "instruction rows (instruction/input/output) or chat rows (messages)"}.get(
-                    config.stage, "preference rows (prompt, chosen, rejected)")
+        hint = SHAPE_HINTS[expected[0]]
         raise ValueError(f"Stage '{config.stage}' needs {hint}, but {config.dataset} holds {dataset.shape} rows.")
     if config.validation_dataset:
         validation = data.load_dataset(resolve_dataset_path(config.validation_dataset))
@@ -43,7 +46,7 @@ def prepare_rows(config: RunConfig) -> tuple[str, list[dict], list[dict]]:
 
 def tokenize(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> tuple[list[dict], int]:
     """The training examples of these rows as the stage reads them, and how many rows were cut or dropped."""
-    if config.stage in PREFERENCE_STAGES:
+    if STAGE_SHAPES[config.stage] == ("preference",):
         return tokens.tokenize_pairs(rows, tokenizer, config.cutoff_length)
     if config.stage == "pretrain":
         return tokens.tokenize_text(rows, tokenizer, config.cutoff_length), 0

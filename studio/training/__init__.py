@@ -9,7 +9,10 @@ checkpoint.
 Each recipe is one module with the same shape, `train(job) -> summary`, over the pieces in `common`:
 
     sft.py          sft, pretrain      transformers' Trainer on packed batches
+    reward.py       rm                 TRL's RewardTrainer: a score head learns which answer of a pair is preferred
+    grpo.py         grpo               TRL's GRPOTrainer: answers sampled per prompt learn from their rewards
     preference.py   dpo, orpo          TRL's DPOTrainer (ORPO as a loss on it)
+    kto.py          kto                TRL's KTOTrainer: single answers marked good or bad
 
 A new stage is a new module of that shape and a line in RECIPES.
 """
@@ -30,7 +33,8 @@ from studio.preflight import check_run
 from studio.training.common import Job, describe_error, is_main_process, world_size
 from studio.workspace import TrainingLock
 
-RECIPES = {"sft": "sft", "pretrain": "sft", "dpo": "preference", "orpo": "preference"}
+RECIPES = {"sft": "sft", "pretrain": "sft", "rm": "reward", "grpo": "grpo", "dpo": "preference", "orpo": "preference",
+           "kto": "kto"}
 
 
 def recipe(stage: str):

@@ -242,7 +242,6 @@ ZH.update({
     "train.column.answer": "模型的回答",
     "train.help.base_model": "基础模型：'embedded'（SmolLM2-135M-Instruct，随工作室附带）、本地文件夹、.gguf 文件或模型中心 ID。",
     "train.help.method": "微调方法：训练哪些参数，冻结哪些参数。",
-    "train.help.stage": "sft：学习回答（指令或对话数据）。pretrain：在纯文本上继续预训练。",
     "train.help.dataset": "训练数据：.jsonl/.json/.csv/.txt 文件，或工作区中数据集的名称。",
     "train.help.validation_split": "留出用于计算验证损失的行的比例（0 = 不留出）。",
     "train.help.validation_dataset": "单独的验证文件；设置后忽略验证集比例。",
@@ -293,7 +292,6 @@ ZH.update({
 # The settings' English help comes from RunConfig (above); the stage's Chinese help is restated here
 # because the stages dpo and orpo are this section's.
 EN.update({
-    "train.setting.preference_beta": "Beta (DPO) / lambda (ORPO)",
     "train.setting.preference_loss": "DPO loss",
     "train.setting.start_from": "Start from run",
     "train.more": "Train more",
@@ -307,12 +305,9 @@ EN.update({
     "preference.rejected": "Rejected",
 })
 ZH.update({
-    "train.setting.preference_beta": "Beta（DPO）/ lambda（ORPO）",
     "train.setting.preference_loss": "DPO 损失",
     "train.setting.start_from": "从已完成的训练继续",
     "train.more": "在此基础上再训练",
-    "train.help.stage": "sft：学习回答（指令或对话数据）。pretrain：在纯文本上继续预训练。dpo / orpo：从偏好数据对中学会偏好被选中的回答。",
-    "train.help.preference_beta": "DPO：beta，微调后的模型可偏离参考模型多远（越小偏离越远）。ORPO：lambda，偏好项相对 SFT 损失的权重。",
     "train.help.preference_loss": "DPO 损失：sigmoid（DPO 论文）、ipo、hinge（SLiC）、sigmoid_norm（按词元平均），以及 apo / nca / sppo / bco / aot / discopop 等变体。",
     "train.help.start_from": "一个已完成的训练，本次继续训练它的适配器（“在此基础上再训练”，或在 SFT 之后做 DPO / ORPO，此时参考模型即该训练的模型）；留空 = 新的适配器。",
     "preference.chart.preference_accuracy": "偏好准确率（被选中的回答胜出）",
