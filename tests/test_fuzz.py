@@ -24,7 +24,7 @@ import pytest
 from studio.data import check_file, import_dataset, load_dataset
 from studio.datafile import read_rows
 from studio.shapes import DatasetError
-from studio.ui import dataset_tab
+from studio.ui import dataset_edit
 
 SEED = 20240607
 ANY = "either refused or imported"  # mutated files: no outcome is promised, only the invariants
@@ -40,7 +40,9 @@ CHAT = [{"messages": [{"role": "user", "content": "Hello"}, {"role": "assistant"
 TEXT = [{"text": "Plain text to continue pre-training on, with unicode: ü, 日本語."}, {"text": "A second line."}]
 PREFERENCE = [{"prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon"},
               {"prompt": "2+2?", "chosen": "4", "rejected": "5"}]
-SHAPE_ROWS = {"instruction": INSTRUCTION, "chat": CHAT, "text": TEXT, "preference": PREFERENCE}
+FEEDBACK = [{"prompt": "Capital of France?", "completion": "Paris", "label": True},
+            {"prompt": "2+2?", "completion": "5", "label": False}]  # as the editor opens them: no message lists
+SHAPE_ROWS = {"instruction": INSTRUCTION, "chat": CHAT, "text": TEXT, "preference": PREFERENCE, "feedback": FEEDBACK}
 
 
 @dataclass
@@ -134,6 +136,9 @@ BAD_ROWS = [
     {"text": ""}, {"text": None}, {"text": 5}, {"text": ["a", "b"]}, {"prompt": "q", "chosen": "a", "rejected": "a"},
     {"prompt": "q", "chosen": "a"}, {"chosen": "a", "rejected": "b"}, {"prompt": "q", "chosen": 1, "rejected": "b"},
     {"prompt": [{"role": "assistant", "content": "x"}], "chosen": "a", "rejected": "b"}, {"foo": "bar"}, {},
+    {"prompt": "q", "completion": "", "label": True}, {"prompt": "", "completion": "a", "label": False},
+    {"prompt": "q", "completion": ["a", "b"], "label": True}, {"messages": [{"role": "user", "content": "q"}], "label": True},
+    {"completion": "a", "label": True}, {"label": False, "output": "a"},
 ]
 
 
@@ -338,7 +343,7 @@ def run_case(case: Case, inputs: Path, datasets: Path, tokenizer) -> None:
     # The Dataset tab's upload: gr.Error or the draft; never replaces a saved dataset.
     before = snapshot(datasets)
     try:
-        draft = dataset_tab.upload(str(path))[0]
+        draft = dataset_edit.upload(str(path))[0]
     except gr.Error as error:
         assert refused, f"{case.file_name}: upload refused a file import_dataset took: {error.message}"
         assert_clear(error.message, case)

@@ -18,7 +18,7 @@ import pytest
 from studio.events import loss_points, read_events
 from studio.jobs import JobManager
 from studio.runs import latest_checkpoint
-from studio.ui import train_tab
+from studio.ui import train_runs
 from tests.conftest import job_config, logged_steps, wait_for
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -70,8 +70,8 @@ def test_a_restarted_app_reattaches_to_the_running_job(tiny_model_dir, tiny_sft_
     with pytest.raises(ValueError, match="already running"):
         manager.start(job_config(tiny_model_dir, tiny_sft_file, workspace / "runs" / "second"))
     assert not (workspace / "runs" / "second").exists()
-    assert train_tab.followed_run(manager) == str(run_dir)  # a page opened now follows it
-    assert "running" in str(train_tab.run_view(manager, str(run_dir))[0])
+    assert train_runs.followed_run(manager) == str(run_dir)  # a page opened now follows it
+    assert "running" in str(train_runs.run_view(manager, str(run_dir))[0])
 
     abort_within_a_step(manager, run_dir)
     assert manager.running() is None
@@ -93,7 +93,7 @@ def test_a_killed_job_is_failed_with_its_checkpoint_and_resume_continues_the_cur
     assert checkpoint is not None and int(checkpoint.name.split("-")[1]) <= killed_at
     error = json.loads((run_dir / "summary.json").read_text())["error"]
     assert "killed or crashed" in error and checkpoint.name in error
-    assert checkpoint.name in str(train_tab.run_view(restarted, str(run_dir))[0])  # shown on the Train tab
+    assert checkpoint.name in str(train_runs.run_view(restarted, str(run_dir))[0])  # shown on the Train tab
 
     restarted.resume(run_dir)
     wait_for(lambda: len(steps_after(run_dir, "resumed")) >= 3, timeout=300)
