@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from studio.config import EMBEDDED_MODEL, SAMPLES_DIR
-from studio.runs import is_run
+from studio.runs import is_run, read_settings
 from studio.workspace import cache_dir, datasets_dir, exports_dir, inside, runs_dir, workspace_root
 
 ALLOW_PATHS_ENV = "STUDIO_ALLOW_PATHS"  # folders, os.pathsep apart, that requests may name besides the workspace
@@ -143,6 +143,10 @@ def client_config(config):
     config.base_model = client_model(config.base_model, run_bases())
     if config.start_from:
         config.start_from = str(client_run(config.start_from))
+    if config.reward_model:
+        config.reward_model = str(client_run(config.reward_model))
+        if read_settings(Path(config.reward_model)).get("stage") != "rm":
+            raise ValueError(f"reward_model: {Path(config.reward_model).name} is not a reward-model run (stage rm).")
     check_remote_code(config.trust_remote_code)
     config.output_dir = ""  # each start from the app makes a new run folder under runs/
     return config

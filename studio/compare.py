@@ -1,4 +1,4 @@
-"""Compare a run with its base model: temperature grid, blind votes, batch before/after, general knowledge.
+"""Compare a run with its base model: side by side, temperature grid, batch before/after, general knowledge.
 
     result = batch_compare("demo", "presets/samples/reviews-test.jsonl", limit=20)
     csv_path, markdown_path = write_report(result)
@@ -7,16 +7,14 @@
 The batch numbers are `evaluate_rows`' steps on the same rows and batches for each side, so they
 equal `python -m studio eval` (with and without --adapter); `stream_batch_compare` and
 `stream_general_check` give the results as the answers come in, for a progress line and tables that
-fill in. Blind votes are appended to the run's votes.jsonl, so the votes of everyone who looks at
-the run add up.
+fill in. Blind votes and the data they make are `studio.votes`. With a reward model run chosen
+(`reward`), batch compare scores every answer with it: a score per row and side, and their mean.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import random
-import time
 from dataclasses import replace
 from itertools import zip_longest
 from pathlib import Path
@@ -25,10 +23,9 @@ from typing import Iterator
 from studio import runs
 from studio.config import EMBEDDED_MODEL, check_range
 from studio.metrics import ANSWER_METRICS
-from studio.workspace import append_jsonl, atomic_write_text, read_jsonl, safe_name
+from studio.workspace import atomic_write_text, safe_name
 
 SIDES = ("base", "tuned")
-VOTES_FILE = runs.VOTES
 REPORTS = runs.COMPARISONS
 VALIDATION = "validation"  # the dataset choice meaning the run's own held-out rows
 METRICS = (*ANSWER_METRICS, "perplexity")
@@ -110,35 +107,13 @@ def stream_grid(run: str | Path, messages: list[dict], settings, temperatures, s
             return
 
 
-# ---------------------------------------------------------------- blind votes
+def score_grid(reward_dir: Path, messages: list[dict], rows: list[list]) -> list[list]:
+    """The grid's rows with the reward model's score of each answer: [temperature, base, tuned, base score,
+    tuned score], every answer scored in one batch."""
+    from studio.reward_scores import scores
 
-
-def blind_order() -> tuple[str, ...]:
-    """Which side shows as answer A and which as B."""
-    return tuple(random.sample(SIDES, 2))
-
-
-def record_vote(run: str | Path, choice: str, order: tuple[str, str], prompt: str, settings) -> dict:
-    """Append one vote (choice 'A', 'B' or 'tie') to the run's votes.jsonl; returns the new tally."""
-    if choice not in ("A", "B", "tie"):
-        raise ValueError("A vote is A, B or tie.")
-    if not order:
-        raise ValueError("Compare in blind mode first, then vote.")
-    winner = {"A": order[0], "B": order[1], "tie": "tie"}[choice]
-    run_dir = compared_run(run)
-    seed = order[2] if len(order) > 2 else settings.seed  # blind mode draws its own seed
-    append_jsonl(run_dir / VOTES_FILE, {"time": time.time(), "winner": winner, "prompt": prompt,
-                                       "temperature": settings.temperature, "seed": seed})
-    return vote_tally(run_dir)
-
-
-def vote_tally(run: str | Path) -> dict:
-    votes = read_jsonl(compared_run(run) / VOTES_FILE)
-    tally = {side: 0 for side in (*SIDES, "tie")}
-    for vote in votes:
-        if vote.get("winner") in tally:
-            tally[vote["winner"]] += 1
-    return {**tally, "votes": sum(tally.values())}
+    given = scores(reward_dir, [messages] * 2 * len(rows), [row[1] for row in rows] + [row[2] for row in rows])
+    return [[*row[:3], given[index], given[len(rows) + index]] for index, row in enumerate(rows)]
 
 
 # ---------------------------------------------------------------- batch before/after
@@ -163,15 +138,18 @@ def evaluation_rows(run_dir: Path, dataset: str) -> tuple[list[dict], str, str]:
 
 
 def stream_batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None,
-                         batch_size: int = 8) -> Iterator[dict]:
+                         batch_size: int = 8, reward: str | Path | None = None) -> Iterator[dict]:
     """batch_compare as it goes: after each batch of rows one model answered, the result so far (each side's
-    "details" only, "progress" = (answers given, answers to give)); last, the whole result."""
+    "details" only, "progress" = (answers given, answers to give)); with a reward model run, once more after
+    it scored the batch; last, the whole result."""
     from studio.evaluate import answer_rows, evaluation_prompts, perplexity, summarize
     from studio.generate import cached_model, generation_lock
+    from studio.reward_scores import mean, reward_run
 
     check_range("limit", limit or 0, 0, MAX_BATCH_ROWS)
     check_range("max_new_tokens", max_new_tokens or 1, 1, MAX_ANSWER_TOKENS)
     run_dir = compared_run(run)
+    reward_dir = reward_run(reward)
     rows, shape, name = evaluation_rows(run_dir, dataset)
     rows = rows[:int(limit)] if limit else rows
     models = dict(zip(SIDES, (cached_model(base_of(run_dir)), cached_model(None, run_dir))))
@@ -194,16 +172,36 @@ def stream_batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_
                 details[side] += answer_rows(model, tokenizer, conversations[start:start + batch_size],
                                              references[start:start + batch_size], most, batch_size)
             yield so_far()
+        if reward_dir is not None:
+            score_rows(reward_dir, prompts["base"][0][start:start + batch_size], details, start)
+            yield so_far()
     result = so_far()
     for side, (model, tokenizer) in models.items():
         with generation_lock(model):
             result[side] = summarize(details[side], perplexity(model, tokenizer, rows, shape), prompts[side][2])
+        if reward_dir is not None:
+            result[side]["reward"] = mean([row["reward"] for row in details[side]])
     yield result
 
 
-def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None) -> dict:
-    """Greedy answers of base and tuned on the same rows, with metrics per row and in total."""
-    *_, result = stream_batch_compare(run, dataset, limit, max_new_tokens)
+def score_rows(reward_dir: Path, conversations: list, details: dict, start: int) -> None:
+    """Both sides' answers to these rows (from `start`) scored by the reward model, in one batch: each row's
+    details get its "reward" (as new dicts: the results yielded before stay as they were)."""
+    from studio.reward_scores import scores
+
+    end = start + len(conversations)
+    given = scores(reward_dir, list(conversations) * len(SIDES),
+                   [row["prediction"] for side in SIDES for row in details[side][start:end]])
+    for index, side in enumerate(SIDES):
+        part = given[index * len(conversations):(index + 1) * len(conversations)]
+        details[side][start:end] = [{**row, "reward": score} for row, score in zip(details[side][start:end], part)]
+
+
+def batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_tokens: int | None = None,
+                  reward: str | Path | None = None) -> dict:
+    """Greedy answers of base and tuned on the same rows, with metrics per row and in total (and the reward
+    model's scores, with one chosen)."""
+    *_, result = stream_batch_compare(run, dataset, limit, max_new_tokens, reward=reward)
     return result
 
 
@@ -215,22 +213,25 @@ def headline_metric(result: dict) -> str:
 
 
 def comparison_rows(result: dict) -> list[dict]:
-    """One row per dataset row: prompt, reference, both answers and their scores. While a batch compare runs,
-    a row the tuned model has not answered yet has its answer and scores None."""
-    rows = []
+    """One row per dataset row: prompt, reference, both answers and their scores (and reward scores, once the
+    reward model gave any). While a batch compare runs, a row not answered or scored yet has None there."""
+    rows, scored = [], any("reward" in row for row in result["base"]["details"])
     for number, (base, tuned) in enumerate(zip_longest(result["base"]["details"], result["tuned"]["details"],
                                                        fillvalue={}), start=1):
         rows.append({"row": number, "prompt": base["prompt"], "reference": base["reference"],
                      "base": base["prediction"], "tuned": tuned.get("prediction"),
                      **{f"{side}_{metric}": round(values[metric], 4) if metric in values else None
-                        for metric in ANSWER_METRICS for side, values in zip(SIDES, (base, tuned))}})
+                        for metric in ANSWER_METRICS for side, values in zip(SIDES, (base, tuned))},
+                     **({f"{side}_reward": values.get("reward") for side, values in zip(SIDES, (base, tuned))}
+                        if scored else {})})
     return rows
 
 
 def totals(result: dict) -> list[dict]:
-    """One row per metric: base, tuned, and the change (positive = better, whichever way the metric runs)."""
+    """One row per metric (and the reward model's mean score, when scored): base, tuned, and the change
+    (positive = better, whichever way the metric runs)."""
     rows = []
-    for metric in METRICS:
+    for metric in (*METRICS, *(("reward",) if "reward" in result["base"] else ())):
         base, tuned = result["base"][metric], result["tuned"][metric]
         change = (base - tuned) if metric in LOWER_IS_BETTER else (tuned - base)
         rows.append({"metric": metric, "base": base, "tuned": tuned, "change": round(change, 4)})

@@ -1,8 +1,9 @@
 """Datasets: load the files people bring, check them, import them into the workspace and split them.
 
-A dataset is a JSONL file under `<workspace>/datasets/`, one example per line, in one of four
+A dataset is a JSONL file under `<workspace>/datasets/`, one example per line, in one of five
 shapes (see docs/design.md): instruction (alpaca), chat (OpenAI `messages` or sharegpt
-`conversations`), text (raw text for pre-training) and preference (DPO pairs). Imports accept
+`conversations`), text (raw text for pre-training), preference (DPO pairs) and feedback (single
+answers labelled good or bad, for KTO). Imports accept
 .jsonl, .json, .csv and .txt and are all-or-nothing: a file with any problem is refused with
 every problem listed by row and field, and nothing is written.
 

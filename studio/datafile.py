@@ -4,7 +4,8 @@ Decoding (UTF-8, with or without Excel's BOM; UTF-16/32 with a byte-order mark),
 format, and refusing what cannot be read with the row and reason: broken JSON lines, stray CSV
 quotes, NUL bytes, numbers or nesting JSON cannot round-trip. A broken JSONL line does not hide
 the other rows' problems: the lines that parse are validated too. Columns named question/answer,
-prompt/response and the like are read as instruction rows.
+prompt/response and the like are read as instruction rows; a CSV's `label` cells true/false (any case)
+as the booleans of feedback rows.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ CSV_CELL_LIMIT = 64 * 2**20
 BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 # CSV cells in these columns may hold JSON (a list of messages, a message object).
-STRUCTURED_COLUMNS = ("messages", "conversations", "history", "prompt", "chosen", "rejected")
+STRUCTURED_COLUMNS = ("messages", "conversations", "history", "prompt", "chosen", "rejected", "completion")
 KNOWN_KEYS = {"instruction", "input", "output", "system", "history", "messages", "conversations",
-              "tools", "text", "prompt", "chosen", "rejected"}
+              "tools", "text", "prompt", "chosen", "rejected", "completion", "label"}
 
 
 def read_rows(path) -> list[dict]:
@@ -218,6 +219,8 @@ def _read_csv_record(record: dict, number: int, rows: list[dict], problems: list
             row[key] = _maybe_json(row[key])
     if not str(row.get("history", "x")).strip():  # an empty optional column means no history
         del row["history"]
+    if str(row.get("label")).strip().lower() in ("true", "false"):  # a feedback label, as a spreadsheet writes it
+        row["label"] = row["label"].strip().lower() == "true"
     rows.append(row)
 
 

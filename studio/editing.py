@@ -22,7 +22,7 @@ from jinja2.exceptions import TemplateError
 from studio.config import SAMPLES_DIR
 from studio.data import import_dataset, split_rows, write_jsonl
 from studio.datafile import SUFFIXES, read_rows
-from studio.messages import preference_parts, training_messages
+from studio.messages import feedback_parts, preference_parts, training_messages
 from studio.shapes import SHAPES, DatasetError, Problem, detect_shape, validate
 from studio.table import JSON_COLUMNS, blank_row, table_columns
 from studio.tokens import render_example, token_count
@@ -79,11 +79,14 @@ def new_draft(name: str, shape: str) -> Draft:
 def open_file(path, name: str | None = None) -> Draft:
     """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise.
 
-    Preference pairs open as prompt / chosen / rejected text where that loses nothing (see editable_pair)."""
+    Preference pairs open as prompt / chosen / rejected text, and feedback rows as prompt / completion / label,
+    where that loses nothing (see editable_pair, editable_feedback)."""
     rows = read_rows(path)
     shape = detect_shape(rows)
     if shape == "preference":
         rows = [editable_pair(row) for row in rows]
+    elif shape == "feedback":
+        rows = [editable_feedback(row) for row in rows]
     return Draft(name=safe_name(name or Path(path).stem, default="dataset"), shape=shape, rows=rows,
                  source=file_identity(path))
 
@@ -226,7 +229,8 @@ def find_problems(rows: list[dict], shape: str) -> list[Problem]:
 
 
 def duplicate_groups(rows: list[dict], shape: str) -> list[list[int]]:
-    """Groups of row numbers whose prompt (everything before the reply; the text itself for text rows) is the same."""
+    """Groups of row numbers whose prompt (everything before the reply; the text itself for text rows) is the same;
+    for feedback rows the prompt and the answer, as one prompt may well have a good answer and a bad one."""
     groups: dict[str, list[int]] = {}
     for number, row in enumerate(rows, 1):
         key = _prompt_key(row, shape)
@@ -242,7 +246,7 @@ def _prompt_key(row: dict, shape: str) -> str | None:
         messages = training_messages(row, shape)
     except (KeyError, TypeError, AttributeError, ValueError):  # broken rows are reported by find_problems
         return None
-    if messages and messages[-1]["role"] == "assistant":
+    if messages and messages[-1]["role"] == "assistant" and shape != "feedback":
         messages = messages[:-1]
     return json.dumps(messages, ensure_ascii=False, sort_keys=True)
 
@@ -311,6 +315,21 @@ def editable_pair(row: dict) -> dict:
     kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "chosen", "rejected")}
     plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
     return {"prompt": plain, "chosen": chosen, "rejected": rejected, **kept}
+
+
+def editable_feedback(row: dict) -> dict:
+    """A feedback row as the editor's prompt / completion / label columns, when that loses nothing: a conversation
+    ending in the answer (LLaMA-Factory's KTO rows) becomes its prompt and its answer's text, a prompt of one user
+    turn its text (a longer conversation stays a message list). Alpaca rows (instruction and input apart) and
+    rows with problems or tools come back as they are."""
+    if (not isinstance(row, dict) or "tools" in row or "instruction" in row or "output" in row
+            or validate([row], "feedback")):
+        return row
+    # Without the row's `system` key, which feedback_parts would fold into the prompt; it stays a column.
+    prompt, answer, label = feedback_parts({key: value for key, value in row.items() if key != "system"})
+    kept = {key: value for key, value in row.items() if key not in ("prompt", "messages", "conversations", "completion", "label")}
+    plain = prompt[0]["content"] if len(prompt) == 1 and prompt[0]["role"] == "user" else prompt
+    return {"prompt": plain, "completion": answer, "label": label, **kept}
 
 
 def pair_texts(rows: list[dict], number: int) -> tuple[str, str, str]:

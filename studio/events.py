@@ -23,6 +23,11 @@ def format_progress(event: dict, total_steps: int) -> str:
         parts.append(f"eval_loss {event['eval_loss']:.4f}")
     if event.get("preference_accuracy") is not None:
         parts.append(f"preference accuracy {event['preference_accuracy']:.2f}, margin {event['reward_margin']:.3f}")
+    elif event.get("reward_margin") is not None:  # KTO: no pairs to be accurate about, the good answers' lead
+        parts.append(f"reward margin {event['reward_margin']:.3f}")
+    if event.get("reward") is not None:  # GRPO: the sampled answers' mean reward
+        parts.append(f"reward {event['reward']:.3f}" + (f", answer {event['answer_length']:.0f} tokens"
+                                                        if event.get("answer_length") is not None else ""))
     if event.get("learning_rate") is not None:
         parts.append(f"lr {event['learning_rate']:.2e}")
     if event.get("tokens_per_second"):
@@ -64,6 +69,18 @@ PLOT_POINTS = 250  # per series: a chart of a 200,000-step run stays a few hundr
 # TRL's metric names -> the keys of events.jsonl lines (and of the run summary).
 REWARD_METRICS = {"rewards/accuracies": "preference_accuracy", "rewards/margins": "reward_margin"}
 REWARD_NAMES = tuple(REWARD_METRICS.values())
+# RewardTrainer's names for the same two (stage rm): the share of pairs whose chosen answer scores above the
+# rejected one, and the mean score difference.
+SCORE_METRICS = {"accuracy": "preference_accuracy", "margin": "reward_margin"}
+# The rewards of good (chosen) and bad (rejected) answers, beta x log(policy / reference), which KTO (and DPO) log,
+# and KTO's estimate of the policy's KL divergence from the reference, the point its rewards are measured from.
+FEEDBACK_METRICS = {"rewards/chosen": "reward_good", "rewards/rejected": "reward_bad", "kl": "reference_kl"}
+# GRPOTrainer's names (stage grpo): the mean reward of the sampled answers (the sum of the run's rewards) and each
+# reward's own mean (studio.rewards names them rule, length, reward_model), the KL divergence from the reference
+# (KTO's name for it), and the mean answer length in tokens.
+GRPO_METRICS = {"reward": "reward", "rewards/rule/mean": "reward_rule", "rewards/length/mean": "reward_length",
+                "rewards/reward_model/mean": "reward_model", "kl": "reference_kl",
+                "completions/mean_length": "answer_length"}
 
 
 class RunEvents:
@@ -85,6 +102,7 @@ class RunEvents:
         self.prepared: dict | None = None
         self.last_loss: dict | None = None
         self.last_probes: dict | None = None
+        self.last_samples: dict | None = None  # GRPO: the latest event with sampled answers and their rewards
         self.series: dict[tuple, dict[int, float]] = {}  # ("loss" | "eval_loss" | (metric, split)) -> {step: value}
 
     def update(self) -> "RunEvents":
@@ -123,8 +141,11 @@ class RunEvents:
             self.last_loss = event
         if event.get("probes"):
             self.last_probes = event
+        if event.get("samples"):
+            self.last_samples = event
         split = "validation" if "eval_loss" in event else "train"
-        for key in ("loss", "eval_loss", *REWARD_NAMES):
+        for key in dict.fromkeys(("loss", "eval_loss", *REWARD_NAMES, *FEEDBACK_METRICS.values(),
+                                  *GRPO_METRICS.values())):
             if event.get(key) is not None:
                 self.series.setdefault(key if key in ("loss", "eval_loss") else (key, split), {})[step] = event[key]
 
@@ -159,9 +180,12 @@ def follow(run_dir: Path) -> dict:
     with events.lock:
         events.update()
         return {"prepared": events.prepared, "last_loss": events.last_loss, "last_probes": events.last_probes,
+                "last_samples": events.last_samples,
                 "loss_points": events.loss_points(), "reward_points": events.reward_points()}
 
 
 def reward_events(metrics: dict, prefix: str = "") -> dict:
     """The reward metrics of a Trainer log or evaluation, under their events.jsonl names."""
-    return {name: float(metrics[prefix + key]) for key, name in REWARD_METRICS.items() if prefix + key in metrics}
+    mappings = (SCORE_METRICS, REWARD_METRICS, FEEDBACK_METRICS, GRPO_METRICS)
+    return {name: float(metrics[prefix + key]) for mapping in mappings
+            for key, name in mapping.items() if metrics.get(prefix + key) is not None}

@@ -48,8 +48,13 @@ def tokenize(config: RunConfig, shape: str, rows: list[dict], tokenizer) -> tupl
     """The training examples of these rows as the stage reads them, and how many rows were cut or dropped."""
     if STAGE_SHAPES[config.stage] == ("preference",):
         return tokens.tokenize_pairs(rows, tokenizer, config.cutoff_length)
+    if STAGE_SHAPES[config.stage] == ("feedback",):
+        return tokens.tokenize_feedback(rows, tokenizer, config.cutoff_length)
     if config.stage == "pretrain":
         return tokens.tokenize_text(rows, tokenizer, config.cutoff_length), 0
+    if config.stage == "grpo":
+        return tokens.tokenize_prompts(rows, shape, tokenizer, config.cutoff_length, config.grpo_max_new_tokens,
+                                       config.grpo_generations)
     return tokens.tokenize_sft(rows, shape, tokenizer, config.cutoff_length, config.train_on_prompt)
 
 

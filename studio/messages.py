@@ -2,14 +2,15 @@
 
 Every shape but text becomes one conversation: an instruction row's history, request and answer;
 a chat row's turns with sharegpt names mapped to OpenAI roles; a preference row's prompt and its
-two answers. A row's `system` and `tools` fold into one leading system message.
+two answers; a feedback row's prompt, its one answer and the label saying whether it is good. A row's
+`system` and `tools` fold into one leading system message.
 """
 
 from __future__ import annotations
 
 import json
 
-from studio.shapes import ROLE_NAMES, response_text, turn_keys, turns_key
+from studio.shapes import ROLE_NAMES, answer_text, response_text, turn_keys, turns_key
 
 
 def _normalise_turns(turns: list[dict]) -> list[dict]:
@@ -46,14 +47,19 @@ def _with_system(row: dict, messages: list[dict]) -> list[dict]:
 
 
 def to_messages(row: dict, shape: str) -> list[dict]:
-    """A row as chat messages [{"role", "content"}]; for preference rows, the prompt only."""
+    """A row as chat messages [{"role", "content"}]; for preference rows, the prompt only; for feedback rows,
+    the prompt and the answer, good or bad."""
     if shape == "instruction":
         return _with_system(row, _instruction_messages(row) + [{"role": "assistant", "content": row["output"]}])
     if shape == "chat":
         return _with_system(row, _normalise_turns(row[turns_key(row)]))
     if shape == "preference":
         return preference_parts(row)[0]
-    raise ValueError(f"'{shape}' rows have no conversation turns; only instruction, chat and preference rows do.")
+    if shape == "feedback":
+        prompt, answer, _ = feedback_parts(row)
+        return prompt + [{"role": "assistant", "content": answer}]
+    raise ValueError(f"'{shape}' rows have no conversation turns; only instruction, chat, preference and feedback "
+                     "rows do.")
 
 
 def preference_parts(row: dict) -> tuple[list[dict], str, str]:
@@ -68,6 +74,21 @@ def preference_parts(row: dict) -> tuple[list[dict], str, str]:
     else:
         messages = _instruction_messages(row)
     return _with_system(row, messages), response_text(row["chosen"]), response_text(row["rejected"])
+
+
+def feedback_parts(row: dict) -> tuple[list[dict], str, bool]:
+    """(prompt messages, answer, label) of a feedback row: TRL's prompt and completion, a conversation's turns
+    before its last (the answer), or an alpaca row's instruction and output; label True = a good answer."""
+    if "completion" in row or ("prompt" in row and not row.keys() & {"messages", "conversations"}):
+        prompt = row["prompt"]
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else _normalise_turns(prompt)
+        answer = answer_text(row["completion"])
+    elif "messages" in row or "conversations" in row:
+        turns = _normalise_turns(row[turns_key(row)])
+        messages, answer = turns[:-1], turns[-1]["content"]
+    else:
+        messages, answer = _instruction_messages(row), row["output"]
+    return _with_system(row, messages), answer, row["label"]
 
 
 def training_messages(row: dict, shape: str) -> list[dict]:

@@ -4,6 +4,8 @@
 
 PEFT provides every method but `freeze` (train only the top N decoder layers), written here.
 QLoRA and 8-bit LoRA differ from LoRA only in how the base is loaded (`method_bits`).
+A reward model (stage rm) is a sequence classifier: its adapters are PEFT's SEQ_CLS kind, and the new score head
+trains beside them in full (`score_heads`); freeze trains it with the top layers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from studio.config import METHODS, RunConfig
 
 PROMPT_METHODS = ("prefix-tuning", "prompt-tuning", "p-tuning")  # virtual tokens before the input
 WEIGHT_METHODS = ("freeze", "full")  # the model's own weights train
+SCORE_HEAD_NAMES = ("score", "classifier")  # a sequence classifier's output layer, by the names transformers gives it
 ADAPTER_METHODS = tuple(method for method in METHODS if method not in PROMPT_METHODS + WEIGHT_METHODS)
 
 DESCRIPTIONS = {
@@ -51,25 +54,30 @@ def peft_config(config: RunConfig, model: nn.Module, total_steps: int):
 
     targets = _target_modules(config.target_modules)
     method = config.method
+    # A reward model's adapters sit on a sequence classifier; PEFT trains its new score head whole beside them
+    # (SEQ_CLS puts `score` and `classifier` in modules_to_save, so adapter/ holds the head).
+    task = {"task_type": TaskType.SEQ_CLS if config.stage == "rm" else TaskType.CAUSAL_LM}
     if method in ("lora", "qlora", "lora-8bit", "dora"):
         return LoraConfig(
-            task_type=TaskType.CAUSAL_LM, r=config.lora_rank, lora_alpha=config.lora_alpha,
+            **task, r=config.lora_rank, lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout, target_modules=targets, use_dora=method == "dora",
         )
     if method == "adalora":
         # AdaLoRA starts above the target rank and prunes down to it over the run.
         return AdaLoraConfig(
-            task_type=TaskType.CAUSAL_LM, init_r=int(config.lora_rank * 1.5), target_r=config.lora_rank,
+            **task, init_r=int(config.lora_rank * 1.5), target_r=config.lora_rank,
             lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
             total_step=max(total_steps, 3), tinit=0, tfinal=0, deltaT=1,
         )
     if method == "ia3":
         # "all-linear" means the model's key/value and feed-forward output layers (see ia3_targets).
         targets, feedforward = ia3_targets(model) if targets == "all-linear" else (targets, [])
-        return IA3Config(task_type=TaskType.CAUSAL_LM, target_modules=targets, feedforward_modules=feedforward)
+        return IA3Config(**task, target_modules=targets, feedforward_modules=feedforward)
     tokens = config.num_virtual_tokens
     if method == "prefix-tuning":
-        return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens)
+        return PrefixTuningConfig(**task, num_virtual_tokens=tokens)
+    if config.stage == "rm":
+        raise ValueError(reward_method_refusal(method))
     if method == "prompt-tuning":
         # Starting from real token embeddings trains faster than random vectors.
         return PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=tokens,
@@ -109,6 +117,20 @@ def linear_layer_names(model: nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, nn.Linear)})
 
 
+def score_heads(model: nn.Module) -> list[str]:
+    """The names of a sequence classifier's output layer (`score` in decoder models); [] for a language model."""
+    return [name for name in SCORE_HEAD_NAMES if isinstance(getattr(model, name, None), nn.Module)]
+
+
+def reward_method_refusal(method: str) -> str | None:
+    """Why this method cannot train a reward model (stage rm), or None when it can."""
+    if method in PROMPT_METHODS and method != "prefix-tuning":
+        return (f"{method} cannot train a reward model: its virtual tokens go in as embeddings, and a reward model "
+                "reads its score at the last real token, which it finds from the token ids, so it would read padding. "
+                "Choose lora (or another adapter method), prefix-tuning, freeze or full.")
+    return None
+
+
 def _target_modules(value: str):
     value = (value or "all-linear").strip()
     if value == "all-linear":
@@ -123,7 +145,10 @@ def apply_method(model: nn.Module, config: RunConfig, total_steps: int) -> nn.Mo
             parameter.requires_grad_(True)
         return model
     if config.method == "freeze":
-        return freeze_lower_layers(model, config.trainable_layers)
+        model = freeze_lower_layers(model, config.trainable_layers)
+        for name in score_heads(model):  # a reward model's new score head learns with the top layers
+            getattr(model, name).requires_grad_(True)
+        return model
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if method_bits(config.method):

@@ -219,19 +219,26 @@ def load_model(
     bits: int = 0,
     trust_remote_code: bool = False,
     device: str | None = None,
+    score_head: bool = False,
 ):
-    """Load (model, tokenizer) for training or chat; bits=4/8 loads through bitsandbytes."""
-    from transformers import AutoModelForCausalLM
+    """Load (model, tokenizer) for training or chat; bits=4/8 loads through bitsandbytes.
+
+    score_head: the same weights as a sequence classifier with one output (a reward model's score of the last
+    token) instead of the language-model head; see load_reward_model."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     source = resolve_source(name)
     device = device or pick_device()
     dtype = pick_dtype(precision, device)
     kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    if score_head:
+        kwargs["num_labels"] = 1
     if bits:
         kwargs["quantization_config"] = quantization_config(bits, dtype)
         kwargs["device_map"] = {"": device if device != "cuda" else torch.cuda.current_device()}  # its process's GPU
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+        auto_class = AutoModelForSequenceClassification if score_head else AutoModelForCausalLM
+        model = auto_class.from_pretrained(source.location, **kwargs)
     except ValueError as error:
         if "trust_remote_code" in str(error):
             raise ValueError(
@@ -242,6 +249,16 @@ def load_model(
         model.to(device)
     model.studio_source = source
     return model, load_tokenizer(source, trust_remote_code)
+
+
+def load_reward_model(name: str = EMBEDDED_MODEL, precision: str = "auto", bits: int = 0,
+                      trust_remote_code: bool = False, device: str | None = None):
+    """(model, tokenizer) for a reward model (stage rm): the source with a score head of one output, reading the
+    last token that is not padding, so the model's pad token is the tokenizer's. A base without a trained head
+    gets a new one at random (seed first for the same head each time)."""
+    model, tokenizer = load_model(name, precision, bits, trust_remote_code, device, score_head=True)
+    model.config.get_text_config().pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
 
 
 def device_summary(cores: str = "cores", threads: str = "threads") -> str:

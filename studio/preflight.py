@@ -15,9 +15,9 @@ import struct
 from pathlib import Path
 
 from studio.config import EMBEDDED_MODEL, RunConfig
-from studio.methods import PROMPT_METHODS, WEIGHT_METHODS, method_bits
+from studio.methods import PROMPT_METHODS, WEIGHT_METHODS, method_bits, reward_method_refusal
 from studio.models import EMBEDDED_NAME, pick_device, pick_dtype, resolve_source
-from studio.runs import start_from_run
+from studio.runs import read_settings, start_from_run
 
 GIB = 2**30
 # Where config.json keeps the context length, by model family; nested configs (multimodal) too.
@@ -28,8 +28,10 @@ OPTIMIZER_BYTES_PER_WEIGHT = 8
 
 
 def check_run(config: RunConfig, device: str | None = None, available: int | None = None) -> None:
-    """Refuse a run that cannot start on this machine: a `start_from` run it cannot go on from, no quantization
-    support, cut-off above the model's context, or a model whose weights alone do not fit in the free memory."""
+    """Refuse a run that cannot start on this machine: a method that cannot train a reward model, a `start_from` run
+    it cannot go on from, no quantization support, cut-off above the model's context, or a model whose weights alone
+    do not fit in the free memory."""
+    check_reward_stage(config)
     if config.start_from:
         start_from_run(config)
     device = device or pick_device()
@@ -40,6 +42,23 @@ def check_run(config: RunConfig, device: str | None = None, available: int | Non
     label = EMBEDDED_NAME if (config.base_model or EMBEDDED_MODEL).strip() == EMBEDDED_MODEL else config.base_model
     check_context(config, context_length(_read_json(folder / "config.json")), label)
     check_memory(config, parameter_count(folder), device, available, label)
+
+
+def check_reward_stage(config: RunConfig) -> None:
+    """A reward model (stage rm) trains with a method that can read its score off the last token, and goes on only
+    from a reward model; no other stage goes on from one (its adapter holds a score head, not a language model's)."""
+    refusal = reward_method_refusal(config.method) if config.stage == "rm" else None
+    if refusal:
+        raise ValueError(refusal)
+    if not config.start_from:
+        return
+    earlier = read_settings(start_from_run(config)).get("stage", "sft")
+    if config.stage == "rm" and earlier != "rm":
+        raise ValueError(f"start_from: {Path(config.start_from).name} is a {earlier} run; a reward model goes on only "
+                         "from a reward-model run (stage rm). Leave start_from empty to train a new one.")
+    if config.stage != "rm" and earlier == "rm":
+        raise ValueError(f"start_from: {Path(config.start_from).name} is a reward model (stage rm), which scores "
+                         f"answers and does not write them; stage {config.stage} cannot go on from it.")
 
 
 def check_quantization(method: str, device: str) -> None:

@@ -1,8 +1,10 @@
-"""Dataset shapes: which of the four shapes a row has, and every problem a row of a shape can have.
+"""Dataset shapes: which of the five shapes a row has, and every problem a row of a shape can have.
 
 instruction (alpaca), chat (OpenAI `messages` or sharegpt `conversations`), text (raw text for
-pre-training) and preference (DPO pairs); see docs/design.md. `validate` lists problems by row and
-field, so a file with any problem can be refused with all of them at once.
+pre-training), preference (DPO pairs) and feedback (one answer marked good or bad, for KTO: TRL's
+prompt/completion/label, LLaMA-Factory's messages + label, or alpaca rows with a label); see
+docs/design.md. `validate` lists problems by row and field, so a file with any problem can be refused
+with all of them at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-SHAPES = ("instruction", "chat", "text", "preference")
+SHAPES = ("instruction", "chat", "text", "preference", "feedback")
+# Keys that, beside a true/false `label`, make a row a feedback row: a prompt and its answer in any accepted form.
+FEEDBACK_KEYS = {"prompt", "completion", "messages", "conversations", "instruction", "output"}
 MAX_LISTED_PROBLEMS = 20
 
 # sharegpt `from` names and OpenAI roles, mapped to the roles chat templates know.
@@ -29,6 +33,8 @@ FIELD_HINTS = {
     "text": "add the text or remove the row",
     "chosen": "write the preferred answer",
     "rejected": "write the worse answer",
+    "completion": "write the answer that is marked good or bad",
+    "label": "write true (a good answer) or false (a bad one)",
 }
 
 
@@ -99,6 +105,8 @@ def row_shape(row: dict) -> str | None:
     keys = set(row)
     if keys & {"chosen", "rejected"}:
         return "preference"
+    if isinstance(row.get("label"), bool) and keys & FEEDBACK_KEYS:  # not a class name such as "positive"
+        return "feedback"
     if keys & {"messages", "conversations"}:
         return "chat"
     if keys & {"instruction", "output"}:
@@ -114,8 +122,9 @@ def detect_shape(rows: list[dict]) -> str:
         listed = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
         raise file_problem(
             f"Cannot tell the dataset's shape from its keys ({listed or 'none'}). Expected "
-            "instruction {instruction, input, output}, chat {messages} or {conversations}, text {text} "
-            "or preference {prompt, chosen, rejected}; rename the columns and try again.")
+            "instruction {instruction, input, output}, chat {messages} or {conversations}, text {text}, "
+            "preference {prompt, chosen, rejected} or feedback {prompt, completion, label}; rename the columns "
+            "and try again.")
     return max(counts, key=lambda shape: (counts[shape], -SHAPES.index(shape)))
 
 
@@ -125,19 +134,26 @@ def detect_shape(rows: list[dict]) -> str:
 def validate(rows: list[dict], shape: str) -> list[Problem]:
     """Every problem in the rows for this shape; an empty list means the data is usable."""
     checkers = {"instruction": _check_instruction, "chat": _check_chat,
-                "text": _check_text_row, "preference": _check_preference}
+                "text": _check_text_row, "preference": _check_preference, "feedback": _check_feedback}
     if shape not in checkers:
         raise file_problem(f"Unknown dataset shape '{shape}'; use one of {', '.join(SHAPES)}.")
     problems = []
     for number, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             problems.append(Problem(number, None, f"is {kind(row)}, not an object {{...}}"))
-        elif row_shape(row) not in (None, shape):  # one clear message instead of every missing key
+        elif not _fits(row, shape):  # one clear message instead of every missing key
             problems.append(Problem(number, None, f"looks like {row_shape(row)} data, but this dataset "
                                                   f"holds {shape} examples; keep one shape per file"))
         else:
             problems += checkers[shape](row, number)
     return problems
+
+
+def _fits(row: dict, shape: str) -> bool:
+    """Whether a row's keys leave it to this shape's checker; a feedback row without its label reads as chat or
+    instruction, and is better told that the label is missing."""
+    found = row_shape(row)
+    return found in (None, shape) or (shape == "feedback" and found in ("chat", "instruction"))
 
 
 def _check_text(row: dict, key: str, number: int, required=True, allow_empty=False) -> list[Problem]:
@@ -249,7 +265,7 @@ def _check_order(roles: list[str], names: list[str], field: str, number: int, pr
                                     "follow an assistant turn)"))
         previous = role
     if prompt_only and previous not in ("user", "tool"):
-        problems.append(Problem(number, field, "must end with a user turn: the question 'chosen' and 'rejected' answer"))
+        problems.append(Problem(number, field, "must end with a user turn: the question the answers reply to"))
     elif not prompt_only and "assistant" not in roles:
         problems.append(Problem(number, field, "has no assistant turn; add the reply the model should learn"))
     elif not prompt_only and previous != "assistant":
@@ -296,3 +312,52 @@ def response_text(value) -> str | None:
         text = value.get("content", value.get("value"))
         return text if isinstance(text, str) else None
     return None
+
+
+def answer_text(value) -> str | None:
+    """A feedback answer's text: text, a message object, or a list of one message (TRL's conversational
+    completion); None when it is none of these."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return response_text(value)
+
+
+def _check_feedback(row: dict, number: int) -> list[Problem]:
+    """A prompt, one answer and a label: TRL's prompt/completion, a conversation ending in the answer
+    (LLaMA-Factory's KTO rows), or an alpaca row's instruction/input and output."""
+    if "completion" in row or ("prompt" in row and not row.keys() & {"messages", "conversations"}):
+        problems = _check_feedback_prompt(row, number) + _check_answer(row, "completion", number)
+    elif "messages" in row or "conversations" in row:
+        key = turns_key(row)
+        problems = _check_turns(row[key], key, number, prompt_only=False)
+    elif "instruction" in row or "output" in row:
+        problems = _check_instruction_prompt(row, number) + _check_text(row, "output", number)
+    else:
+        problems = [Problem(number, "prompt", "is missing; add a 'prompt' and a 'completion' (or 'messages' "
+                                              "ending in the answer) with a 'label'")]
+    label = row.get("label")
+    if "label" not in row:
+        problems.append(Problem(number, "label", f"is missing; {FIELD_HINTS['label']}"))
+    elif not isinstance(label, bool):
+        problems.append(Problem(number, "label", f"must be true (a good answer) or false (a bad one), not {kind(label)}"))
+    return problems + _check_system_and_tools(row, number)
+
+
+def _check_feedback_prompt(row: dict, number: int) -> list[Problem]:
+    if isinstance(row.get("prompt"), list):
+        return _check_turns(row["prompt"], "prompt", number, prompt_only=True)
+    if "prompt" in row:
+        return _check_text(row, "prompt", number)
+    return [Problem(number, "prompt", "is missing; add the question the answer replies to")]
+
+
+def _check_answer(row: dict, key: str, number: int) -> list[Problem]:
+    if key not in row:
+        return [Problem(number, key, f"is missing; {FIELD_HINTS[key]}")]
+    answer = answer_text(row[key])
+    if answer is None:
+        return [Problem(number, key, 'must be text or a message like {"role": "assistant", '
+                                     f'"content": ...}}, not {kind(row[key])}')]
+    if not answer.strip():
+        return [Problem(number, key, f"is empty; {FIELD_HINTS[key]}")]
+    return []

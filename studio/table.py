@@ -22,14 +22,17 @@ SHAPE_COLUMNS = {
     "chat": ("messages",),
     "text": ("text",),
     "preference": ("prompt", "chosen", "rejected"),
+    "feedback": ("prompt", "completion", "label"),
 }
 # Cells of these columns hold JSON text in the table and are parsed back into lists.
 JSON_COLUMNS = ("messages", "conversations", "history")
+BOOLEAN_COLUMNS = ("label",)  # true / false typed in a cell is a feedback row's label
 BLANK_ROWS = {
     "instruction": {"instruction": "", "input": "", "output": ""},
     "chat": {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]},
     "text": {"text": ""},
     "preference": {"prompt": "", "chosen": "", "rejected": ""},
+    "feedback": {"prompt": "", "completion": "", "label": True},
 }
 
 
@@ -48,6 +51,9 @@ def table_columns(rows: list[dict], shape: str) -> list[str]:
         base = ["conversations"]
     if shape == "preference" and "prompt" not in present and present:
         base = [key for key in ("instruction", "input", "messages", "conversations") if key in present] + base[1:]
+    if shape == "feedback" and "completion" not in present and present:  # alpaca or chat rows with a label
+        base = [key for key in ("instruction", "input", "output", "messages", "conversations") if key in present]
+        base += ["label"]
     return base + [key for key in present if key not in base]
 
 
@@ -64,7 +70,10 @@ def table_rows(rows: list[dict], columns: list[str], numbers: list[int]) -> list
 
 
 def parse_cell(column: str, text: str, original):
-    """Text typed into a cell as the row's value; JSON cells become lists again when they parse."""
+    """Text typed into a cell as the row's value; JSON cells become lists again when they parse, and true / false in
+    a label cell a boolean again."""
+    if (column in BOOLEAN_COLUMNS or isinstance(original, bool)) and text.strip().lower() in ("true", "false"):
+        return text.strip().lower() == "true"
     if column in JSON_COLUMNS or isinstance(original, (list, dict)):
         try:
             value = json.loads(text)

@@ -10,7 +10,7 @@ import math
 
 from jinja2.exceptions import TemplateError
 
-from studio.messages import preference_parts, training_messages
+from studio.messages import feedback_parts, preference_parts, to_messages, training_messages
 
 IGNORED_LABEL = -100  # the label value that PyTorch's cross-entropy skips: a token not learned
 CHATML_TEMPLATE = (
@@ -229,4 +229,53 @@ def tokenize_pairs(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[lis
         truncated += len(chosen_ids) > room or len(rejected_ids) > room
         examples.append({"prompt_ids": chosen_full[:start], "chosen_ids": chosen_ids[:room],
                          "rejected_ids": rejected_ids[:room]})
+    return examples, truncated
+
+
+def tokenize_feedback(rows: list[dict], tokenizer, cutoff_length: int) -> tuple[list[dict], int]:
+    """{"prompt_ids", "completion_ids", "label"} per row through the chat template (KTO's unpaired examples), and
+    how many rows were cut or dropped. The answer keeps the template's end-of-turn tokens, so the model learns
+    where it stops (or, for a bad answer, that it is unlikely as a whole); it is cut so that prompt + answer fits
+    in `cutoff_length`, and a row whose prompt leaves no room for it is dropped."""
+    _require_template(tokenizer)
+    examples, truncated = [], 0
+    for row in rows:
+        prompt, answer, label = feedback_parts(row)
+        prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
+        full = _chat_ids(tokenizer, prompt + [{"role": "assistant", "content": answer}])
+        # Templates that render the prompt differently on its own: the answer starts where they part.
+        start = _common_prefix(prompt_ids, full)
+        room = cutoff_length - start
+        if room < 1 or start == len(full):
+            truncated += 1
+            continue
+        truncated += len(full) - start > room
+        examples.append({"prompt_ids": full[:start], "completion_ids": full[start:][:room], "label": bool(label)})
+    return examples, truncated
+
+
+def tokenize_prompts(rows: list[dict], shape: str, tokenizer, cutoff_length: int, max_new_tokens: int,
+                     generations: int) -> tuple[list[dict], int]:
+    """GRPO's examples: per row the conversation up to its last answer (`prompt`, the messages TRL renders and samples
+    answers to), that answer (`reference`, which the rewards compare with), and for counting (the plan, the
+    estimate) the prompt's ids through the chat template, the reference's ids as a stand-in for a sampled answer
+    (cut to `max_new_tokens`) and the `generations` sampled per prompt; and how many rows were dropped: those whose
+    prompt leaves no room for an answer within `cutoff_length`."""
+    _require_template(tokenizer)
+    examples, truncated = [], 0
+    for number, row in enumerate(rows, 1):
+        messages = to_messages(row, shape)
+        if not messages or messages[-1]["role"] != "assistant":
+            raise ValueError(f"Row {number}: GRPO needs each row to end with an answer, the reference its rewards "
+                             "compare with.")
+        prompt, reference = messages[:-1], messages[-1]["content"]
+        prompt_ids = _chat_ids(tokenizer, prompt, add_generation_prompt=True)
+        if len(prompt_ids) >= cutoff_length:
+            truncated += 1
+            continue
+        answer_ids = list(tokenizer(reference, add_special_tokens=False)["input_ids"])
+        if tokenizer.eos_token_id is not None:
+            answer_ids.append(tokenizer.eos_token_id)
+        examples.append({"prompt": prompt, "reference": reference, "prompt_ids": prompt_ids,
+                         "answer_ids": answer_ids[:max_new_tokens], "generations": generations})
     return examples, truncated

@@ -306,6 +306,17 @@ TOOL_ROW = {
     "tools": '[{"name": "weather"}]',
 }
 PREFERENCE_ROW = {"prompt": "Say hi", "chosen": "Hi there!", "rejected": "Go away."}
+# One feedback row in each form people bring: TRL's unpaired (text, then messages), LLaMA-Factory's KTO rows
+# (OpenAI messages, sharegpt conversations) and alpaca with a label.
+FEEDBACK_ROWS = [
+    {"prompt": "Say hi", "completion": "Hi there!", "label": True},
+    {"prompt": [{"role": "user", "content": "Say hi"}], "completion": [{"role": "assistant", "content": "Go away."}],
+     "label": False},
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                  {"role": "assistant", "content": "Hello!"}], "label": True},
+    {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Whatever."}], "label": False},
+    {"instruction": "Translate", "input": "hello", "output": "bonjour", "label": True},
+]
 
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"LLaMA-Factory fixtures not found at {FIXTURES}")
 
@@ -374,9 +385,87 @@ def tiny_pairs_file(tmp_path) -> Path:
                                                   for prompt, chosen, rejected in PAIRS * 4])
 
 
+@pytest.fixture
+def tiny_feedback_file(tmp_path) -> Path:
+    """The tiny pairs unpaired for KTO: each answer a row of its own, the chosen ones good, the rejected ones bad."""
+    good = [{"prompt": prompt, "completion": chosen, "label": True} for prompt, chosen, _ in PAIRS]
+    bad = [{"prompt": prompt, "completion": rejected, "label": False} for prompt, _, rejected in PAIRS]
+    return write_jsonl(tmp_path / "feedback.jsonl", (good + bad) * 2)
+
+
+def feedback_config(model_dir, dataset, output, **overrides) -> RunConfig:
+    """A kto run of the tiny model: 12 rows, 9 to train on (5 steps a pass at batch 2), 3 held out."""
+    return pair_config(model_dir, dataset, output, **{"stage": "kto", "max_steps": 5, "eval_steps": 5, "save_steps": 2,
+                                                      **overrides})
+
+
 def pair_config(model_dir, dataset, output, **overrides) -> RunConfig:
     values = dict(base_model=str(model_dir), dataset=str(dataset), output_dir=str(output), stage="dpo", max_steps=4,
                   batch_size=2, learning_rate=1e-2, validation_split=0.25, eval_steps=2, save_steps=2,
                   cutoff_length=64, probe_max_new_tokens=2, lora_dropout=0.0)
     values.update(overrides)
     return RunConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def reward_workspace(tmp_path_factory, tiny_model_dir) -> Path:
+    """A workspace holding one finished LoRA reward model (stage rm) of the tiny model, runs/tiny-rm, trained once per
+    session on the tiny pairs (the chosen answer is the shorter one)."""
+    from studio.training import run_training
+
+    root = tmp_path_factory.mktemp("reward-workspace")
+    dataset = write_jsonl(tmp_path_factory.mktemp("reward-data") / "pairs.jsonl",
+                          [{"prompt": prompt, "chosen": chosen, "rejected": rejected} for prompt, chosen, rejected in PAIRS * 4])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STUDIO_WORKSPACE", str(root))
+        summary = run_training(pair_config(tiny_model_dir, dataset, root / "runs" / "tiny-rm", stage="rm", max_steps=8,
+                                           batch_size=4, eval_steps=4, save_steps=4))
+    assert summary["status"] == "finished"
+    return root
+
+
+@pytest.fixture
+def reward_run(reward_workspace, monkeypatch) -> Path:
+    """The finished tiny reward model, with the workspace it lives in as the current one."""
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(reward_workspace))
+    return reward_workspace / "runs" / "tiny-rm"
+
+
+@pytest.fixture
+def own_run(trained_workspace, tmp_path, monkeypatch) -> Path:
+    """A copy of the finished tiny run, runs/tiny-lora, in a workspace of its own (no votes, no datasets), made the
+    current one: for tests that count what a run's votes make."""
+    import shutil
+
+    root = tmp_path / "own-workspace"
+    shutil.copytree(trained_workspace / "runs" / "tiny-lora", root / "runs" / "tiny-lora",
+                    ignore=shutil.ignore_patterns("votes.jsonl", "comparisons", "checkpoints"))
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(root))
+    return root / "runs" / "tiny-lora"
+
+
+@pytest.fixture
+def fake_reward_run(monkeypatch):
+    """A finished run of stage rm, runs/judge, in the current workspace, and a stand-in for studio.scoring whose
+    score of an answer is its length in characters over 10. Returns (the run folder, the calls scored so far)."""
+    import sys
+    import types
+
+    from studio import runs
+    from studio.workspace import runs_dir
+
+    run_dir = runs_dir() / "judge"
+    (run_dir / runs.ADAPTER).mkdir(parents=True)
+    (run_dir / runs.CONFIG).write_text("stage: rm\nmethod: lora\ndataset: pairs.jsonl\n", encoding="utf-8")
+    runs.write_summary(run_dir, {"status": "finished"})
+    calls = []
+
+    def score_answers(run, prompts, answers, batch_size=8):
+        calls.append((Path(run).name, prompts, answers))
+        return [len(answer) / 10 for answer in answers]
+
+    scoring = types.ModuleType("studio.scoring")
+    scoring.score_answers = score_answers
+    scoring.is_reward_run = lambda folder: runs.read_settings(Path(folder)).get("stage") == "rm"
+    monkeypatch.setitem(sys.modules, "studio.scoring", scoring)
+    return run_dir, calls

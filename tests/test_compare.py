@@ -1,5 +1,5 @@
-"""Compare: votes and tallies, tables and reports, drift; and on the tiny run, the batch numbers
-equal `python -m studio eval` on the same rows."""
+"""Compare: tables and reports, drift, reward scores in the grid and batch compare; and on the tiny run, the
+batch numbers equal `python -m studio eval` on the same rows. (Blind votes: tests/test_votes.py.)"""
 
 from __future__ import annotations
 
@@ -61,22 +61,6 @@ def test_grid_temperatures_keep_order_and_refuse_out_of_range():
         compare.grid_temperatures([3])
 
 
-def test_blind_votes_map_to_sides_and_add_up_in_the_run_folder(trained_run):
-    before = compare.vote_tally("tiny-lora")
-    assert set(compare.blind_order()) == {"base", "tuned"}
-    compare.record_vote("tiny-lora", "A", ("tuned", "base"), "hi", GREEDY)
-    compare.record_vote("tiny-lora", "B", ("tuned", "base"), "hi", GREEDY)
-    tally = compare.record_vote(trained_run, "tie", ("base", "tuned"), "hi", GREEDY)
-    assert tally == {"base": before["base"] + 1, "tuned": before["tuned"] + 1, "tie": before["tie"] + 1,
-                     "votes": before["votes"] + 3}
-    last = json.loads((trained_run / compare.VOTES_FILE).read_text().splitlines()[-1])
-    assert last["winner"] == "tie" and last["temperature"] == 0
-    with pytest.raises(ValueError, match="blind mode first"):
-        compare.record_vote("tiny-lora", "A", None, "hi", GREEDY)
-    with pytest.raises(ValueError, match="finished run"):
-        compare.record_vote("", "A", ("base", "tuned"), "hi", GREEDY)
-
-
 def test_batch_compare_equals_the_eval_command_on_the_same_rows(trained_run, tiny_model_dir, tiny_sft_file, capsys):
     result = compare.batch_compare("tiny-lora", str(tiny_sft_file), limit=5)
     for side, arguments in (("tuned", ["--adapter", str(trained_run)]), ("base", ["--base", str(tiny_model_dir)])):
@@ -127,3 +111,34 @@ def test_general_check_streams_the_base_answers_before_the_tuned(trained_run):
     assert checked == compare.general_check("tiny-lora", max_new_tokens=4)
     with pytest.raises(ValueError, match="Pick a finished run to compare with its base model"):
         compare.general_check("", max_new_tokens=4)
+
+
+def test_a_reward_model_scores_the_grid_and_batch_compare_answers(own_run, fake_reward_run, tiny_sft_file):
+    judge, calls = fake_reward_run
+    messages = [{"role": "user", "content": "the cat sat"}]
+    rows = compare.score_grid(judge, messages, [[0.0, "abc", "abcdef"], [0.7, "", "a"]])
+    assert rows == [[0.0, "abc", "abcdef", 0.3, 0.6], [0.7, "", "a", 0.0, 0.1]]
+    assert calls[-1][1] == [messages] * 4 and calls[-1][2] == ["abc", "", "abcdef", "a"]  # one batch for the grid
+    steps = list(compare.stream_batch_compare("tiny-lora", str(tiny_sft_file), limit=3, max_new_tokens=4,
+                                              batch_size=2, reward="judge"))
+    # Base, tuned, then their scores, batch by batch; then the totals.
+    assert [step["progress"] for step in steps] == [(2, 6), (4, 6), (4, 6), (5, 6), (6, 6), (6, 6), (6, 6)]
+    assert "reward" not in steps[1]["tuned"]["details"][0] and steps[2]["tuned"]["details"][0]["reward"] is not None
+    result = steps[-1]
+    for side in compare.SIDES:
+        scores = [round(len(row["prediction"]) / 10, 4) for row in result[side]["details"]]
+        assert [row["reward"] for row in result[side]["details"]] == scores
+        assert result[side]["reward"] == round(sum(scores) / len(scores), 4)
+    assert [call[1][0][-1]["role"] for call in calls[1:]] == ["user", "user"]  # the prompts, up to the question
+    table = compare.comparison_rows(result)
+    assert list(table[0])[-2:] == ["base_reward", "tuned_reward"] and table[0]["tuned_reward"] is not None
+    reward = compare.totals(result)[-1]
+    assert reward["metric"] == "reward" and reward["change"] == round(result["tuned"]["reward"] - result["base"]["reward"], 4)
+    assert "| reward |" in compare.to_markdown(result) and "base_reward" in compare.to_csv(table)
+    # Without a reward model, no score columns and no scorer called.
+    called = len(calls)
+    plain = compare.batch_compare("tiny-lora", str(tiny_sft_file), limit=2, max_new_tokens=4)
+    assert list(compare.comparison_rows(plain)[0]) == list(compare.ROW_COLUMNS) and len(calls) == called
+    assert "reward" not in [row["metric"] for row in compare.totals(plain)]
+    with pytest.raises(ValueError, match="'tiny-lora' is not a finished reward model run"):
+        compare.batch_compare("tiny-lora", str(tiny_sft_file), limit=2, reward="tiny-lora")

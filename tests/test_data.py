@@ -98,3 +98,19 @@ def test_imports_llamafactory_fixtures(name, shape, rows, tmp_path, monkeypatch)
     assert (dataset.shape, len(dataset.rows)) == (shape, rows)
     if shape != "text":
         assert all(to_messages(row, shape) for row in dataset.rows)
+
+
+def test_feedback_files_in_every_format(tmp_path, monkeypatch):
+    """TRL's unpaired rows, LLaMA-Factory's KTO rows and a spreadsheet's TRUE / false labels all import as feedback."""
+    from tests.conftest import FEEDBACK_ROWS
+
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "workspace"))
+    assert load_dataset(write_jsonl(tmp_path / "kto.jsonl", FEEDBACK_ROWS)).shape == "feedback"
+    assert load_dataset(write_file(tmp_path / "kto.json", json.dumps(FEEDBACK_ROWS[2:4]))).shape == "feedback"
+    spreadsheet = write_file(tmp_path / "kto.csv", 'prompt,completion,label\nSay hi,Hi!,TRUE\n"Say hi","Go away.",false\n')
+    dataset = load_dataset(spreadsheet)
+    assert dataset.shape == "feedback" and [row["label"] for row in dataset.rows] == [True, False]
+    with pytest.raises(DatasetError, match="row 2, field 'label': must be true"):
+        load_dataset(write_jsonl(tmp_path / "bad.jsonl", [FEEDBACK_ROWS[0], {**FEEDBACK_ROWS[0], "label": "yes"}]))
+    report = check_file(write_jsonl(tmp_path / "check.jsonl", FEEDBACK_ROWS))
+    assert report["ok"] and report["shape"] == "feedback" and report["rows"] == 5

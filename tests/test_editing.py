@@ -141,3 +141,26 @@ def test_a_save_replaces_only_the_file_the_draft_opened_as_it_was(workspace):
     with pytest.raises(ValueError, match="already in the workspace.*shared-2"):
         editing.save(Draft(name="new", rows=ROWS), "shared")
     assert read_rows(path) == ROWS[:1]
+
+
+def test_feedback_rows_open_as_prompt_completion_label_where_that_loses_nothing(workspace, tmp_path):
+    from studio.messages import feedback_parts
+    from studio.shapes import validate
+    from tests.conftest import FEEDBACK_ROWS, write_jsonl
+
+    draft = editing.open_file(write_jsonl(tmp_path / "kto.jsonl", FEEDBACK_ROWS))
+    assert draft.shape == "feedback" and validate(draft.rows, "feedback") == []
+    assert [feedback_parts(row) for row in draft.rows] == [feedback_parts(row) for row in FEEDBACK_ROWS]
+    assert draft.rows[1] == {"prompt": "Say hi", "completion": "Go away.", "label": False}
+    assert draft.rows[3] == {"prompt": "Hi", "completion": "Whatever.", "label": False}  # LLaMA-Factory's sharegpt row
+    assert isinstance(draft.rows[2]["prompt"], list)  # a system turn keeps the prompt a conversation
+    assert draft.rows[4] == FEEDBACK_ROWS[4]  # alpaca keeps instruction and input apart
+    assert draft.columns[:3] == ["prompt", "completion", "label"]
+    broken = {"prompt": "q", "label": "yes", "completion": "a"}
+    assert editing.editable_feedback(broken) is broken
+    # One prompt with a good and a bad answer is KTO's data, not a duplicate; the same answer twice is.
+    assert editing.duplicate_groups([FEEDBACK_ROWS[0], FEEDBACK_ROWS[1], FEEDBACK_ROWS[0]], "feedback") == [[1, 3]]
+    new = editing.new_draft("votes", "feedback")
+    assert new.rows == [{"prompt": "", "completion": "", "label": True}]
+    filled = new.edit([{"prompt": "Say hi", "completion": "Hi!", "label": True}], "edit")
+    assert editing.save(filled, "votes")[1].name == "votes.jsonl"

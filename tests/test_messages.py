@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from studio.messages import preference_parts, to_messages
-from tests.conftest import INSTRUCTION_ROWS, TOOL_ROW
+from studio.messages import feedback_parts, preference_parts, to_messages, training_messages
+from tests.conftest import FEEDBACK_ROWS, INSTRUCTION_ROWS, TOOL_ROW
 
 
 def test_to_messages_instruction_with_system_and_history():
@@ -32,3 +32,18 @@ def test_preference_parts_accepts_message_objects():
     assert (chosen, rejected) == ("good", "bad")
     assert preference_parts({"instruction": "I", "input": "X", "chosen": "a", "rejected": "b"})[0] == [
         {"role": "user", "content": "I\n\nX"}]
+
+
+def test_feedback_parts_of_every_form():
+    parts = [feedback_parts(row) for row in FEEDBACK_ROWS]
+    hi = [{"role": "user", "content": "Say hi"}]
+    assert parts[0] == (hi, "Hi there!", True)
+    assert parts[1] == (hi, "Go away.", False)  # TRL's conversational completion: a list of one message
+    assert parts[2] == ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], "Hello!", True)
+    assert parts[3] == ([{"role": "user", "content": "Hi"}], "Whatever.", False)  # sharegpt names mapped
+    assert parts[4] == ([{"role": "user", "content": "Translate\n\nhello"}], "bonjour", True)
+    assert feedback_parts({**FEEDBACK_ROWS[0], "system": "S"})[0][0] == {"role": "system", "content": "S"}
+    # As a conversation (what the model sees, the token counts, the probes), the answer follows the prompt.
+    assert to_messages(FEEDBACK_ROWS[3], "feedback") == [{"role": "user", "content": "Hi"},
+                                                         {"role": "assistant", "content": "Whatever."}]
+    assert training_messages(FEEDBACK_ROWS[0], "feedback") == hi + [{"role": "assistant", "content": "Hi there!"}]

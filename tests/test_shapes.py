@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studio.shapes import DatasetError, Problem, detect_shape, validate
-from tests.conftest import CHAT_ROW, INSTRUCTION_ROWS, PREFERENCE_ROW, TOOL_ROW
+from tests.conftest import CHAT_ROW, FEEDBACK_ROWS, INSTRUCTION_ROWS, PREFERENCE_ROW, TOOL_ROW
 
 
 @pytest.mark.parametrize("row, shape", [
@@ -72,3 +72,43 @@ def test_dataset_error_lists_first_twenty():
     assert text.startswith("big.jsonl has 25 problem(s)") and "row 20, field 'text'" in text
     assert "row 21," not in text and text.endswith("... and 5 more")
     assert isinstance(error, ValueError)
+
+
+# ------------------------------------------------------------------------------------ feedback (KTO)
+
+
+@pytest.mark.parametrize("row", FEEDBACK_ROWS, ids=["trl-text", "trl-messages", "llamafactory-messages",
+                                                    "llamafactory-sharegpt", "alpaca-label"])
+def test_feedback_rows_in_every_form_people_bring(row):
+    assert detect_shape([row]) == "feedback"
+    assert validate([row], "feedback") == []
+
+
+def test_a_label_that_names_a_class_is_no_feedback():
+    assert detect_shape([{"text": "good food", "label": True}]) == "text"  # a classifier's data, not a prompt and answer
+    assert detect_shape([{**INSTRUCTION_ROWS[0], "label": "positive"}]) == "instruction"
+    assert detect_shape([PREFERENCE_ROW, FEEDBACK_ROWS[0], FEEDBACK_ROWS[2]]) == "feedback"
+
+
+def test_validate_feedback_names_each_problem_by_row():
+    rows = [FEEDBACK_ROWS[0], {"prompt": "q", "completion": "a", "label": "true"}, {"prompt": "q", "label": True},
+            {"messages": [{"role": "user", "content": "q"}], "label": False}, {"prompt": "q", "completion": "a"},
+            {**INSTRUCTION_ROWS[0]}, {"prompt": "q", "completion": "  ", "label": True},
+            {"completion": "a", "label": False}, {"prompt": "q", "completion": 3, "label": True},
+            {"prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "completion": "b",
+             "label": True}, {"prompt": "q", "completion": "a", "label": 1}]
+    problems = [str(problem) for problem in validate(rows, detect_shape(rows))]
+    assert problems == [
+        "row 2, field 'label': must be true (a good answer) or false (a bad one), not text",
+        "row 3, field 'completion': is missing; write the answer that is marked good or bad",
+        "row 4, field 'messages': has no assistant turn; add the reply the model should learn",
+        "row 5, field 'label': is missing; write true (a good answer) or false (a bad one)",
+        "row 6, field 'label': is missing; write true (a good answer) or false (a bad one)",
+        "row 7, field 'completion': is empty; write the answer that is marked good or bad",
+        "row 8, field 'prompt': is missing; add the question the answer replies to",
+        'row 9, field \'completion\': must be text or a message like {"role": "assistant", "content": ...}, '
+        "not a number",
+        "row 10, field 'prompt': must end with a user turn: the question the answers reply to",
+        "row 11, field 'label': must be true (a good answer) or false (a bad one), not a number",
+    ]
+    assert validate([PREFERENCE_ROW], "feedback")[0].message.startswith("looks like preference data")

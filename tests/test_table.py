@@ -83,3 +83,22 @@ def test_replace_counts_cells_and_reaches_inside_json():
     assert cells == 1 and rows[0]["messages"][0] == {"role": "user", "content": "Hi Ada"}
     with pytest.raises(ValueError, match="text to find"):
         table.replace_text(ROWS, "", "x")
+
+
+def test_feedback_rows_edit_as_prompt_completion_and_a_true_false_label():
+    rows = [{"prompt": "Say hi", "completion": "Hi!", "label": True}]
+    assert table.table_columns(rows, "feedback") == ["prompt", "completion", "label"]
+    assert table.table_columns([{"instruction": "q", "input": "", "output": "a", "label": True}], "feedback") == [
+        "instruction", "input", "output", "label"]
+    assert table.table_columns([{"messages": [], "label": False}], "feedback") == ["messages", "label"]
+    columns = table.table_columns(rows, "feedback")
+    shown = records(rows, columns, [1])
+    assert shown[0]["label"] == "true"
+    shown[0]["label"] = " False "
+    shown.append({"#": None, "prompt": "Say bye", "completion": "Bye.", "label": "false"})
+    edited, changed = table.apply_table(rows, "feedback", shown, [1])
+    assert changed == 2 and edited == [{"prompt": "Say hi", "completion": "Hi!", "label": False},
+                                       {"prompt": "Say bye", "completion": "Bye.", "label": False}]
+    shown = [{"#": None, "prompt": "New", "completion": "row", "label": ""}]  # a new row is good unless marked bad
+    assert table.apply_table([], "feedback", shown, [])[0] == [{"prompt": "New", "completion": "row", "label": True}]
+    assert table.parse_cell("label", "maybe", True) == "maybe"  # kept as typed, for the checks to name

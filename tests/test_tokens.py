@@ -10,6 +10,7 @@ from studio.messages import to_messages
 from studio.tokens import CHATML_TEMPLATE, IGNORED_LABEL, render_example, tokenize_sft, tokenize_text
 from tests.conftest import (
     CHAT_ROW,
+    FEEDBACK_ROWS,
     FIXTURES,
     INSTRUCTION_ROWS,
     PREFERENCE_ROW,
@@ -111,3 +112,40 @@ def test_fixture_conversations_tokenise(tiny_tokenizer):
         examples, _ = tokenize_sft(rows, shape, tiny_tokenizer, cutoff_length=4096)
         assert len(examples) == 20
         assert all(any(label != IGNORED_LABEL for label in example["labels"]) for example in examples)
+
+
+# -------------------------------------------------------------------------------- feedback (KTO)
+
+
+def test_tokenize_feedback_keeps_each_answer_and_its_label(tiny_tokenizer):
+    examples, truncated = tokens.tokenize_feedback(FEEDBACK_ROWS, tiny_tokenizer, cutoff_length=256)
+    assert truncated == 0 and [example["label"] for example in examples] == [True, False, True, False, True]
+    end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    answers = ["Hi there!", "Go away.", "Hello!", "Whatever.", "bonjour"]
+    for example, row, answer in zip(examples, FEEDBACK_ROWS, answers):
+        prompt = tiny_tokenizer.decode(example["prompt_ids"])
+        assert prompt == tiny_tokenizer.apply_chat_template(to_messages(row, "feedback")[:-1], tokenize=False,
+                                                            add_generation_prompt=True)
+        assert tiny_tokenizer.decode(example["completion_ids"]) == f"{answer}<|im_end|>\n"
+        assert end in example["completion_ids"]  # the answer as a whole, where it stops included
+    assert "Be brief." in tiny_tokenizer.decode(examples[2]["prompt_ids"])  # the system turn stays in the prompt
+
+
+def test_tokenize_feedback_cuts_the_answer_and_drops_what_has_no_room(tiny_tokenizer):
+    full, _ = tokens.tokenize_feedback(FEEDBACK_ROWS[:1], tiny_tokenizer, 256)
+    prompt_length = len(full[0]["prompt_ids"])
+    cut, truncated = tokens.tokenize_feedback(FEEDBACK_ROWS[:1], tiny_tokenizer, prompt_length + 2)
+    assert truncated == 1 and cut[0]["completion_ids"] == full[0]["completion_ids"][:2]
+    dropped, truncated = tokens.tokenize_feedback(FEEDBACK_ROWS[:1], tiny_tokenizer, prompt_length)
+    assert dropped == [] and truncated == 1
+    no_template = tiny_tokenizer.__class__(tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<|im_end|>")
+    no_template.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        tokens.tokenize_feedback(FEEDBACK_ROWS, no_template, 256)
+
+
+def test_what_the_model_sees_of_a_feedback_row(tiny_tokenizer):
+    pieces = render_example(FEEDBACK_ROWS[1], "feedback", tiny_tokenizer)
+    assert [text for text, trained in pieces if trained] == ["Go away.<|im_end|>\n"]
+    assert tokens.token_count(FEEDBACK_ROWS[1], "feedback", tiny_tokenizer) == len(
+        tiny_tokenizer.apply_chat_template(to_messages(FEEDBACK_ROWS[1], "feedback"), tokenize=True, return_dict=False))

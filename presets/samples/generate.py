@@ -14,6 +14,9 @@ It (re)writes these files beside itself and then re-reads and checks them:
 * ``concise-preference.jsonl`` (+ ``-train`` / ``-test``): 160 preference pairs
   ``{"prompt", "chosen", "rejected"}``: a concise answer is chosen over a rambling one;
   first 128 pairs train, last 32 held out.
+* ``concise-feedback.jsonl`` (+ ``-train`` / ``-test``): the same 160 questions as unpaired feedback rows
+  ``{"prompt", "completion", "label"}`` (KTO): each question once, with its concise answer labelled
+  ``true`` or its rambling one labelled ``false``, half each in either split; same split as the pairs.
 * ``wiki-snippets.txt``: short encyclopedia paragraphs about the invented island town of
   Lanternhold, separated by blank lines, for continued pre-training.
 
@@ -1404,6 +1407,18 @@ def build_preference(rng: random.Random) -> list[dict]:
     return rows
 
 
+def build_feedback(rng: random.Random, prefs: list[dict]) -> list[dict]:
+    """The pairs unpaired: each prompt once, with its chosen answer (label true) or its rejected one (false).
+    Exactly half of each split is good, so the train and test splits follow the pairs' split."""
+    rows = []
+    for part in (prefs[:-PREF_TEST], prefs[-PREF_TEST:]):
+        labels = [True] * (len(part) // 2) + [False] * (len(part) - len(part) // 2)
+        rng.shuffle(labels)
+        rows += [{"prompt": r["prompt"], "completion": r["chosen"] if good else r["rejected"], "label": good}
+                 for r, good in zip(part, labels)]
+    return rows
+
+
 # ---------------------------------------------------------------------------
 # 4. Raw text about an invented place (continued pre-training)
 # ---------------------------------------------------------------------------
@@ -1731,6 +1746,18 @@ def check() -> None:
     print(f"  chosen words: {_stats(chosen)}")
     print(f"  rejected words: {_stats(rejected)}")
 
+    feedback = [json.loads(line) for line in (HERE / "concise-feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    ftrain = [json.loads(line) for line in (HERE / "concise-feedback-train.jsonl").read_text(encoding="utf-8").splitlines()]
+    ftest = [json.loads(line) for line in (HERE / "concise-feedback-test.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert feedback == ftrain + ftest and len(ftest) == PREF_TEST
+    assert all(tuple(r) == ("prompt", "completion", "label") and isinstance(r["label"], bool) for r in feedback)
+    assert [r["prompt"] for r in feedback] == [r["prompt"] for r in prefs], "one row per question, in the pairs' order"
+    assert all(r["completion"] == p["chosen" if r["label"] else "rejected"] for r, p in zip(feedback, prefs))
+    for rows in (ftrain, ftest):
+        assert 2 * sum(r["label"] for r in rows) == len(rows), "half good, half bad"
+    print(f"concise-feedback: {len(feedback)} rows (train {len(ftrain)}, test {len(ftest)}), "
+          f"{sum(r['label'] for r in feedback)} good, {sum(not r['label'] for r in feedback)} bad")
+
     paragraphs = (HERE / "wiki-snippets.txt").read_text(encoding="utf-8").strip().split("\n\n")
     lengths = [_words(p) for p in paragraphs]
     assert len(set(paragraphs)) == len(paragraphs)
@@ -1751,6 +1778,11 @@ def main() -> None:
     write_jsonl(HERE / "concise-preference.jsonl", prefs)
     write_jsonl(HERE / "concise-preference-train.jsonl", prefs[:-PREF_TEST])
     write_jsonl(HERE / "concise-preference-test.jsonl", prefs[-PREF_TEST:])
+
+    feedback = build_feedback(random.Random(SEED + 3), prefs)
+    write_jsonl(HERE / "concise-feedback.jsonl", feedback)
+    write_jsonl(HERE / "concise-feedback-train.jsonl", feedback[:-PREF_TEST])
+    write_jsonl(HERE / "concise-feedback-test.jsonl", feedback[-PREF_TEST:])
 
     (HERE / "wiki-snippets.txt").write_text("\n\n".join(WIKI) + "\n", encoding="utf-8", newline="\n")
     check()

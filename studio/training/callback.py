@@ -32,6 +32,9 @@ class StudioCallback(TrainerCallback):
         self.probes = probes
         self.expected = expected or []  # the reference answer of each probe, where the data holds one
         self.config = config
+        # A recipe may add to each event: a function of (Trainer state, "train" | "validation") returning more keys
+        # for the step's line or the evaluation's (GRPO: sampled answers with their rewards).
+        self.extra = None
         self.aborted = False
         self.last_loss = None
         self.last_eval_loss = None
@@ -80,7 +83,7 @@ class StudioCallback(TrainerCallback):
         event = {
             "step": state.global_step, "epoch": round(state.epoch or 0, 3), "loss": self.last_loss,
             "learning_rate": logs.get("learning_rate"), "grad_norm": _number(logs.get("grad_norm")),
-            **reward_events(logs), **self._speed(state),
+            **reward_events(logs), **self._speed(state), **(self.extra(state, "train") if self.extra else {}),
         }
         append_jsonl(self.events, event)
         print(format_progress(event, self.total_steps), flush=True)
@@ -97,6 +100,7 @@ class StudioCallback(TrainerCallback):
         if "eval_loss" in metrics:
             event["eval_loss"] = self.last_eval_loss
         event.update(reward_events(metrics, prefix="eval_"))
+        event.update(self.extra(state, "validation") if self.extra else {})
         if self.probes and model is not None:
             event["probes"] = [{"prompt": prompt, "answer": answer_probe(model, self.tokenizer, prompt, self.config),
                                 **({"expected": self.expected[index]} if index < len(self.expected) else {})}

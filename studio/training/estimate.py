@@ -28,7 +28,7 @@ import torch
 from studio.config import RunConfig
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.methods import ADAPTER_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits
-from studio.models import load_model, pick_device
+from studio.models import load_model, load_reward_model, pick_device
 from studio.preflight import available_memory, check_run
 from studio.tokens import IGNORED_LABEL
 from studio.training.common import mixed_precision, weight_precision
@@ -71,7 +71,8 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
     shape, train_rows, validation_rows = prepare_rows(config)
     phase("model")
     # At the precision the job loads it in (a bf16 base where the CPU has bf16 matrix units), for its memory.
-    model, tokenizer = load_model(config.base_model, weight_precision(config), method_bits(config.method),
+    loader = load_reward_model if config.stage == "rm" else load_model  # a reward model: the base with a score head
+    model, tokenizer = loader(config.base_model, weight_precision(config), method_bits(config.method),
                                   config.trust_remote_code)
     try:
         phase("tokenize")
@@ -88,7 +89,7 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
         trainable, total = count_parameters(model)
         setup_seconds = time.perf_counter() - started
         try:
-            rows = sequences(examples)
+            rows = sequences(examples, labels=config.stage != "rm")
             flags = mixed_precision(config.precision, device)  # the matmuls' format in training (autocast)
             with torch.autocast(device, dtype=torch.bfloat16 if "bf16" in flags else torch.float16, enabled=bool(flags)):
                 measured = _measure(model, tokenizer, rows, config.batch_size * len(rows) // len(examples), device, phase)
@@ -117,11 +118,23 @@ def estimate(config: RunConfig, progress: Callable[[float, str], None] | None = 
     )
 
 
-def sequences(examples: list[dict]) -> list[dict]:
+def sequences(examples: list[dict], labels: bool = True) -> list[dict]:
     """The sequences a step reads: an SFT or text example as it is, a preference pair as its two answers after the
-    prompt (the policy reads both; DPO's reference pass, without gradients, is left out)."""
+    prompt (the policy reads both; DPO's reference pass, without gradients, is left out), a feedback example as its
+    answer after the prompt (KTO's KL and reference passes, without gradients, are left out). labels=False: the
+    sequences alone, as a reward model (stage rm) reads them, scoring each at its last token."""
     if not examples or "input_ids" in examples[0]:
         return examples
+    if not labels:
+        return [{"input_ids": row["input_ids"]} for row in sequences(examples)]
+    if "answer_ids" in examples[0]:  # GRPO: a prompt's sampled answers (the reference standing in for each)
+        return [{"input_ids": example["prompt_ids"] + example["answer_ids"],
+                 "labels": [IGNORED_LABEL] * len(example["prompt_ids"]) + example["answer_ids"]}
+                for example in examples for _ in range(example["generations"])]
+    if "completion_ids" in examples[0]:
+        return [{"input_ids": example["prompt_ids"] + example["completion_ids"],
+                 "labels": [IGNORED_LABEL] * len(example["prompt_ids"]) + example["completion_ids"]}
+                for example in examples]
     return [{"input_ids": pair["prompt_ids"] + pair[key],
              "labels": [IGNORED_LABEL] * len(pair["prompt_ids"]) + pair[key]}
             for pair in examples for key in ("chosen_ids", "rejected_ids")]
@@ -137,7 +150,8 @@ def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: st
     typical = examples[:batch_size]
 
     def batch_of(rows):
-        return {key: value.to(target) for key, value in collate([dict(row) for row in rows]).items()}
+        # Rows without labels (a reward model's) come back with labels None.
+        return {key: value.to(target) for key, value in collate([dict(row) for row in rows]).items() if value is not None}
 
     parameters = list(model.parameters())
     weights = sum(parameter.numel() * parameter.element_size() for parameter in parameters)
@@ -160,7 +174,9 @@ def _measure(model, tokenizer, examples: list[dict], batch_size: int, device: st
 
 def _train_pass(model, batch: dict) -> None:
     """The loss the Trainer computes (see studio.training.sft.make_trainer_class), and its backward pass."""
-    if accepts_logits_mask(model):
+    if "labels" not in batch:  # a reward model: a score per sequence, whose pair loss costs next to nothing
+        loss = model(**batch).logits.float().mean()
+    elif accepts_logits_mask(model):
         loss = trained_token_loss(model, batch)
     else:
         loss = model(**batch).loss

@@ -153,11 +153,17 @@ def load_base_tokenizer(base_model: str, trust_remote_code: bool):
 
 
 def count_tokens(examples: list[dict]) -> int:
-    """Tokens the model reads: padding excluded, a preference pair's prompt once per answer."""
+    """Tokens the model reads: padding excluded, a preference pair's prompt once per answer, a feedback answer
+    with its prompt once (KTO's passes without gradients, its KL estimate and the reference, are left out, as the
+    Trainer's token count leaves them out)."""
     total = 0
     for example in examples:
         if "input_ids" in example:
             total += len(example["input_ids"])
+        elif "completion_ids" in example:
+            total += len(example["prompt_ids"]) + len(example["completion_ids"])
+        elif "answer_ids" in example:  # GRPO: every sampled answer with its prompt, the reference standing in
+            total += example["generations"] * (len(example["prompt_ids"]) + len(example["answer_ids"]))
         else:
             total += 2 * len(example["prompt_ids"]) + len(example["chosen_ids"]) + len(example["rejected_ids"])
     return total

@@ -1,14 +1,14 @@
 """The Compare tab's handlers: side by side (streaming, blind order, votes and their tally, reveal), and the long
 ones over a grid of temperatures, a dataset's rows, and general-knowledge prompts, which fill their tables in
-as answers come and say how far they are. Everything a handler writes itself (table headers, progress lines,
-the tally, the drift reading) is in the page's language.
+as answers come and say how far they are; with a reward model chosen, the grid and batch tables get a score
+column per side. Everything a handler writes itself (table headers, progress lines, the tally, the drift
+reading) is in the page's language. The votes as data and the scores beside the two answers are
+`compare_votes`.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import replace
 
 import gradio as gr
 import pandas as pd
@@ -16,10 +16,11 @@ import pandas as pd
 from studio.chat import build_messages
 from studio.sampling import generation_settings
 from studio.compare import (
-    GENERAL_PROMPTS, SIDES, VALIDATION, blind_order, comparison_rows,
-    headline_metric, record_vote, stream_batch_compare, stream_general_check, stream_grid, stream_side_by_side, totals,
-    vote_tally, write_report,
+    GENERAL_PROMPTS, SIDES, VALIDATION, comparison_rows, headline_metric, score_grid, stream_batch_compare,
+    stream_general_check, stream_grid, stream_side_by_side, totals, write_report,
 )
+from studio.reward_scores import reward_run
+from studio.votes import BlindPair, new_pair, record_vote, vote_tally
 from studio.ui.common import StopSignal, dataset_choices, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
@@ -30,6 +31,10 @@ GRID_COLUMNS = ("temperature", "base", "tuned")
 TOTAL_COLUMNS = ("metric", "base", "tuned", "change")
 ROWS_COLUMNS = ("row", "prompt", "reference", "base", "tuned")  # then base and tuned of the headline metric
 GENERAL_COLUMNS = ("prompt", "base", "tuned", "similarity")
+# Each column's share of the width, without and with the reward model's score columns (True).
+GRID_WIDTHS = {False: ["14%", "43%", "43%"], True: ["14%", "33%", "33%", "10%", "10%"]}
+ROWS_WIDTHS = {False: ["5%", "23%", "14%", "20%", "20%", "9%", "9%"],
+               True: ["5%", "19%", "12%", "18%", "18%", "7%", "7%", "7%", "7%"]}
 
 
 def batch_datasets() -> list[tuple[str, str]]:
@@ -91,8 +96,22 @@ def blank(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), "")
 
 
-def grid_frame(request: gr.Request | None, rows: list[list] = ()) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=headers(request, GRID_COLUMNS))
+def reward_headers(request: gr.Request | None) -> list[str]:
+    """"Base: Reward score", "Tuned: Reward score"."""
+    return [say(request, f"compare.column.{side}_metric", metric=metric_name(request, "reward")) for side in SIDES]
+
+
+def sized(frame: pd.DataFrame, widths: list[str]) -> dict:
+    """A table and its columns' widths, for a handler's first output: the score columns come and go."""
+    return gr.update(value=frame, column_widths=widths)
+
+
+def grid_frame(request: gr.Request | None, rows: list[list] = (), scored: bool = False) -> pd.DataFrame:
+    """[temperature, base, tuned] rows; scored, with the two reward scores (empty until given)."""
+    if not scored:
+        return pd.DataFrame(list(rows), columns=headers(request, GRID_COLUMNS))
+    rows = [list(row) + [""] * (len(GRID_COLUMNS) + len(SIDES) - len(row)) for row in rows]
+    return pd.DataFrame(rows, columns=headers(request, GRID_COLUMNS) + reward_headers(request))
 
 
 def totals_frame(request: gr.Request | None, result: dict | None = None, metric: str = "") -> pd.DataFrame:
@@ -102,11 +121,15 @@ def totals_frame(request: gr.Request | None, result: dict | None = None, metric:
                          for row in ordered], columns=headers(request, TOTAL_COLUMNS))
 
 
-def rows_frame(request: gr.Request | None, result: dict | None = None, metric: str = "exact_match") -> pd.DataFrame:
-    """The per-row table: prompt, reference, both answers and both scores of the metric to read."""
-    shown = [*ROWS_COLUMNS, f"base_{metric}", f"tuned_{metric}"]
+def rows_frame(request: gr.Request | None, result: dict | None = None, metric: str = "exact_match",
+               scored: bool = False) -> pd.DataFrame:
+    """The per-row table: prompt, reference, both answers and both scores of the metric to read; scored, both
+    reward scores too."""
+    shown = [*ROWS_COLUMNS, f"base_{metric}", f"tuned_{metric}",
+             *((f"{side}_reward" for side in SIDES) if scored else ())]
     names = [*headers(request, ROWS_COLUMNS),
-             *(say(request, f"compare.column.{side}_metric", metric=metric_name(request, metric)) for side in SIDES)]
+             *(say(request, f"compare.column.{side}_metric", metric=metric_name(request, metric)) for side in SIDES),
+             *(reward_headers(request) if scored else ())]
     frame = pd.DataFrame(comparison_rows(result) if result else [], columns=shown)
     return blank(frame).set_axis(names, axis=1)
 
@@ -154,33 +177,29 @@ def column_labels(order: tuple[str, str], blind: bool, revealed: bool = False) -
 @user_errors
 def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature, top_p, top_k, max_new_tokens,
             repetition_penalty, seed, stop: StopSignal, request: gr.Request | None = None):
-    """Stream both answers into the two columns; in blind mode, in an order the user cannot see."""
+    """Stream both answers into the two columns; in blind mode, in an order the user cannot see. The pair (what
+    was asked, the settings with blind mode's own seed, the order, the answers) is kept in the session for the
+    vote and the reward scores: a vote records the answers the models gave, whatever a request sends."""
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     stop.clear()
-    order = blind_order() if blind else SIDES
-    if blind:
-        # A fresh draw: with the seed of an open compare a moment ago, the "blind" answers would be the ones
-        # just read with their labels. The seed drawn goes into the vote, so the pair can be made again.
-        settings = replace(settings, seed=random.randrange(2**32))
-        order = (*order, settings.seed)
     messages = build_messages(system_prompt, [], [], prompt or "")
-    labels = column_labels(order, blind)
-    for base_text, tuned_text in stream_side_by_side(run, messages, settings, stop):
-        texts = dict(zip(SIDES, (base_text, tuned_text)))
+    pair = new_pair(run, messages, settings, blind)
+    labels = column_labels(pair.order, blind)
+    for base_text, tuned_text in stream_side_by_side(pair.run, messages, pair.settings, stop):
+        pair = pair.answered(base_text, tuned_text)
+        left, right = pair.shown()
         # The vote buttons wait for the whole answers: a vote is for what was read, and a later
         # stream update would cover the reveal.
-        yield ({**labels[0], "value": texts[order[0]]}, {**labels[1], "value": texts[order[1]]},
-               order if blind else None, gr.update(visible=False))
+        yield {**labels[0], "value": left}, {**labels[1], "value": right}, pair, gr.update(visible=False)
     yield gr.skip(), gr.skip(), gr.skip(), gr.update(visible=blind)
 
 
 @user_errors
-def vote(choice: str, run: str, order, prompt: str, temperature, top_p, top_k, max_new_tokens, repetition_penalty,
-         seed, request: gr.Request | None = None) -> list:
+def vote(choice: str, pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Count the vote in the run's tally, then reveal which answer was which."""
-    settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
-    tally = record_vote(run, choice, order, prompt, settings)
-    return [*column_labels(order, True, revealed=True), None, gr.update(visible=False), tally_text(request, tally)]
+    tally = record_vote(pair, choice)
+    return [*column_labels(pair.order, True, revealed=True), None, gr.update(visible=False),
+            tally_text(request, tally)]
 
 
 def switch_mode(blind: bool) -> list:
@@ -188,11 +207,11 @@ def switch_mode(blind: bool) -> list:
     return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, gr.update(visible=False)]
 
 
-def reveal(order) -> list:
+def reveal(pair: BlindPair | None) -> list:
     """Show which answer was which without voting (no vote is counted for this pair afterwards)."""
-    if not order:
+    if not isinstance(pair, BlindPair) or not pair.blind:
         return [gr.skip(), gr.skip(), None, gr.update(visible=False)]
-    return [*column_labels(order, True, revealed=True), None, gr.update(visible=False)]
+    return [*column_labels(pair.order, True, revealed=True), None, gr.update(visible=False)]
 
 
 def stop_answers(stop: StopSignal) -> None:
@@ -202,38 +221,52 @@ def stop_answers(stop: StopSignal) -> None:
 # ---------------------------------------------------------------- the long ones: grid, batch, knowledge
 @user_errors
 def temperature_grid(run: str, prompt: str, system_prompt: str, first, second, third, temperature, top_p, top_k,
-                     max_new_tokens, repetition_penalty, seed, stop: StopSignal, request: gr.Request | None = None):
-    """(status, table): the table fills in temperature by temperature as the answers stream."""
+                     max_new_tokens, repetition_penalty, seed, stop: StopSignal, reward: str | None = None,
+                     request: gr.Request | None = None):
+    """(status, table): the table fills in temperature by temperature as the answers stream; with a reward
+    model run, its scores of the answers come last."""
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
+    reward_dir = reward_run(reward)
+    scored = reward_dir is not None
     stop.clear()
     messages = build_messages(system_prompt, [], [], prompt or "")
     pace, rows = Pace(), []
-    yield say(request, "compare.progress.loading"), grid_frame(request)
+    yield say(request, "compare.progress.loading"), sized(grid_frame(request, scored=scored), GRID_WIDTHS[scored])
     for rows in stream_grid(run, messages, settings, [first, second, third], stop):
         # The temperature answering now: the last row with any text.
         current = max((index for index, row in enumerate(rows) if row[1] or row[2]), default=0)
         status = (say(request, "compare.progress.grid_first", total=len(rows)) if current == 0 else
                   say(request, "compare.progress.grid", index=current + 1, total=len(rows),
                       left=duration(request, pace.left(current, len(rows)))))
-        yield status, grid_frame(request, rows)
-    finished = say(request, "compare.progress.cancelled") if stop.is_set() else done_line(request, 2 * len(rows), pace)
-    yield finished, gr.skip()
+        yield status, grid_frame(request, rows, scored)
+    if stop.is_set():
+        yield say(request, "compare.progress.cancelled"), gr.skip()
+        return
+    if not scored:
+        yield done_line(request, 2 * len(rows), pace), gr.skip()
+        return
+    yield say(request, "compare.progress.rewarding"), gr.skip()
+    rows = score_grid(reward_dir, messages, rows)
+    yield done_line(request, 2 * len(rows), pace), grid_frame(request, rows, scored)
 
 
 @user_errors
-def batch(run: str, dataset: str, limit, max_new_tokens, request: gr.Request | None = None):
+def batch(run: str, dataset: str, limit, max_new_tokens, reward: str | None = None, request: gr.Request | None = None):
     """(status, which metric to read, totals, rows, CSV, Markdown): base and tuned on the same rows, the table
-    filling in batch by batch; then the totals and the two downloads."""
-    pace = Pace()
-    yield (say(request, "compare.progress.loading"), "", totals_frame(request), rows_frame(request),
-           gr.update(visible=False), gr.update(visible=False))
-    for result in stream_batch_compare(run, dataset, int(limit or 0), int(max_new_tokens or 0) or None):
+    filling in batch by batch (with a reward model run, a score column per side); then the totals (the mean
+    score among them) and the two downloads."""
+    pace, scored = Pace(), reward_run(reward) is not None
+    yield (say(request, "compare.progress.loading"), "", totals_frame(request),
+           sized(rows_frame(request, scored=scored), ROWS_WIDTHS[scored]), gr.update(visible=False),
+           gr.update(visible=False))
+    for result in stream_batch_compare(run, dataset, int(limit or 0), int(max_new_tokens or 0) or None,
+                                       reward=reward):
         yield (progress_line(request, result["progress"], pace), gr.skip(), gr.skip(),
-               rows_frame(request, result, headline_metric(result)), gr.skip(), gr.skip())
+               rows_frame(request, result, headline_metric(result), scored), gr.skip(), gr.skip())
     csv_path, markdown_path = write_report(result)
     metric = headline_metric(result)
     yield (done_line(request, result["progress"][1], pace), say(request, f"compare.read_{metric}"),
-           totals_frame(request, result, metric), rows_frame(request, result, metric),
+           totals_frame(request, result, metric), rows_frame(request, result, metric, scored),
            gr.update(value=str(csv_path), visible=True), gr.update(value=str(markdown_path), visible=True))
 
 

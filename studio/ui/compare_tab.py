@@ -2,13 +2,15 @@
 
 One prompt answered by base and tuned side by side (same settings and seed), streaming, and the
 same prompt over a grid of temperatures; blind mode (answers A and B in random order, a vote,
-a tally kept in the run folder, reveal); batch compare over a dataset's rows with metrics per
-row and in total, as CSV and Markdown; and a general-knowledge check of what tuning moved.
+a tally kept in the run folder, reveal) and the votes made into a preference or KTO dataset;
+batch compare over a dataset's rows with metrics per row and in total, as CSV and Markdown; and a
+general-knowledge check of what tuning moved. A reward model run, when one is chosen, scores the
+answers beside them, in the grid and in batch compare.
 The three tools sit in tabs of their own, so each is a click away on a laptop screen. The long
 ones (grid, batch, knowledge) fill their tables in as the answers come, say how far they are and
 about how long is left, and can be cancelled.
 
-This module lays the page out and wires it; the handlers are in `compare_handlers`.
+This module lays the page out and wires it; the handlers are in `compare_handlers` and `compare_votes`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ import gradio as gr
 from studio.compare import MAX_ANSWER_TOKENS, MAX_BATCH_ROWS
 from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
-from studio.ui.common import StopSignal, bind, run_choices, run_name, run_update, settings_widgets
+from studio.ui.common import StopSignal, bind, run_name, settings_widgets
 from studio.ui.compare_handlers import (
-    answering, batch, batch_datasets, busy, cancelled, compare, current_tally, general, general_frame, grid_frame,
-    page_loaded, reveal, rows_frame, stop_answers, switch_mode, temperature_grid, totals_frame, vote,
+    GRID_WIDTHS, ROWS_WIDTHS, answering, batch, batch_datasets, busy, cancelled, compare, current_tally, general,
+    general_frame, grid_frame, page_loaded, reveal, rows_frame, stop_answers, switch_mode, temperature_grid,
+    totals_frame, vote,
+)
+from studio.ui.compare_votes import (
+    kind_choices, make_votes_dataset, no_scores, reward_choices, reward_update, score_pair, tuned_choices,
+    tuned_update,
 )
 from studio.ui.i18n import i18n
 
@@ -35,7 +42,7 @@ LONG_TEXT = 160  # characters a cell shows of a long prompt or answer; a click o
 
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, with the run it followed selected."""
-    return gr.Tabs(selected="compare"), run_update(manager, run_name(run_path))
+    return gr.Tabs(selected="compare"), tuned_update(manager, run_name(run_path))
 
 
 def long_operation(start: gr.Button, cancel: gr.Button, status: gr.Markdown, handler, inputs: list, outputs: list):
@@ -61,11 +68,13 @@ def action_row(start_key: str, name: str) -> tuple[gr.Button, gr.Button, gr.Mark
 def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     """The tab's widgets and events; returns the run dropdown, which the Train tab's link sets."""
     page = SimpleNamespace(stop=gr.State(StopSignal()), grid_stop=gr.State(StopSignal()))
-    page.order = gr.State(None)
+    page.pair = gr.State(None)  # the last compare's studio.votes.BlindPair, for the vote and the scores
     with gr.Row(equal_height=True):
         page.refresh_runs = gr.Button("↻", size="sm")
         page.run = gr.Dropdown(label=i18n("compare.run"), info=i18n("compare.run_help"), buttons=[page.refresh_runs],
-                               elem_id="compare-run", **run_choices(manager))
+                               elem_id="compare-run", scale=2, **tuned_choices(manager))
+        page.reward = gr.Dropdown(label=i18n("compare.reward"), info=i18n("compare.reward_help"), scale=1,
+                                  elem_id="compare-reward", **reward_choices(manager))
     with gr.Tabs(elem_id="compare-tools"):
         with gr.Tab(i18n("compare.side_by_side"), id="side", elem_id="compare-side-tab"):
             with gr.Row():
@@ -93,16 +102,32 @@ def _side_by_side(page: SimpleNamespace) -> None:
         page.compare_button = gr.Button(i18n("compare.compare"), variant="primary", elem_id="compare-send")
         page.stop_button = gr.Button(i18n("compare.stop"), interactive=False, elem_id="compare-stop")
     with gr.Row(equal_height=True):
-        page.left = gr.Textbox(label=i18n("compare.base"), lines=8, interactive=False, buttons=["copy"],
-                               elem_id="compare-left")
-        page.right = gr.Textbox(label=i18n("compare.tuned"), lines=8, interactive=False, buttons=["copy"],
-                                elem_id="compare-right")
+        with gr.Column():
+            page.left = gr.Textbox(label=i18n("compare.base"), lines=8, interactive=False, buttons=["copy"],
+                                   elem_id="compare-left")
+            page.left_score = gr.Markdown(elem_id="compare-left-score")
+        with gr.Column():
+            page.right = gr.Textbox(label=i18n("compare.tuned"), lines=8, interactive=False, buttons=["copy"],
+                                    elem_id="compare-right")
+            page.right_score = gr.Markdown(elem_id="compare-right-score")
     with gr.Row(visible=False, elem_id="compare-votes") as page.vote_row:
         page.vote_buttons = {choice: gr.Button(i18n(f"compare.vote_{choice.lower()}"),
                                                elem_id=f"compare-vote-{choice.lower()}")
                              for choice in ("A", "B", "tie")}
         page.reveal_button = gr.Button(i18n("compare.reveal"), elem_id="compare-reveal")
     page.tally = gr.Markdown(current_tally(page.run.value), elem_id="compare-tally")
+    _votes_data(page)
+
+
+def _votes_data(page: SimpleNamespace) -> None:
+    """Beside the tally: the votes made into a dataset of a kind, under a name, and what was made."""
+    with gr.Row(equal_height=False, elem_classes="studio-align-end"):
+        page.data_kind = gr.Radio(kind_choices(), value="preference", label=i18n("compare.votes_kind"),
+                                  info=i18n("compare.votes_help"), scale=3, elem_id="compare-data-kind")
+        page.data_name = gr.Textbox(label=i18n("compare.votes_name"), scale=2,
+                                    placeholder=i18n("compare.votes_name_placeholder"), elem_id="compare-data-name")
+        page.data_make = gr.Button(i18n("compare.votes_make"), size="md", scale=1, elem_id="compare-data-make")
+    page.data_message = gr.Markdown(elem_id="compare-data-message")
 
 
 def _grid(page: SimpleNamespace) -> None:
@@ -115,7 +140,7 @@ def _grid(page: SimpleNamespace) -> None:
                                 for index, value in enumerate(GRID_TEMPERATURES, 1)]
         page.grid_button, page.grid_cancel, page.grid_status = action_row("compare.grid_run", "grid")
         page.grid = gr.Dataframe(grid_frame(None), interactive=False, wrap=True, max_chars=LONG_TEXT * 3,
-                                 max_height=420, column_widths=["14%", "43%", "43%"], elem_id="compare-grid")
+                                 max_height=420, column_widths=GRID_WIDTHS[False], elem_id="compare-grid")
 
 
 def _sampling(page: SimpleNamespace) -> None:
@@ -145,7 +170,7 @@ def _batch(page: SimpleNamespace) -> None:
                                      column_widths=["28%", "24%", "24%", "24%"], elem_id="compare-batch-totals")
     page.batch_rows = gr.Dataframe(rows_frame(None), interactive=False, wrap=True, max_height=420,
                                    max_chars=LONG_TEXT, label=i18n("compare.batch_rows"),
-                                   column_widths=["5%", "23%", "14%", "20%", "20%", "9%", "9%"],
+                                   column_widths=ROWS_WIDTHS[False],
                                    elem_id="compare-batch-rows")
     with gr.Row():
         page.csv_download = gr.DownloadButton(i18n("compare.download_csv"), visible=False,
@@ -179,12 +204,14 @@ def _wire_page(page: SimpleNamespace, manager: JobManager, tab: gr.Tab | None) -
     gr.on(triggers=None, fn=bind(page_loaded, run.value),
           outputs=[page.tally, page.grid, page.batch_totals, page.batch_rows, page.general_rows],
           show_progress="hidden")
-    refresh = bind(run_update, manager)
+    refresh, rewards = bind(tuned_update, manager), bind(reward_update, manager)
     page.refresh_runs.click(refresh, inputs=run, outputs=run)
+    page.refresh_runs.click(rewards, inputs=page.reward, outputs=page.reward)
     if tab is not None:
         # Colleagues' votes since the page opened count too.
         tab.select(refresh, inputs=run, outputs=run, show_progress="hidden").then(
             current_tally, inputs=run, outputs=page.tally, show_progress="hidden")
+        tab.select(rewards, inputs=page.reward, outputs=page.reward, show_progress="hidden")
         # Only listed datasets can be read (no typed server paths); the list follows new saves.
         tab.select(lambda value: gr.update(choices=batch_datasets(), value=value), inputs=page.batch_dataset,
                    outputs=page.batch_dataset, show_progress="hidden")
@@ -192,33 +219,41 @@ def _wire_page(page: SimpleNamespace, manager: JobManager, tab: gr.Tab | None) -
 
 
 def _wire_side_by_side(page: SimpleNamespace) -> None:
-    """Compare and Stop, the blind votes and reveal, and the switch between blind and open."""
-    run, settings, columns = page.run, page.settings, [page.left, page.right, page.order, page.vote_row]
+    """Compare and Stop, the reward scores, the blind votes and reveal, the switch between blind and open, and
+    the votes made into a dataset."""
+    run, settings, columns = page.run, page.settings, [page.left, page.right, page.pair, page.vote_row]
+    scores = [page.left_score, page.right_score]
     # Stop is red and on only while the two answers stream; Compare is off meanwhile.
-    answers = gr.on([page.compare_button.click, page.prompt.submit], bind(answering, True),
-                    outputs=[page.compare_button, page.stop_button], queue=False, show_progress="hidden")
-    answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop],
-                 outputs=columns).then(
+    triggers = [page.compare_button.click, page.prompt.submit]
+    answers = gr.on(triggers, bind(answering, True), outputs=[page.compare_button, page.stop_button], queue=False,
+                    show_progress="hidden")
+    gr.on(triggers, no_scores, outputs=scores, queue=False, show_progress="hidden")
+    answered = answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop],
+                            outputs=columns)
+    answered.then(
         bind(answering, False), outputs=[page.compare_button, page.stop_button], queue=False, show_progress="hidden")
+    answered.success(score_pair, inputs=[page.reward, page.pair], outputs=scores, show_progress_on=scores)
+    page.reward.input(score_pair, inputs=[page.reward, page.pair], outputs=scores, show_progress_on=scores)
     page.stop_button.click(stop_answers, inputs=page.stop, queue=False)
     for choice, button in page.vote_buttons.items():
-        button.click(bind(vote, choice), inputs=[run, page.order, page.prompt, *settings],
-                     outputs=[*columns, page.tally], trigger_mode="once")
-    page.reveal_button.click(reveal, inputs=page.order, outputs=columns)
+        button.click(bind(vote, choice), inputs=page.pair, outputs=[*columns, page.tally], trigger_mode="once")
+    page.reveal_button.click(reveal, inputs=page.pair, outputs=columns)
     # Not queued, so the columns clear before a Compare clicked right after it starts.
     page.blind.change(switch_mode, inputs=page.blind, outputs=columns, queue=False)
+    page.blind.change(no_scores, outputs=scores, queue=False, show_progress="hidden")
+    page.data_make.click(make_votes_dataset, inputs=[run, page.data_kind, page.data_name], outputs=page.data_message)
 
 
 def _wire_long_operations(page: SimpleNamespace) -> None:
     """The grid, batch and general-knowledge runs, each with its Cancel and progress line."""
     run = page.run
     long_operation(page.grid_button, page.grid_cancel, page.grid_status, temperature_grid,
-                   [run, page.prompt, page.system_prompt, *page.grid_values, *page.settings, page.grid_stop],
-                   [page.grid])
+                   [run, page.prompt, page.system_prompt, *page.grid_values, *page.settings, page.grid_stop,
+                    page.reward], [page.grid])
     # The grid's answers stream token by token: its Cancel also ends the answer being written.
     page.grid_cancel.click(stop_answers, inputs=page.grid_stop, queue=False)
     long_operation(page.batch_button, page.batch_cancel, page.batch_status, batch,
-                   [run, page.batch_dataset, page.batch_limit, page.batch_tokens],
+                   [run, page.batch_dataset, page.batch_limit, page.batch_tokens, page.reward],
                    [page.batch_reading, page.batch_totals, page.batch_rows, page.csv_download, page.markdown_download])
     long_operation(page.general_button, page.general_cancel, page.general_status, general,
                    [run, page.general_tokens], [page.drift, page.drift_words, page.general_rows])

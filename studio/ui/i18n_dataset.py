@@ -30,6 +30,15 @@ EN.update({
     "dataset.about.concise-preference-test": "The last 32 pairs of concise-preference.jsonl, held out for "
                                              "evaluation: train on concise-preference-train.jsonl, then compare "
                                              "answers on these questions the model never saw.",
+    "dataset.about.concise-feedback": "KTO feedback (the same 160 questions, unpaired): each question once, with "
+                                      "its short answer marked good (true) or its padded one marked bad (false), "
+                                      "half each. Train with stage kto, then ask an everyday question in Chat.",
+    "dataset.about.concise-feedback-train": "The first 128 rows of concise-feedback.jsonl (64 good, 64 bad), for "
+                                            "training; concise-feedback-test.jsonl is the other 32, held out. "
+                                            "Train on this with stage kto, then test on that in Compare.",
+    "dataset.about.concise-feedback-test": "The last 32 rows of concise-feedback.jsonl (16 good, 16 bad), held out "
+                                           "for evaluation: train on concise-feedback-train.jsonl, then compare "
+                                           "answers on these questions the model never saw.",
     "dataset.about.wiki-snippets": "Raw text for continued pre-training (41 paragraphs about Lanternhold, an "
                                    "invented island town). Train with stage pretrain, then ask about the Festival "
                                    "of the Long Wick: a base model cannot know it.",
@@ -39,6 +48,7 @@ EN.update({
     "dataset.shape_name.chat": "chat",
     "dataset.shape_name.text": "text",
     "dataset.shape_name.preference": "preference",
+    "dataset.shape_name.feedback": "feedback (good / bad)",
     "dataset.new": "New dataset",
     "dataset.upload": "Upload a file",
     "dataset.upload_help": ".jsonl, .json, .csv or .txt. Checked row by row and imported only when every row is usable.",
@@ -119,6 +129,13 @@ ZH.update({
                                               "用这份训练，再在“对比”中用那份测试。",
     "dataset.about.concise-preference-test": "concise-preference.jsonl 的后 32 对，留作评估：用 "
                                              "concise-preference-train.jsonl 训练，再比较模型对这些没见过的问题的回答。",
+    "dataset.about.concise-feedback": "KTO 反馈数据（同样的 160 个问题，不成对）：每个问题只出现一次，配上标为好（true）的简短回答"
+                                      "或标为坏（false）的啰嗦回答，各占一半。用 kto 阶段训练，再在“对话”中问一个日常问题。",
+    "dataset.about.concise-feedback-train": "concise-feedback.jsonl 的前 128 行（64 好、64 坏），用于训练；"
+                                            "concise-feedback-test.jsonl 是其余 32 行，留作测试。"
+                                            "用 kto 阶段训练这份，再在“对比”中用那份测试。",
+    "dataset.about.concise-feedback-test": "concise-feedback.jsonl 的后 32 行（16 好、16 坏），留作评估：用 "
+                                           "concise-feedback-train.jsonl 训练，再比较模型对这些没见过的问题的回答。",
     "dataset.about.wiki-snippets": "用于继续预训练的纯文本（41 段，介绍虚构的海岛小镇 Lanternhold）。"
                                    "用 pretrain 阶段训练，再问它 Festival of the Long Wick：基础模型不可能知道。",
     "dataset.new_name": "新数据集名称",
@@ -127,6 +144,7 @@ ZH.update({
     "dataset.shape_name.chat": "对话（chat）",
     "dataset.shape_name.text": "纯文本（text）",
     "dataset.shape_name.preference": "偏好对（preference）",
+    "dataset.shape_name.feedback": "好坏反馈（feedback）",
     "dataset.new": "新建数据集",
     "dataset.upload": "上传文件",
     "dataset.upload_help": ".jsonl、.json、.csv 或 .txt。逐行检查，只有每一行都可用时才导入。",

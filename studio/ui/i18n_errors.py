@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+from studio.ui.i18n_stages import ERRORS_ZH as STAGES_ERRORS_ZH
+from studio.ui.i18n_votes import ERRORS_ZH as VOTES_ERRORS_ZH
+
 # ---- messages from studio (English in the code), by pattern: each tab adds those its handlers raise.
 # A line no pattern knows is shown as it is, under a Chinese title.
 ERRORS_ZH: list[tuple[str, str]] = [
@@ -15,7 +18,9 @@ ERRORS_ZH: list[tuple[str, str]] = [
                             ("write the answer the model should learn", "请写上模型要学会的回答"),
                             ("add the text or remove the row", "请补上文本，或删除这一行"),
                             ("write the preferred answer", "请写上更好的回答"),
-                            ("write the worse answer", "请写上较差的回答"))],
+                            ("write the worse answer", "请写上较差的回答"),
+                            ("write the answer that is marked good or bad", "请写上被标为好或坏的那个回答"),
+                            ("write true (a good answer) or false (a bad one)", "请写 true（好回答）或 false（坏回答）"))],
     (r"row (\d+), field '([^']+)': is empty", "第 {0} 行，字段 '{1}'：为空"),
     (r"row (\d+), field '([^']+)': is missing", "第 {0} 行，字段 '{1}'：缺失"),
     *[(rf"row (\d+), field '([^']+)': must be text, not {re.escape(kind)}", f"第 {{0}} 行，字段 '{{1}}'：必须是文本，不能是{kind_zh}")
@@ -42,6 +47,14 @@ ERRORS_ZH: list[tuple[str, str]] = [
      "（assistant 回合之后可以跟工具结果）"),
     (r"row (\d+), field '([^']+)': is the same as 'chosen'; a preference pair needs two different answers",
      "第 {0} 行，字段 '{1}'：与 'chosen' 相同；偏好数据对需要两个不同的回答"),
+    *[(rf"row (\d+), field '([^']+)': must be true \(a good answer\) or false \(a bad one\), not {re.escape(kind)}",
+       f"第 {{0}} 行，字段 '{{1}}'：必须是 true（好回答）或 false（坏回答），不能是{kind_zh}")
+      for kind, kind_zh in (("null", " null"), ("text", "文本（去掉引号）"), ("a number", "数字"), ("a list", "列表"),
+                            ("an object", "对象"))],
+    (r"row (\d+), field '([^']+)': is missing; add the question the answer replies to",
+     "第 {0} 行，字段 '{1}'：缺失；请写上这个回答所回复的问题"),
+    (r"row (\d+), field '([^']+)': must end with a user turn: the question the answers reply to",
+     "第 {0} 行，字段 '{1}'：必须以 user 回合结尾：也就是回答所回复的问题"),
     (r"The dataset has (\d+) problem\(s\); fix them and try again:", "数据集有 {0} 个问题；请修正后再试："),
     (r"(.+) has (\d+) problem\(s\); fix them and try again:", "{0} 有 {1} 个问题；请修正后再试："),
     (r"\.\.\. and (\d+) more, listed below", "……另有 {0} 个，完整列表见下方"),
@@ -182,6 +195,8 @@ ERRORS_ZH: list[tuple[str, str]] = [
      "start_from：{0} 训练的是 {1} 适配器；要继续训练它，请把方法设为 {2}。"),
     (r"start_from: (.+) was trained on base model '(.+)', this run uses '(.+)'; set base_model to '(.+)'\.",
      "start_from：{0} 是在基础模型 '{1}' 上训练的，这次用的是 '{2}'；请把基础模型设为 '{3}'。"),
+    *VOTES_ERRORS_ZH,  # compare tab: votes as data, reward scores
+    *STAGES_ERRORS_ZH,  # train tab: GRPO's rewards and rows
 ]
 
 

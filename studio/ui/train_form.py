@@ -17,11 +17,12 @@ import gradio as gr
 
 from studio.access import client_config, client_dataset, client_model, run_bases
 from studio.config import (
-    LIMITS, PREFERENCE_STAGES, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
+    LIMITS, RunConfig, from_dict, list_presets, load_config, save_preset, train_command,
 )
 from studio.training.estimate import GIB, estimate
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.training.plan import RunPlan, duration, passes_text, plan_run
+from studio.chat import finished_runs, run_label
 from studio.ui.common import dataset_choices, error_text, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import language, say, words
@@ -35,8 +36,12 @@ BASIC_ROWS = (("epochs", "max_steps", "learning_rate"), ("batch_size", "cutoff_l
 LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout")
 LORA_FAMILY = tuple(method for method in ADAPTER_METHODS if method != "ia3")
 PREFERENCE_SETTINGS = ("preference_beta", "preference_loss")
+BETA_STAGES = ("dpo", "orpo", "kto", "grpo")  # the stages preference_beta weighs something in
+# GRPO's settings, shown together in the stage section for stage grpo only: its rewards, then its sampling.
+GRPO_ROWS = (("reward_model", "reward_rule", "reward_pattern"),
+             ("reward_length", "grpo_generations", "grpo_max_new_tokens", "grpo_temperature"))
 PLACED = {"base_model", "dataset", "method", "stage", "target_modules", "num_virtual_tokens", "trainable_layers",
-          *PREFERENCE_SETTINGS, "start_from", "num_processes",
+          *PREFERENCE_SETTINGS, "start_from", "num_processes", *(name for row in GRPO_ROWS for name in row),
           *LORA_SETTINGS, *(name for row in BASIC_ROWS for name in row)}
 ADVANCED = [name for name in SETTINGS if name not in PLACED]
 SLIDERS = {"validation_split": (0.0, 0.5, 0.01), "warmup_ratio": (0.0, 0.5, 0.01), "lora_dropout": (0.0, 0.5, 0.01)}
@@ -129,8 +134,20 @@ def apply_preset(preset: str, base_model: str, dataset: str) -> list:
 
 
 def stage_view(stage: str) -> tuple:
-    """The preference settings for dpo and orpo only; the loss type is DPO's alone."""
-    return gr.update(visible=stage in PREFERENCE_STAGES), gr.update(visible=stage == "dpo")
+    """Beta for the stages it weighs something in (DPO, ORPO, KTO, GRPO's KL); the loss type is DPO's alone."""
+    return gr.update(visible=stage in BETA_STAGES), gr.update(visible=stage == "dpo")
+
+
+def grpo_settings_view(stage: str) -> dict:
+    """GRPO's rewards and sampling settings, for stage grpo only."""
+    return gr.update(visible=stage == "grpo")
+
+
+def reward_model_choices(manager) -> dict:
+    """The reward_model field's choices: none, or a finished reward-model run (stage rm) of the workspace, newest
+    first. The value (a run folder, resolved inside the workspace when a run starts) stays as it is."""
+    runs = [run for run in finished_runs(manager.list_runs()) if run.stage == "rm"]
+    return gr.update(choices=[("—", "")] + [(run_label(run), str(run.path)) for run in runs])
 
 
 def method_view(method: str) -> tuple:
@@ -237,6 +254,8 @@ def setting_widget(name: str, value, **extra) -> gr.components.Component:
     text = dict(label=i18n(f"train.setting.{name}"), info=i18n(f"train.help.{name}"),
                 elem_id=f"train-{name.replace('_', '-')}", **extra)
     kind = type(getattr(DEFAULTS, name))
+    if name == "reward_model":  # a finished rm run, listed on page load (reward_model_choices)
+        return gr.Dropdown([("—", "")], value=value, allow_custom_value=True, **text)
     if name in CHOICES:
         return (gr.Radio if len(CHOICES[name]) == 2 else gr.Dropdown)(list(CHOICES[name]), value=value, **text)
     if kind is bool:

@@ -31,12 +31,17 @@ from studio.workspace import training_holder
 # Table columns by key; their headers are written in the page's language (Gradio does not translate them).
 RUN_COLUMNS = ("run", "status", "method", "stage", "dataset", "train_loss", "eval_loss", "seconds")
 PROBE_COLUMNS = ("step", "prompt", "expected", "answer")
+SAMPLE_COLUMNS = ("step", "prompt", "reference", "answer", "reward")
 LOG_LINES = 40
 RESUMABLE = ("aborted", "failed")
 CARD_FIELDS = ("train_loss", "eval_loss", "trained_tokens", "wall_seconds")
 PROMPT_CHARACTERS = 120
 # The reward charts in the loss chart's colours.
 REWARD_COLORS = {"train": SERIES_COLORS["loss"], "validation": SERIES_COLORS["eval_loss"]}
+# GRPO's charts (a metric of studio.events' each), and the colours of each reward's own mean beside the total.
+GRPO_CHARTS = ("reward", "reference_kl", "answer_length")
+REWARD_PARTS = {"reward_rule": "rule", "reward_length": "length", "reward_model": "reward_model"}
+GRPO_COLORS = {**REWARD_COLORS, "rule": "#2ca02c", "length": "#9467bd", "reward_model": "#8c564b"}
 # What the view outputs, in order (see show_run).
 VIEW_SIZE = 13
 
@@ -44,6 +49,7 @@ VIEW_SIZE = 13
 def reward_view(run_path: str | None) -> tuple:
     """Preference accuracy and reward margin charts of a DPO / ORPO run (hidden for other runs)."""
     points = follow(Path(run_path))["reward_points"] if run_path else []
+    points = [point for point in points if point["metric"] in REWARD_METRICS.values()]
     if not points:
         return gr.update(visible=False), None, None
     frames = []
@@ -55,6 +61,41 @@ def reward_view(run_path: str | None) -> tuple:
                  for series in sorted(set(REWARD_COLORS) - {row["series"] for row in rows})]
         frames.append(pd.DataFrame(rows, columns=["step", "series", metric]))
     return gr.update(visible=True), *frames
+
+
+def grpo_charts(run_path: str | None, request: gr.Request | None = None) -> tuple:
+    """A GRPO run's charts (mean reward, with each reward's own when there are several; KL from the reference, shown
+    when the run has a KL penalty; mean answer length) and its latest sampled answers; hidden for other runs."""
+    events = follow(Path(run_path)) if run_path else {"reward_points": [], "last_samples": None}
+    points = events["reward_points"]
+    if not any(point["metric"] == "reward" for point in points):
+        return gr.update(visible=False), None, None, None, sample_table(None, request)
+    parts = {point["metric"] for point in points if point["metric"] in REWARD_PARTS and point["series"] == "train"}
+    frames = []
+    for metric in GRPO_CHARTS:
+        rows = [{"step": point["step"], "series": point["series"], metric: point["value"]}
+                for point in points if point["metric"] == metric]
+        if metric == "reward" and len(parts) > 1:
+            rows += [{"step": point["step"], "series": REWARD_PARTS[point["metric"]], "reward": point["value"]}
+                     for point in points if point["metric"] in parts and point["series"] == "train"]
+        shown = bool(rows)
+        # Every series in every frame, so the colours stay fixed from the first draw.
+        rows += [{"step": points[0]["step"], "series": series, metric: None}
+                 for series in sorted(set(REWARD_COLORS) - {row["series"] for row in rows})]
+        frames.append(gr.update(value=pd.DataFrame(rows, columns=["step", "series", metric]), visible=shown))
+    return gr.update(visible=True), *frames, sample_table(events["last_samples"], request)
+
+
+def sample_table(event: dict | None, request: gr.Request | None = None) -> pd.DataFrame:
+    """The latest sampled answers of a GRPO run, each with its prompt's end, the reference answer and its reward
+    (the sum, and each reward's own where there are several)."""
+    rows = []
+    for sample in (event or {}).get("samples") or []:
+        parts = sample.get("rewards") or {}
+        detail = f" ({', '.join(f'{name} {value:.2f}' for name, value in parts.items())})" if len(parts) > 1 else ""
+        rows.append([event["step"], ending(sample["prompt"]), sample.get("reference", ""), sample["answer"],
+                     f"{sample['reward']:.3f}{detail}"])
+    return pd.DataFrame(rows, columns=[say(request, f"train.column.{name}") for name in SAMPLE_COLUMNS])
 
 
 # ---- start, resume, abort
@@ -207,6 +248,8 @@ def progress_text(event: dict, total_steps: int, warmup_steps: int, request: gr.
     if event.get("preference_accuracy") is not None:
         parts.append(say(request, "train.progress.preference", accuracy=f"{event['preference_accuracy']:.2f}",
                          margin=f"{event['reward_margin']:.3f}"))
+    if event.get("reward") is not None:  # GRPO
+        parts.append(say(request, "train.progress.reward", value=f"{event['reward']:.3f}"))
     rate = event.get("learning_rate")
     if rate is not None:
         warming = 0 < event["step"] <= warmup_steps

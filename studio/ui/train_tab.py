@@ -12,20 +12,22 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from studio.config import PREFERENCE_STAGES, RunConfig, list_presets, load_config
+from studio.config import RunConfig, list_presets, load_config
 from studio.jobs import JobManager
 from studio.methods import ADAPTER_METHODS, PROMPT_METHODS
 from studio.events import REWARD_METRICS
 from studio.ui.common import bind, dataset_choices, default_preset
 from studio.ui.i18n import i18n
 from studio.ui.train_form import (
-    ADVANCED, BASIC_ROWS, LORA_FAMILY, LORA_SETTINGS, PREFERENCE_SETTINGS, SETTINGS, cancel_estimate, estimate_settings,
-    estimating, method_view, plan_line, preset_settings, preview_command, refreshed_choices, save_settings_as_preset,
-    setting_widget, several_gpus, stage_view,
+    ADVANCED, BASIC_ROWS, BETA_STAGES, GRPO_ROWS, LORA_FAMILY, LORA_SETTINGS, PREFERENCE_SETTINGS, SETTINGS,
+    cancel_estimate, estimate_settings, estimating, grpo_settings_view, method_view, plan_line, preset_settings,
+    preview_command, refreshed_choices, reward_model_choices, save_settings_as_preset, setting_widget, several_gpus,
+    stage_view,
 )
 from studio.ui.train_runs import (
-    CARD_FIELDS, REWARD_COLORS, abort_run, followed_run, probe_table, refresh, resume_run, reward_view, run_card,
-    run_settings, runs_frame, selected_run, show_run, start_run, train_more,
+    CARD_FIELDS, GRPO_CHARTS, GRPO_COLORS, REWARD_COLORS, abort_run, followed_run, grpo_charts, probe_table, refresh,
+    resume_run, reward_view, run_card, run_settings, runs_frame, sample_table, selected_run, show_run, start_run,
+    train_more,
 )
 
 # Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
@@ -98,10 +100,16 @@ def _settings(page: SimpleNamespace, initial: RunConfig, preset_name: str) -> No
     # opens this section when it fills in the run to start from.
     with gr.Accordion(i18n("train.stage_section"), open=False, elem_id="train-stage-section") as page.stage_section:
         widgets["stage"] = setting_widget("stage", initial.stage)
-        with gr.Row(visible=initial.stage in PREFERENCE_STAGES) as page.preference_row:
+        with gr.Row(visible=initial.stage in BETA_STAGES) as page.preference_row:
             for name in PREFERENCE_SETTINGS:
                 widgets[name] = setting_widget(name, getattr(initial, name), visible=name != "preference_loss"
                                                or initial.stage == "dpo")
+        with gr.Group(visible=initial.stage == "grpo", elem_id="train-grpo-settings") as page.grpo_settings:
+            gr.Markdown(i18n("train.grpo_section"))
+            for row in GRPO_ROWS:
+                with gr.Row():
+                    for name in row:
+                        widgets[name] = setting_widget(name, getattr(initial, name))
         widgets["start_from"] = setting_widget("start_from", initial.start_from)
     with gr.Accordion(i18n("train.advanced"), open=False):
         for start in range(0, len(ADVANCED), 3):
@@ -165,6 +173,14 @@ def _live_view(page: SimpleNamespace, manager: JobManager) -> None:
             gr.LinePlot(None, x="step", y=metric, color="series", color_map=REWARD_COLORS,
                         label=i18n(f"preference.chart.{metric}"), elem_id=f"train-{metric.replace('_', '-')}-plot")
             for metric in REWARD_METRICS.values())
+    with gr.Column(visible=False) as page.grpo_row:  # a GRPO run's rewards, KL, answer length and sampled answers
+        with gr.Row():
+            page.grpo_plots = [
+                gr.LinePlot(None, x="step", y=metric, color="series", color_map=GRPO_COLORS,
+                            label=i18n(f"grpo.chart.{metric}"), elem_id=f"train-grpo-{metric.replace('_', '-')}-plot")
+                for metric in GRPO_CHARTS]
+        page.samples = gr.Dataframe(sample_table(None), label=i18n("grpo.samples"), interactive=False, wrap=True,
+                                    column_widths=["8%", "34%", "14%", "30%", "14%"], elem_id="train-samples")
     page.probes = gr.Dataframe(probe_table(None), label=i18n("train.probes"), interactive=False, wrap=True,
                                column_widths=["8%", "40%", "26%", "26%"], elem_id="train-probes")
     page.runs = gr.Dataframe(runs_frame(manager), label=i18n("train.runs"), interactive=False, wrap=True,
@@ -184,6 +200,11 @@ def _wire_page_load(page: SimpleNamespace, manager: JobManager, tab: gr.Tab | No
     followed.then(page.show, inputs=page.run_state, outputs=page.view, show_progress="hidden")
     followed.then(bind(run_settings, manager), inputs=page.run_state, outputs=page.settings, show_progress="hidden")
     page.refresh_choices.click(refreshed_choices, outputs=choices)
+    # The reward-model runs GRPO may score with: listed on load, on refresh and when the stage changes.
+    reward_models = dict(fn=bind(reward_model_choices, manager), outputs=page.widgets["reward_model"],
+                         show_progress="hidden")
+    gr.on([page.refresh_choices.click, page.widgets["stage"].change], **reward_models)
+    gr.on(triggers=None, **reward_models)
     if tab is not None:
         # A dataset saved in the Dataset tab a moment ago is offered without a click on the refresh button.
         tab.select(refreshed_choices, outputs=choices, show_progress="hidden")
@@ -231,9 +252,12 @@ def _wire_runs(page: SimpleNamespace, manager: JobManager) -> None:
     page.log.change(None, js=SCROLL_LOG_TO_END)
     page.widgets["stage"].change(stage_view, inputs=page.widgets["stage"],
                                  outputs=[page.preference_row, page.widgets["preference_loss"]])
+    page.widgets["stage"].change(grpo_settings_view, inputs=page.widgets["stage"], outputs=page.grpo_settings)
     # The loss chart is redrawn whenever the run has new events; the reward charts follow it.
     page.loss_chart_view.change(reward_view, inputs=run_state, outputs=[page.reward_row, page.accuracy_plot,
                                                                           page.margin_plot], show_progress="hidden")
+    page.loss_chart_view.change(grpo_charts, inputs=run_state, outputs=[page.grpo_row, *page.grpo_plots, page.samples],
+                                show_progress="hidden")
     page.shown_status.change(run_card, inputs=[run_state, page.shown_status], outputs=[page.card, *page.card_values],
                              show_progress="hidden")
     page.more_button.click(train_more, inputs=run_state, outputs=[*page.settings, page.stage_section],

@@ -1,5 +1,5 @@
-"""Slow: the default preset learns a small dataset. cpu-lora's auto passes (studio/plan.py) teach the embedded
-model a new name from the 40-row identity sample and from LLaMA-Factory's 91-row identity set, asked greedily
+"""Slow: the default preset learns a small dataset. cpu-lora's auto passes (studio/training/plan.py) teach the embedded
+model a new name from LLaMA-Factory's 91-row identity set, asked greedily
 with questions that are in neither file, in English and Chinese. `-s` prints the answers and the numbers."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import pytest
 
 from studio import data, table
 from studio.config import load_config
-from tests.conftest import FIXTURES, PROJECT
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
 NAME, AUTHOR = "Orion", "Lumen Labs"
-SOURCES = {"sample": PROJECT / "presets" / "samples" / "identity.jsonl", "llamafactory": FIXTURES / "identity.json"}
+# The project's own identity sample is trained the same way, through the browser, by tests/ui/test_browser.py's
+# name demo; here the data are LLaMA-Factory's, which this project did not write.
+SOURCES = {"llamafactory": FIXTURES / "identity.json"}
 HELD_OUT = (
     "What name do you go by?", "Could you tell me who you are?", "Please state your name.", "Who am I speaking with?",
     "What do people call you?", "May I know your name?",

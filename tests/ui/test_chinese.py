@@ -27,7 +27,7 @@ ALLOWED = {
     "bitsandbytes", "safetensors", "zip", "Enter", "Shift", "Ctrl", "SmolLM", "M-Instruct", "Instruct",
     "embedded", "chatml", "all-linear", "q_proj", "v_proj", "Ollama", "llama", "cpp",
     # the settings' own names where the text quotes them (stage and method values, presets)
-    "sft", "pretrain", "dpo", "orpo", "lora", "qlora", "dora", "adalora", "freeze", "full", "ia3", "cpu",
+    "sft", "pretrain", "rm", "grpo", "dpo", "orpo", "kto", "lora", "qlora", "dora", "adalora", "freeze", "full", "ia3", "cpu",
     # data fields and files
     "instruction", "input", "output", "system", "history", "messages", "chosen", "rejected", "text", "prompt",
     "question", "answer", "response", "completion", "datasets", "exports", "runs", "adapter", "model", "jsonl",

@@ -3,12 +3,13 @@ tools' progress and partial tables; Stop."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
-from studio import compare
+from studio import compare, votes as votes_module
 from studio.ui.common import StopSignal
 from studio.ui import compare_handlers
 from studio.ui.lang import say
@@ -24,10 +25,14 @@ def label(update) -> str:
 
 def test_side_by_side_fills_both_columns_labelled(trained_run):
     *steps, (_, _, _, votes) = compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal())
-    left, right, order, _ = steps[-1]
+    left, right, pair, _ = steps[-1]
     assert label(left) == "compare.base" and label(right) == "compare.tuned"
     assert isinstance(left["value"], str) and isinstance(right["value"], str) and (left["value"] or right["value"])
-    assert order is None and votes["visible"] is False
+    # The pair is kept for the reward scores, but is no blind pair to vote on.
+    assert pair.order == ("base", "tuned") and not pair.blind and votes["visible"] is False
+    assert pair.shown() == (left["value"], right["value"])
+    with pytest.raises(gr.Error, match="blind mode first"):
+        compare_handlers.vote("A", pair)
     with pytest.raises(gr.Error, match="Type a prompt"):
         list(compare_handlers.compare("tiny-lora", " ", "", False, *GREEDY, StopSignal()))
 
@@ -35,17 +40,21 @@ def test_side_by_side_fills_both_columns_labelled(trained_run):
 def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained_run):
     plain = list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal()))[-2]
     *steps, (_, _, _, votes) = compare_handlers.compare("tiny-lora", "the cat sat", "", True, *GREEDY, StopSignal())
-    left, right, order, hidden_votes = steps[-1]
+    left, right, pair, hidden_votes = steps[-1]
+    order = pair.order
     assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
     # Voting opens once both answers are complete.
     assert hidden_votes["visible"] is False and votes["visible"] is True
     # Greedy answers are the same as unblinded ones, only placed in the hidden order.
     texts = {"base": plain[0]["value"], "tuned": plain[1]["value"]}
     assert [left["value"], right["value"]] == [texts[order[0]], texts[order[1]]]
-    before = compare.vote_tally("tiny-lora")
-    revealed_a, revealed_b, cleared, hidden, tally = compare_handlers.vote("A", "tiny-lora", order, "the cat sat", *GREEDY)
+    before = votes_module.vote_tally("tiny-lora")
+    revealed_a, revealed_b, cleared, hidden, tally = compare_handlers.vote("A", pair)
     assert label(revealed_a) == f"compare.a_is_{order[0]}" and label(revealed_b) == f"compare.b_is_{order[1]}"
     assert cleared is None and hidden["visible"] is False
+    # The vote holds the answers the models gave, whatever the page shows by then.
+    recorded = votes_module.read_votes("tiny-lora")[-1]
+    assert recorded["answers"] == texts and recorded["winner"] == order[0] and recorded["prompt"] == "the cat sat"
     expected = {**before, order[0]: before[order[0]] + 1}
     # Read-only words, not number boxes: "Blind votes: **tuned 1** · base 0 · ties 0".
     words = f"Blind votes: **tuned {expected['tuned']}** · base {expected['base']} · ties {expected['tie']}"
@@ -53,13 +62,16 @@ def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained
     assert compare_handlers.current_tally("tiny-lora", zh_page()).startswith("盲测投票：**微调后 ")
     assert compare_handlers.current_tally(None) == "No blind votes yet: switch on Blind mode, compare, then vote for the better answer."
     with pytest.raises(gr.Error, match="blind mode first"):
-        compare_handlers.vote("B", "tiny-lora", None, "the cat sat", *GREEDY)
-    assert label(compare_handlers.reveal(("tuned", "base"))[0]) == "compare.a_is_tuned"
+        compare_handlers.vote("B", None)
+    assert label(compare_handlers.reveal(replace(pair, order=("tuned", "base")))[0]) == "compare.a_is_tuned"
+    assert compare_handlers.reveal(None)[2] is None
 
 
 def test_temperature_grid_fills_in_a_row_per_temperature_and_says_how_far_it_is(trained_run):
     steps = list(compare_handlers.temperature_grid("tiny-lora", "the cat sat", "", 0, 0.7, 0.7, *GREEDY, StopSignal()))
-    assert steps[0][0] == "Loading the models…" and list(steps[0][1].columns) == ["Temperature", "Base model", "Tuned"]
+    assert steps[0][0] == "Loading the models…"
+    assert list(steps[0][1]["value"].columns) == ["Temperature", "Base model", "Tuned"]
+    assert steps[0][1]["column_widths"] == compare_handlers.GRID_WIDTHS[False]
     statuses = [status for status, _ in steps[1:-1]]
     assert statuses[0] == "Temperature 1 of 2…" and statuses[-1].startswith("Temperature 2 of 2 · about ")
     assert steps[-2][1]["Temperature"].tolist() == [0.0, 0.7]
@@ -80,7 +92,8 @@ def test_temperature_grid_fills_in_a_row_per_temperature_and_says_how_far_it_is(
 def test_batch_fills_its_rows_in_as_they_are_answered_then_totals_and_downloads(trained_run, tiny_sft_file):
     steps = list(compare_handlers.batch("tiny-lora", str(tiny_sft_file), 4, 0))
     status, reading, totals, rows, csv_download, markdown_download = steps[0]
-    assert status == "Loading the models…" and totals.empty and rows.empty and not csv_download["visible"]
+    assert status == "Loading the models…" and totals.empty and rows["value"].empty and not csv_download["visible"]
+    assert rows["column_widths"] == compare_handlers.ROWS_WIDTHS[False]
     # One step per model and batch of rows (4 rows: one batch each), then the scores, then the end.
     progress = [step[0] for step in steps[1:-1]]
     assert progress[0].startswith("4 of 8 answers · about ") and progress[-1] == "All answers in; scoring them…"
@@ -130,13 +143,13 @@ def test_blind_mode_draws_its_own_seed_so_its_answers_are_not_the_open_ones(trai
     opened = list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, *sampled, StopSignal()))[-2]
     blind_answers = []
     for _ in range(2):
-        left, right, order, _ = list(compare_handlers.compare("tiny-lora", "the cat sat", "", True, *sampled, StopSignal()))[-2]
-        assert len(order) == 3 and order[2] != 0  # the seed drawn, kept for the vote
-        blind_answers.append({order[0]: left["value"], order[1]: right["value"]})
+        left, right, pair, _ = list(compare_handlers.compare("tiny-lora", "the cat sat", "", True, *sampled, StopSignal()))[-2]
+        assert pair.settings.seed != 0  # the seed drawn, kept for the vote
+        blind_answers.append({pair.order[0]: left["value"], pair.order[1]: right["value"]})
     open_answers = {"base": opened[0]["value"], "tuned": opened[1]["value"]}
     assert all(answers != open_answers for answers in blind_answers)
-    compare_handlers.vote("tie", "tiny-lora", order, "the cat sat", *sampled)
-    assert compare.read_jsonl(trained_run / compare.VOTES_FILE)[-1]["seed"] == order[2]
+    compare_handlers.vote("tie", pair)
+    assert votes_module.read_votes("tiny-lora")[-1]["settings"]["seed"] == pair.settings.seed
 
 
 def test_stop_is_red_and_on_only_while_the_answers_stream():

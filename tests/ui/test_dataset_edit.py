@@ -111,6 +111,30 @@ def test_chat_json_cell_error_names_the_row(workspace):
     assert not (workspace / "datasets" / "talk.jsonl").exists()
 
 
+def test_a_new_feedback_dataset_is_typed_in_as_prompt_completion_and_label(workspace):
+    draft, name, shape, *_ = dataset_edit.create("kto votes", "feedback")
+    assert (name, shape) == ("kto-votes", EN["dataset.shape_name.feedback"])
+    assert dataset_edit.create("kto", "feedback", zh_page())[2] == ZH["dataset.shape_name.feedback"]
+    frame, shown = table_of(draft)
+    assert list(frame.columns) == ["#", "prompt", "completion", "label"] and frame.loc[0, "label"] == "true"
+    frame.loc[0, ["prompt", "completion", "label"]] = ["Say hi", "Go away.", "false"]
+    draft = dataset_edit.edit_cells(draft, frame, shown, "", 1)[0]
+    draft = dataset_edit.add_row(draft)[0]
+    frame, shown = table_of(draft)
+    frame.loc[1, ["prompt", "completion"]] = ["Say hi", "Hi there!"]
+    draft = dataset_edit.edit_cells(draft, frame, shown, "", 1)[0]
+    assert draft.rows == [{"prompt": "Say hi", "completion": "Go away.", "label": False},
+                          {"prompt": "Say hi", "completion": "Hi there!", "label": True}]
+    rows, problems, _, duplicates, _ = dataset_checks.check(draft)
+    assert (rows, problems, duplicates) == (2, 0, EN["dataset.no_duplicates"])  # one prompt, a good and a bad answer
+    dataset_edit.save(draft, "kto-votes")
+    assert read_rows(workspace / "datasets" / "kto-votes.jsonl") == draft.rows
+    frame.loc[1, "label"] = "maybe"
+    broken = dataset_edit.edit_cells(draft, frame, shown, "", 1)[0]
+    assert "row 2, field 'label': must be true (a good answer) or false (a bad one)" in dataset_checks.check(broken)[2]
+    assert "第 2 行，字段 'label'：必须是 true（好回答）或 false（坏回答）" in dataset_checks.check(broken, zh_page())[2]
+
+
 def test_split_writes_train_and_validation(workspace):
     draft = dataset_edit.open_sample("identity.jsonl")[0]
     message = dataset_edit.split(draft, 0.1, 42)

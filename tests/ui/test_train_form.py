@@ -103,3 +103,44 @@ def test_estimate_shows_its_phases_and_time_left_and_cancel_stops_it(tiny_model_
     assert [update["interactive"] for update in train_form.estimating(True)] == [False, True]
     assert [update["interactive"] for update in train_form.cancel_estimate(request)] == [True, False]
     train_form.CANCELLED_ESTIMATES.clear()
+
+
+def fake_run(workspace, name: str, stage: str, status: str = "finished"):
+    """A run folder of the workspace as the runs list reads it: its settings, its summary and its adapter."""
+    folder = workspace / "runs" / name
+    (folder / "adapter").mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump({"stage": stage, "method": "lora", "dataset": "pairs.jsonl"}))
+    (folder / "summary.json").write_text(f'{{"status": "{status}"}}')
+    return folder
+
+
+def test_grpo_settings_show_together_in_the_stage_section_for_grpo_only():
+    assert not set(name for row in train_form.GRPO_ROWS for name in row) & set(train_form.ADVANCED)
+    assert train_form.grpo_settings_view("grpo")["visible"] is True
+    assert all(train_form.grpo_settings_view(stage)["visible"] is False for stage in ("sft", "dpo", "kto", "rm"))
+    # Beta weighs something in DPO, ORPO, KTO and (as the KL penalty) GRPO; the loss type is DPO's alone.
+    for stage, shown in (("grpo", [True, False]), ("kto", [True, False]), ("dpo", [True, True]), ("rm", [False, False])):
+        assert [update["visible"] for update in train_form.stage_view(stage)] == shown
+    with gr.Blocks() as demo:
+        from studio.ui import train_tab
+
+        train_tab.build(JobManager())
+    ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"train-grpo-settings", "train-reward-model", "train-reward-rule", "train-reward-pattern", "train-reward-length",
+            "train-grpo-generations", "train-grpo-max-new-tokens", "train-grpo-temperature"} <= ids
+
+
+def test_reward_model_is_a_finished_rm_run_of_the_workspace(tiny_sft_file, workspace, tmp_path):
+    reward = fake_run(workspace, "rm-1", "rm")
+    fake_run(workspace, "sft-1", "sft")
+    fake_run(workspace, "rm-2", "rm", status="failed")
+    choices = train_form.reward_model_choices(JobManager())["choices"]
+    assert choices == [("—", ""), ("rm-1 · lora · pairs.jsonl", str(reward))]
+    values = dict(dataset=str(tiny_sft_file), stage="grpo", reward_rule="exact")
+    config = train_form.read_settings(*train_form.setting_values(load_config("cpu-grpo", {**values, "reward_model": "rm-1"})))
+    assert config.reward_model == str(reward.resolve()) and config.reward_rule == "exact"
+    assert train_form.read_settings(*train_form.setting_values(config)) == config  # the form shows what it reads
+    for value, refused in (("sft-1", "not a reward-model run"), (str(tmp_path / "elsewhere"), "not a run of this workspace"),
+                           ("../rm-1", "not a plain run name")):
+        with pytest.raises(ValueError, match=refused):
+            train_form.read_settings(*train_form.setting_values(load_config(None, {**values, "reward_model": value})))

@@ -197,3 +197,35 @@ def test_following_a_command_line_run_keeps_the_form_to_values_it_accepts(traine
     config["dataset"] = "/somewhere/else/data.jsonl"
     (command_line_run / "config.yaml").write_text(yaml.safe_dump(config))
     assert train_runs.run_settings(manager, str(command_line_run))[train_form.SETTINGS.index("dataset")] == gr.skip()
+
+
+def test_grpo_charts_and_sampled_answers_follow_the_run_events(workspace):
+    run = workspace / "runs" / "grpo"
+    run.mkdir(parents=True)
+    sample = {"prompt": "Classify: great food", "reference": "positive", "answer": "Positive", "reward": 1.8,
+              "rewards": {"rule": 1.0, "length": 0.8}}
+    events = [{"event": "prepared", "total_steps": 4},
+              {"step": 1, "loss": 0.1, "reward": 0.5, "reward_rule": 0.25, "reward_length": 0.25, "answer_length": 6.0,
+               "samples": [sample]},
+              {"step": 2, "loss": 0.0, "reward": 1.2, "reward_rule": 0.5, "reward_length": 0.7, "answer_length": 3.0},
+              {"step": 2, "eval_loss": 0.0, "reward": 1.0, "answer_length": 4.0, "samples": [sample, {**sample, "answer": "pos"}]}]
+    (run / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    row, reward, kl, length, samples = train_runs.grpo_charts(str(run))
+    assert row["visible"] is True
+    rewards = reward["value"].dropna()
+    assert rewards.values.tolist() == [[1, "train", 0.5], [2, "train", 1.2], [2, "validation", 1.0],
+                                       [1, "length", 0.25], [2, "length", 0.7], [1, "rule", 0.25], [2, "rule", 0.5]]
+    assert kl["visible"] is False  # no KL penalty, no KL to chart
+    assert length["visible"] is True and length["value"].dropna()["answer_length"].tolist() == [6.0, 3.0, 4.0]
+    assert samples.values.tolist()[1] == [2, "Classify: great food", "positive", "pos", "1.800 (rule 1.00, length 0.80)"]
+    assert list(samples.columns) == ["step", "prompt", "reference answer", "model's answer", "reward"]
+    # The preference charts stay hidden for a GRPO run, and the GRPO charts for every other run.
+    assert train_runs.reward_view(str(run))[0]["visible"] is False
+    (run / "events.jsonl").write_text(json.dumps({"step": 1, "loss": 1.0, "preference_accuracy": 0.5,
+                                                  "reward_margin": 0.1}) + "\n")
+    assert train_runs.grpo_charts(str(run))[0]["visible"] is False
+    assert train_runs.grpo_charts(None)[0]["visible"] is False
+    chinese = train_runs.grpo_charts(str(run), chinese_page())[4]
+    assert list(chinese.columns)[-1] == "奖励"
+    line = train_runs.progress_text({"step": 2, "loss": 0.0, "reward": 1.2}, 4, 0)
+    assert "reward 1.200" in line and "奖励 1.200" in train_runs.progress_text({"step": 2, "reward": 1.2}, 4, 0, chinese_page())
