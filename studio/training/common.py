@@ -16,8 +16,10 @@ import torch
 from studio import runs
 from studio.config import RunConfig
 from studio.messages import to_messages, training_messages
-from studio.methods import PROMPT_METHODS, count_parameters, method_bits, saves_adapter
-from studio.models import pick_device
+from studio.methods import (
+    PROMPT_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits, peft_config, saves_adapter,
+)
+from studio.models import load_model, pick_device
 from studio.training.plan import RunPlan, count_tokens, describe, plan_steps, tokens_per_second, warmup_steps
 from studio.workspace import append_jsonl, replace_folder
 
@@ -221,3 +223,29 @@ def save_result(model, tokenizer, config: RunConfig, run_dir: Path) -> None:
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     replace_folder(staging, target)
+
+
+def policy_and_reference(config: RunConfig, model, total_steps: int, frozen_copy: bool):
+    """What TRL's preference and RL trainers take: (the model, a PEFT config for TRL to apply or None, a separate
+    reference model or None).
+
+    With a PEFT method the reference is the model with the adapter switched off; from a finished run (`start_from`)
+    its adapter trains on and TRL keeps a frozen copy of it as the reference adapter, so the stage moves away from
+    that run's model. Freeze and full runs change every weight: where `frozen_copy` (DPO, KTO), the reference is a
+    second, frozen copy of the base; where not, the stage needs none (ORPO) or TRL makes its own (GRPO).
+    """
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    if config.method in WEIGHT_METHODS:
+        reference = None
+        if frozen_copy:
+            reference, _ = load_model(config.base_model, config.precision, 0, config.trust_remote_code)
+            reference.requires_grad_(False).eval()
+        return apply_method(model, config, total_steps), None, reference
+    if method_bits(config.method):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    if config.start_from:
+        folder = runs.start_from_run(config) / runs.ADAPTER
+        return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None, None
+    return model, peft_config(config, model, total_steps), None
+

@@ -30,16 +30,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from studio import runs
 from studio.config import RunConfig
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
-from studio.methods import WEIGHT_METHODS, apply_method, method_bits, peft_config
+from studio.methods import method_bits
 from studio.models import load_model
 from studio.rewards import answer_text, reward_functions
 from studio.training.callback import StudioCallback
 from studio.training.common import (
-    Job, announce_plan, default_probes, fit, probe_references, save_result, seed_everything, weight_precision,
-    training_arguments as common_arguments,
+    Job, announce_plan, default_probes, fit, policy_and_reference, probe_references, save_result, seed_everything,
+    training_arguments as common_arguments, weight_precision,
 )
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
@@ -110,20 +109,6 @@ def training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_v
                       log_completions=False)
 
 
-def policy(config: RunConfig, model, total_steps: int):
-    """(model to hand TRL, PEFT config for TRL to apply or None): TRL makes the reference of either (see above)."""
-    from peft import PeftModel, prepare_model_for_kbit_training
-
-    if config.method in WEIGHT_METHODS:
-        return apply_method(model, config, total_steps), None
-    if method_bits(config.method):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    if config.start_from:
-        folder = runs.start_from_run(config) / runs.ADAPTER
-        return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None
-    return model, peft_config(config, model, total_steps)
-
-
 def prompt_dataset(examples: list[dict]):
     """What TRL reads of the examples: the prompt (TRL renders it through the chat template) and the reference."""
     from datasets import Dataset
@@ -149,7 +134,7 @@ def train(job: Job) -> dict:
     if not train_set:
         raise ValueError("No prompt is left after tokenising: every prompt is longer than cutoff_length; raise it.")
     plan = announce_plan(job, train_set)
-    model, adapter_settings = policy(config, model, plan.total_steps)
+    model, adapter_settings, _ = policy_and_reference(config, model, plan.total_steps, frozen_copy=False)
     probes = default_probes(config, shape, validation_rows)
     callback = StudioCallback(job.run_dir, plan.total_steps, tokenizer, probes, config,
                               expected=probe_references(config, shape, validation_rows))

@@ -23,16 +23,16 @@ import os
 import random
 from pathlib import Path
 
-from studio import runs
 from studio.config import RunConfig
 from studio.events import FEEDBACK_METRICS, REWARD_METRICS
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.messages import feedback_parts
-from studio.methods import WEIGHT_METHODS, apply_method, method_bits, peft_config
+from studio.methods import method_bits
 from studio.models import load_model, pick_device
 from studio.training.callback import StudioCallback
 from studio.training.common import (
-    Job, announce_plan, default_probes, fit, save_result, seed_everything, training_arguments as common_arguments,
+    Job, announce_plan, default_probes, fit, policy_and_reference, save_result, seed_everything,
+    training_arguments as common_arguments,
 )
 from studio.training.preference import REFERENCE_ADAPTER, use_small_log_prob_tiles
 
@@ -92,25 +92,6 @@ def training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_v
                      undesirable_weight=weights[1], max_length=None)
 
 
-def policy_and_reference(config: RunConfig, model, total_steps: int):
-    """(model to hand TRL, PEFT config for TRL to apply or None, separate reference model or None)."""
-    from peft import PeftModel, prepare_model_for_kbit_training
-
-    if config.method in WEIGHT_METHODS:
-        # Every weight may change, so the reference is a second, frozen copy.
-        reference, _ = load_model(config.base_model, config.precision, 0, config.trust_remote_code)
-        reference.requires_grad_(False).eval()
-        return apply_method(model, config, total_steps), None, reference
-    if method_bits(config.method):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    if config.start_from:
-        # TRL copies this adapter as a frozen reference adapter: KTO then moves away from the SFT model.
-        folder = runs.start_from_run(config) / runs.ADAPTER
-        return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None, None
-    # A new adapter: TRL applies it, and with the adapter switched off the model is the reference.
-    return model, peft_config(config, model, total_steps), None
-
-
 def probe_references(config: RunConfig, validation_rows: list[dict]) -> list[str]:
     """What each default probe should answer: the held-out answer where it is labelled good, else "" (a bad
     answer is what the model should not say)."""
@@ -153,7 +134,7 @@ def train(job: Job) -> dict:
     train_set, validation_set, truncated = prepare_examples(config, train_rows, validation_rows, tokenizer)
     plan = announce_plan(job, train_set)
     weights = loss_weights([example["label"] for example in train_set])
-    model, adapter_settings, reference = policy_and_reference(config, model, plan.total_steps)
+    model, adapter_settings, reference = policy_and_reference(config, model, plan.total_steps, frozen_copy=True)
     if pick_device() == "cpu":
         use_small_log_prob_tiles()
     probes = default_probes(config, "feedback", validation_rows)

@@ -29,16 +29,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from studio import runs
 from studio.config import RunConfig
 from studio.events import REWARD_METRICS
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
-from studio.methods import WEIGHT_METHODS, apply_method, method_bits, peft_config
+from studio.methods import method_bits
 from studio.models import load_model, pick_device
 from studio.tokens import IGNORED_LABEL
 from studio.training.callback import StudioCallback
 from studio.training.common import (
-    Job, announce_plan, default_probes, fit, probe_references, save_result, seed_everything,
+    Job, announce_plan, default_probes, fit, policy_and_reference, probe_references, save_result, seed_everything,
     training_arguments as common_arguments,
 )
 
@@ -121,27 +120,6 @@ def training_arguments(config: RunConfig, run_dir: Path, total_steps: int, has_v
                      precompute_ref_log_probs=no_reference)
 
 
-def policy_and_reference(config: RunConfig, model, total_steps: int):
-    """(model to hand TRL, PEFT config for TRL to apply or None, separate reference model or None)."""
-    from peft import PeftModel, prepare_model_for_kbit_training
-
-    if config.method in WEIGHT_METHODS:
-        reference = None
-        if config.stage == "dpo":
-            # Every weight may change, so the reference is a second, frozen copy; ORPO needs none.
-            reference, _ = load_model(config.base_model, config.precision, 0, config.trust_remote_code)
-            reference.requires_grad_(False).eval()
-        return apply_method(model, config, total_steps), None, reference
-    if method_bits(config.method):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    if config.start_from:
-        # TRL copies this adapter as a frozen reference adapter: DPO then moves away from the SFT model.
-        folder = runs.start_from_run(config) / runs.ADAPTER
-        return PeftModel.from_pretrained(model, str(folder), is_trainable=True), None, None
-    # A new adapter: TRL applies it, and with the adapter switched off the model is the reference.
-    return model, peft_config(config, model, total_steps), None
-
-
 def use_small_log_prob_tiles(tokens: int = 512, vocabulary: int = 4096) -> None:
     """TRL scores answer tokens in tiles of 4096 tokens x 32768 vocabulary entries, sized for GPU kernels; on
     a CPU its torch fallback holds several float copies of a whole tile at once (GBs for one batch of pairs).
@@ -170,7 +148,8 @@ def train(job: Job) -> dict:
     if not train_set:
         raise ValueError("No pair is left after tokenising; raise cutoff_length.")
     plan = announce_plan(job, train_set)
-    model, adapter_settings, reference = policy_and_reference(config, model, plan.total_steps)
+    model, adapter_settings, reference = policy_and_reference(config, model, plan.total_steps,
+                                                             frozen_copy=config.stage == "dpo")
     if pick_device() == "cpu":
         use_small_log_prob_tiles()
     probes = default_probes(config, "preference", validation_rows)

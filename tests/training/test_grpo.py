@@ -12,6 +12,7 @@ from studio.config import RunConfig
 from studio.events import follow, read_events
 from studio.examples import prepare_rows, tokenize
 from studio.training import grpo, run_training
+from studio.training.common import policy_and_reference
 from studio.training.estimate import estimate, sequences
 from studio.training.plan import count_tokens, plan_run
 from tests.conftest import write_jsonl
@@ -78,7 +79,8 @@ def test_the_reference_is_the_base_with_the_adapter_off(tiny_model_dir, tiny_sft
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = grpo_config(tiny_model_dir, tiny_sft_file, tmp_path / "run")
-    model, adapter = grpo.policy(config, AutoModelForCausalLM.from_pretrained(tiny_model_dir), 3)
+    model, adapter, _ = policy_and_reference(config, AutoModelForCausalLM.from_pretrained(tiny_model_dir), 3,
+                                             frozen_copy=False)
     _, rows, _ = prepare_rows(config)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     trainer = grpo.trainer_class()(

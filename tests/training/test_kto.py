@@ -13,6 +13,7 @@ from studio.config import load_config
 from studio.events import follow, read_events
 from studio.examples import prepare_rows
 from studio.training import kto, run_training
+from studio.training.common import policy_and_reference
 from studio.training.estimate import estimate, sequences
 from studio.training.plan import count_tokens, plan_run
 from tests.conftest import feedback_config
@@ -28,8 +29,8 @@ def kto_trainer(model_dir, dataset, tmp_path, **overrides):
     _, rows, _ = prepare_rows(config)
     examples, _, _ = kto.prepare_examples(config, rows, [], tokenizer)
     weights = kto.loss_weights([example["label"] for example in examples])
-    model, adapter, reference = kto.policy_and_reference(config, AutoModelForCausalLM.from_pretrained(model_dir),
-                                                         config.max_steps)
+    model, adapter, reference = policy_and_reference(config, AutoModelForCausalLM.from_pretrained(model_dir),
+                                                     config.max_steps, frozen_copy=True)
     trainer = kto.trainer_class()(
         model=model, ref_model=reference, peft_config=adapter, processing_class=tokenizer,
         args=kto.training_arguments(config, Path(config.output_dir), config.max_steps, False, weights),

@@ -18,6 +18,7 @@ from studio.preference_eval import answer_log_probs, pair_metrics
 from studio.preflight import check_run
 from studio.shapes import validate
 from studio.training import preference
+from studio.training.common import policy_and_reference
 from studio.training import run_training
 from tests.conftest import FIXTURES, PAIRS, pair_config
 
@@ -30,8 +31,8 @@ def dpo_trainer(model_dir, dataset, tmp_path, **overrides):
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     _, rows, _ = prepare_rows(config)
     examples, _ = tokens.tokenize_pairs(rows, tokenizer, config.cutoff_length)
-    model, adapter, reference = preference.policy_and_reference(
-        config, AutoModelForCausalLM.from_pretrained(model_dir), config.max_steps)
+    model, adapter, reference = policy_and_reference(
+        config, AutoModelForCausalLM.from_pretrained(model_dir), config.max_steps, frozen_copy=config.stage == "dpo")
     trainer = preference.trainer_class(config.stage)(
         model=model, ref_model=reference, peft_config=adapter, processing_class=tokenizer,
         args=preference.training_arguments(config, Path(config.output_dir), config.max_steps, False, False),
