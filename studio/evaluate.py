@@ -79,6 +79,8 @@ def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: in
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size]).to(device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        # Prompt and P-tuning put their virtual tokens' positions first in the logits: the input's are the last.
+        logits = logits[:, -batch["input_ids"].shape[1]:]
         labels = batch["labels"][:, 1:]
         losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels, ignore_index=IGNORED_LABEL, reduction="sum")
         total_loss += losses.item()

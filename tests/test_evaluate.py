@@ -53,6 +53,24 @@ def test_perplexity_is_finite_and_above_one(tiny_model_dir):
     assert math.isfinite(value) and value > 1
 
 
+@pytest.mark.parametrize("method", ["PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING"])
+def test_perplexity_of_a_prompt_method_scores_the_input_positions(tiny_model_dir, method):
+    """Prompt and P-tuning's logits start with their virtual tokens' positions; the score is of the input's (batch
+    compare of a prompt-tuning run failed on the lengths before), and the virtual tokens move it."""
+    import peft
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"instruction": "the sky", "input": "", "output": "is blue"},
+            {"instruction": "what is the colour of the sky today", "input": "", "output": "blue"}]
+    base = perplexity(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, rows, "instruction")
+    config = getattr(peft, {"PROMPT_TUNING": "PromptTuningConfig", "P_TUNING": "PromptEncoderConfig",
+                            "PREFIX_TUNING": "PrefixTuningConfig"}[method])(task_type="CAUSAL_LM", num_virtual_tokens=4)
+    tuned = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), config)
+    value = perplexity(tuned, tokenizer, rows, "instruction")
+    assert math.isfinite(value) and value > 1 and value != base
+
+
 def test_answering_batch_by_batch_gives_the_answers_of_evaluating_at_once(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
