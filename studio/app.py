@@ -7,7 +7,10 @@ Every handler is also an HTTP endpoint, so what a request may reach is set here,
 workspace and the samples (and folders named with --allow-paths), model code only with
 --allow-remote-code, requests only for the app's own host names and from its own pages.
 
-`tuning-studio train|generate|eval|export|data|runs ...` runs the command line instead (`python -m studio`).
+`tuning-studio train|queue|experiment|report|generate|eval|export|data|runs ...` runs the command line instead (`python -m studio`).
+
+While the app runs, its queue runner starts queued runs one after another (`studio.run_queue`); a restarted app
+goes on with the queue, and finds a job that trained on meanwhile through its run folder.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sys
 
 
 MAX_UPLOAD_MB = 100
-COMMANDS = ("train", "generate", "eval", "export", "data", "runs")  # the verbs of `python -m studio`
+COMMANDS = ("train", "queue", "experiment", "report", "generate", "eval", "export", "data", "runs")  # the verbs of `python -m studio`
 
 
 def first_free_port(host: str, start: int) -> int:
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     # What requests may reach is the launch's choice alone: an inherited setting does not widen it.
     os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(os.path.abspath(folder) for folder in args.allow_paths)
     os.environ[REMOTE_CODE_ENV] = "1" if args.allow_remote_code else ""
+    from studio.jobs import JobManager
     from studio.models import embedded_gguf_path
+    from studio.run_queue import start_runner
     from studio.ui import LAUNCH_OPTIONS, build_ui
     from studio.ui.guard import host_guard
     from studio.ui.lang import language_script
@@ -90,14 +95,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Note: {missing}", file=sys.stderr)
     port = args.port or first_free_port(args.host, 7860)
     demo = build_ui()
+    # The queue's runner has a job manager of its own: the page's finds the jobs it starts through their folders.
+    runner = start_runner(JobManager())
     print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
-    demo.queue().launch(
-        i18n=i18n, **LAUNCH_OPTIONS,
-        server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
-        auth=tuple(args.auth.split(":", 1)) if args.auth else None,
-        max_file_size=args.max_upload_mb * 1_000_000,
-        app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()]},
-    )
+    try:  # launch() returns when the server stops
+        demo.queue().launch(
+            i18n=i18n, **LAUNCH_OPTIONS,
+            server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
+            auth=tuple(args.auth.split(":", 1)) if args.auth else None,
+            max_file_size=args.max_upload_mb * 1_000_000,
+            app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()]},
+        )
+    finally:
+        runner.stop()
 
 
 if __name__ == "__main__":

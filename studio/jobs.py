@@ -7,10 +7,14 @@ Everything a job's state needs is in its run folder (job.json, events.jsonl, sum
 so a restarted app finds running jobs again, and a job killed without a summary is reported
 as failed rather than running forever.
 
+Runs may also wait in the queue (`studio.run_queue`): `advance` starts the first one whenever nothing trains
+in the workspace, so queued runs train one after another, each once the one before it ended, however it ended.
+
     manager = JobManager()
     run_dir = manager.start(config)
-    manager.status(run_dir)   # running | finished | aborted | failed
+    manager.status(run_dir)   # queued | running | finished | aborted | failed
     manager.abort(run_dir)
+    manager.advance()         # the next queued run, when nothing trains
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio import runs
+from studio import run_queue, runs
 from studio.config import RunConfig
 from studio.runs import load_run_config, log_tail, read_job, read_settings, read_summary, refuse_finished
 from studio.workspace import PROJECT_ROOT, training_holder, workspace_root
@@ -46,6 +50,10 @@ class RunInfo:
     error: str | None = None
 
 
+class Busy(ValueError):
+    """A training job already runs in this workspace: a new one must wait (or be queued)."""
+
+
 class JobManager:
     """One shared manager per app; one training job at a time on the machine."""
 
@@ -54,26 +62,64 @@ class JobManager:
         self._lock = threading.Lock()
 
     def start(self, config: RunConfig) -> Path:
+        """Start a run of `config` in config.output_dir (a new folder under runs/ when empty); a folder that holds
+        only its config.yaml (a queued run's) may be started. ValueError when it cannot start, Busy while a job
+        trains."""
         from studio.preflight import check_run
 
         config.validate()
         check_run(config)
-        with self._lock:
-            self._refuse_if_busy()
-            # Resolved, as the job's command line names it: a restarted app finds the job by that path.
-            run_dir = (Path(config.output_dir) if config.output_dir else runs.new_run_dir(config)).resolve()
-            if (run_dir / runs.SUMMARY).exists() or (run_dir / runs.JOB).exists():
-                raise ValueError(f"{run_dir.name} already holds a run; choose another output folder or resume it.")
-            check_processes(config.num_processes)
-            config.output_dir = str(run_dir.resolve())
-            run_dir.mkdir(parents=True, exist_ok=True)
-            runs.write_config(run_dir, config)
-            self._spawn(run_dir, config.num_processes, resume=False)
+        with self._lock, run_queue.locked():
+            return self._launch(config)
+
+    def _launch(self, config: RunConfig) -> Path:
+        """Start the checked `config`; call under the manager's lock and the queue's, which every start in the
+        workspace takes (the app's, the queue runner's, another app's), so no two see it free at once."""
+        self._refuse_if_busy()
+        # Resolved, as the job's command line names it: a restarted app finds the job by that path.
+        run_dir = (Path(config.output_dir) if config.output_dir else runs.new_run_dir(config)).resolve()
+        if (run_dir / runs.SUMMARY).exists() or (run_dir / runs.JOB).exists():
+            raise ValueError(f"{run_dir.name} already holds a run; choose another output folder or resume it.")
+        check_processes(config.num_processes)
+        config.output_dir = str(run_dir.resolve())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs.write_config(run_dir, config)
+        self._spawn(run_dir, config.num_processes, resume=False)
         return run_dir
+
+    def advance(self) -> Path | None:
+        """Start the first queued run when nothing trains in the workspace; the run started, or None.
+
+        A queued run that cannot start here (its settings refused by the checks before a run, e.g. not enough
+        memory) gets a failed summary saying why, and the next one is tried. A job that ends however it ends,
+        aborted included, frees the workspace: the next call goes on with the next queued run. Runs one at a time
+        across processes: the queue's lock is held from the pick to the start, as every start holds it."""
+        from studio.preflight import check_run
+
+        self._reap()
+        if not run_queue.queued():
+            return None
+        with self._lock, run_queue.locked():
+            if self.running() is not None or training_holder() is not None:
+                return None
+            for run_dir in run_queue.queued():
+                try:
+                    config = load_run_config(run_dir)
+                    config.output_dir = str(run_dir)
+                    config.validate()
+                    check_run(config)
+                    return self._launch(config)
+                except Busy:
+                    return None
+                except (ValueError, OSError) as error:
+                    runs.write_summary(run_dir, {"status": "failed", "error": str(error)})
+                finally:
+                    run_queue.drop_started()
+        return None
 
     def resume(self, run_dir: Path) -> Path:
         run_dir = Path(run_dir)
-        with self._lock:
+        with self._lock, run_queue.locked():
             self._refuse_if_busy()
             refuse_finished(run_dir, self.status(run_dir))
             if runs.latest_checkpoint(run_dir) is None:
@@ -85,12 +131,19 @@ class JobManager:
             self._spawn(run_dir, processes, resume=True)
         return run_dir
 
+    def _reap(self) -> None:
+        """Forget this manager's jobs that ended (collecting their exit status): their folders tell the rest."""
+        for run_dir, process in list(self._processes.items()):
+            if process.poll() is not None:
+                self._processes.pop(run_dir, None)
+
     def _refuse_if_busy(self) -> None:
         running = self.running()
         holder = training_holder()
         if running is not None or holder is not None:
             name = running.name if running is not None else Path(holder).name
-            raise ValueError(f"A training job is already running ({name}). Wait for it or abort it first.")
+            raise Busy(f"A training job is already running ({name}). Wait for it or abort it first, or add this "
+                       "run to the queue: it starts when the workspace is free.")
 
     def _spawn(self, run_dir: Path, processes: int, resume: bool) -> None:
         command = launch_command(processes, ["train", "--config", str(run_dir / runs.CONFIG),
@@ -118,13 +171,16 @@ class JobManager:
         return training_holder() == str(run_dir)
 
     def status(self, run_dir: Path) -> str:
-        """running | finished | aborted | failed; a dead job without a summary is marked failed."""
+        """queued | running | finished | aborted | failed (created: a folder with only its settings, not queued);
+        a dead job without a summary is marked failed."""
         run_dir = Path(run_dir)
         summary = read_summary(run_dir)
         if summary:
             return summary.get("status", "failed")
         if not (run_dir / runs.JOB).exists():
-            return "failed" if (run_dir / runs.EVENTS).exists() else "created"
+            if (run_dir / runs.EVENTS).exists():
+                return "failed"
+            return "queued" if run_queue.is_queued(run_dir) else "created"
         if self.is_alive(run_dir):
             return "running"
         self._mark_failed(run_dir)
@@ -159,11 +215,26 @@ class JobManager:
         return self.status(run_dir)
 
     def running(self) -> RunInfo | None:
-        return next((run for run in self.list_runs() if run.status == "running"), None)
+        """The job training now, if any (only folders with a job and no summary are looked at: the queue's runner
+        asks every few seconds)."""
+        for path in runs.run_folders():
+            if (path / runs.JOB).exists() and not (path / runs.SUMMARY).exists() and self.status(path) == "running":
+                return self.describe(path)
+        return None
 
     def list_runs(self) -> list[RunInfo]:
+        """Every run: the running job first, then the queued runs in the order they will start, then the others,
+        the latest started first."""
         found = [self.describe(path) for path in runs.run_folders()]
-        return sorted(found, key=lambda run: run.started or 0, reverse=True)
+        order = {path.name: index for index, path in enumerate(run_queue.queued())}
+
+        def rank(run: RunInfo) -> tuple:
+            if run.status == "running":
+                return 0, 0
+            if run.status == "queued":
+                return 1, order.get(run.name, len(order))
+            return 2, -(run.started or 0)
+        return sorted(found, key=rank)
 
     def describe(self, run_dir: Path) -> RunInfo:
         run_dir = Path(run_dir)

@@ -1,4 +1,4 @@
-"""The command line: train, generate, eval, export and data check, on the tiny model."""
+"""The command line on the tiny model: train, the queue, generate, eval, export and data check."""
 
 from __future__ import annotations
 
@@ -104,3 +104,59 @@ def test_train_runs_under_accelerate_launch(tiny_model_dir, tiny_sft_file, tmp_p
 def test_train_refuses_more_processes_than_the_machine_has_devices(capsys):
     assert main(["train", "--preset", "cpu-lora", "--set", "num_processes=99"]) == 1
     assert "num_processes is 99" in capsys.readouterr().err
+
+
+def queue_add(model_dir, dataset, *extra) -> int:
+    return main(["queue", "add", "--preset", "cpu-lora", "--dataset", str(dataset), "--set", f"base_model={model_dir}",
+                 "--set", "max_steps=2", "--set", "batch_size=2", "--set", "eval_steps=0",
+                 "--set", "validation_split=0", "--set", "probe_max_new_tokens=2", *extra])
+
+
+def test_queue_add_list_and_remove(tiny_model_dir, tiny_sft_file, workspace, capsys, monkeypatch):
+    monkeypatch.chdir(tiny_sft_file.parent)
+    assert queue_add(tiny_model_dir, tiny_sft_file.name, "--name", "first") == 0
+    assert queue_add(tiny_model_dir, tiny_sft_file) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "queued first (number 1 in the queue)" and out[1].endswith("(number 2 in the queue)")
+    # A data file named relative to where the command ran is kept as a full path: the run starts later, elsewhere.
+    assert f"dataset: {tiny_sft_file}" in (workspace / "runs" / "first" / "config.yaml").read_text()
+    assert main(["queue", "list"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[:3] for row in listed] == [["first", "queued", "lora"], [listed[1][0], "queued", "lora"]]
+    assert listed[0][3] == "tiny.jsonl"
+    assert queue_add(tiny_model_dir, tiny_sft_file, "--name", "first") == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["queue", "remove", "first"]) == 0
+    assert main(["queue", "remove", "first"]) == 1
+    assert "No run 'first'" in capsys.readouterr().err
+    assert main(["queue", "remove", listed[1][0]]) == 0
+    assert main(["queue", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "Nothing runs and the queue is empty."
+
+
+def test_queue_run_trains_the_queue_in_order(tiny_model_dir, tiny_sft_file, workspace, capsys):
+    for name in ("one", "two"):
+        assert queue_add(tiny_model_dir, tiny_sft_file, "--name", name) == 0
+    capsys.readouterr()
+    assert main(["queue", "run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["one", "one", "two", "two", "The queue is empty."]
+    assert lines[0] == "one: started (lora, tiny.jsonl)" and lines[1].startswith("one: finished in 0:")
+    assert lines[3].startswith("two: finished in")
+
+
+def test_ctrl_c_in_queue_run_leaves_the_running_job_alone(tiny_model_dir, tiny_sft_file, workspace, capsys,
+                                                          monkeypatch):
+    from studio.jobs import JobManager
+
+    assert queue_add(tiny_model_dir, tiny_sft_file, "--name", "long", "--set", "max_steps=3000") == 0
+
+    def interrupted(self, run_dir, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(JobManager, "wait", interrupted)
+    assert main(["queue", "run"]) == 130
+    assert "long goes on training" in capsys.readouterr().err
+    manager = JobManager()
+    assert manager.status(workspace / "runs" / "long") == "running"
+    assert manager.abort(workspace / "runs" / "long") == "aborted"

@@ -1,6 +1,6 @@
-"""The Train tab's runs: start, resume, abort and Train more, and the live view of the followed run (status line,
-progress bar, loss chart, reward charts, probe answers, log, the runs list, the card of a stopped run, and the
-buttons its status allows).
+"""The Train tab's runs: start, add to the queue, take out of it, resume, abort and Train more, and the live view of
+the followed run (status line, progress bar, loss chart, reward charts, probe answers, log, the runs list, the card
+of a stopped run, and the buttons its status allows).
 
 The live view reads only the run folder (events.jsonl, train.log), so a closed or reloaded browser loses
 nothing: on page load the tab follows the running job, else the newest run. Which run a browser follows
@@ -19,6 +19,7 @@ import pandas as pd
 from studio.access import client_run
 from studio.events import follow
 from studio.jobs import JobManager
+from studio.run_queue import enqueue, position, remove
 from studio.runs import load_run_config, log_tail, named_run_dir, read_summary
 from studio.runs import train_more as settings_to_go_on
 from studio.events import REWARD_METRICS
@@ -43,7 +44,7 @@ GRPO_CHARTS = ("reward", "reference_kl", "answer_length")
 REWARD_PARTS = {"reward_rule": "rule", "reward_length": "length", "reward_model": "reward_model"}
 GRPO_COLORS = {**REWARD_COLORS, "rule": "#2ca02c", "length": "#9467bd", "reward_model": "#8c564b"}
 # What the view outputs, in order (see show_run).
-VIEW_SIZE = 13
+VIEW_SIZE = 15
 
 
 def reward_view(run_path: str | None) -> tuple:
@@ -110,6 +111,30 @@ def start_run(manager: JobManager, request: gr.Request, run_name: str, *values) 
 
 
 @user_errors
+def enqueue_run(manager: JobManager, request: gr.Request, run_path: str | None, run_name: str, *values) -> tuple:
+    """Put a run of the settings last in the queue, in a folder named `run_name` (empty: date, method and dataset),
+    checked as Start checks it; it starts once nothing trains. The page follows it when nothing trains now (it
+    starts in a moment), else stays on the run it follows; the name field is emptied for the next run."""
+    folder = enqueue(read_settings(*values), run_name)
+    gr.Info(say(request, "train.queued_note", name=folder.name, position=position(folder) or 1))
+    try:
+        followed = str(client_run(run_path)) if run_path and manager.running() is not None else str(folder)
+    except ValueError:  # the followed run is gone meanwhile
+        followed = str(folder)
+    return followed, ""
+
+
+@user_errors
+def remove_queued(manager: JobManager, run_path: str | None) -> str | None:
+    """Take the followed run out of the queue before it starts (its folder, which holds only its settings, goes);
+    the page then follows the running job, else the newest run."""
+    if not run_path:
+        raise ValueError("Select a queued run in the runs list to remove it from the queue.")
+    remove(run_path)
+    return followed_run(manager)
+
+
+@user_errors
 def resume_run(manager: JobManager, run_path: str | None) -> str:
     if not run_path:
         raise ValueError("Select a run in the runs list to resume it.")
@@ -118,7 +143,7 @@ def resume_run(manager: JobManager, run_path: str | None) -> str:
 
 def run_card(run_path: str | None, status: str | None) -> list:
     """A stopped run's numbers for the card under the progress bar; hidden while it runs or with no run."""
-    if not run_path or status in (None, "running", "created"):
+    if not run_path or status in (None, "running", "created", "queued"):
         return [gr.update(visible=False), *[gr.skip()] * len(CARD_FIELDS)]
     summary = read_summary(Path(run_path))
     values = {
@@ -162,7 +187,7 @@ def abort_run(manager: JobManager, run_path: str | None) -> None:
 
 
 def followed_run(manager: JobManager) -> str | None:
-    """The run a newly opened page follows: the running job, else the newest run."""
+    """The run a newly opened page follows: the running job, else the next queued run, else the newest run."""
     runs = manager.list_runs()
     chosen = next((run for run in runs if run.status == "running"), runs[0] if runs else None)
     return str(chosen.path) if chosen else None
@@ -212,6 +237,8 @@ def run_view(manager: JobManager, run_path: str | None, request: gr.Request | No
     info = manager.describe(run_dir)
     events = follow(run_dir)
     status = f"**{info.name}** · {say(request, f'train.status.{info.status}')}"
+    if info.status == "queued":
+        status += f" · {say(request, 'train.queue_position', position=position(run_dir) or 1)}"
     if info.status == "failed" and info.error:
         status += f" — {error_text(info.error.splitlines()[0], language(request))}"
     return (status, progress_bar(events, info.status, request), loss_chart(events["loss_points"], request),
@@ -268,15 +295,18 @@ def busy_now(status: str | None) -> bool:
 
 
 def controls(status: str | None, busy: bool) -> list:
-    """Start, Abort, Resume, Train more and the next steps for the followed run's status: Start only while nothing
-    trains; Abort red and live only while the followed run runs; Resume for a run stopped part way; Train more and
-    the next steps for a finished run."""
+    """Start, Abort, Resume, Train more, the next steps, Add to queue and Remove from queue for the followed run's
+    status: Start only while nothing trains, Add to queue always (the main button while a job trains); Abort red
+    and live only while the followed run runs; Resume for a run stopped part way; Train more and the next steps for
+    a finished run; Remove from queue for a queued one."""
     running = status == "running"
     return [gr.update(interactive=not busy),
             gr.update(interactive=running, variant="stop" if running else "secondary"),
             gr.update(visible=status in RESUMABLE, interactive=not busy),
             gr.update(visible=status == "finished", interactive=not busy),
-            gr.update(visible=status == "finished")]
+            gr.update(visible=status == "finished"),
+            gr.update(variant="primary" if busy else "secondary"),
+            gr.update(visible=status == "queued")]
 
 
 def show_run(manager: JobManager, run_path: str | None, request: gr.Request | None = None, with_runs: bool = True) -> list:

@@ -1,4 +1,5 @@
-"""The Train tab's page: pick a model, data, method and settings; estimate, start, watch, abort and resume runs.
+"""The Train tab's page: pick a model, data, method and settings; estimate, start or queue, watch, abort and resume
+runs.
 
 This module lays the page out in sections (the settings, Estimate and the command-line tools, the run's
 actions, the live view) and wires their events; the handlers live beside it: `train_form` (the settings as a
@@ -25,9 +26,9 @@ from studio.ui.train_form import (
     stage_view,
 )
 from studio.ui.train_runs import (
-    CARD_FIELDS, GRPO_CHARTS, GRPO_COLORS, REWARD_COLORS, abort_run, followed_run, grpo_charts, probe_table, refresh,
-    resume_run, reward_view, run_card, run_settings, runs_frame, sample_table, selected_run, show_run, start_run,
-    train_more,
+    CARD_FIELDS, GRPO_CHARTS, GRPO_COLORS, REWARD_COLORS, abort_run, enqueue_run, followed_run, grpo_charts,
+    probe_table, refresh, remove_queued, resume_run, reward_view, run_card, run_settings, runs_frame, sample_table,
+    selected_run, show_run, start_run, train_more,
 )
 
 # Gradio 6's Textbox autoscroll follows only its first update; this keeps the newest log line in view.
@@ -59,7 +60,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> SimpleNamespace:
     page.settings = [page.widgets[name] for name in SETTINGS]
     page.view = [page.shown_status, page.shown_busy, page.status, page.progress, page.loss_chart_view, page.probes,
                  page.log, page.runs, page.start_button, page.abort_button, page.resume_button, page.more_button,
-                 page.next_steps]
+                 page.next_steps, page.queue_button, page.remove_button]
     page.show = bind(show_run, manager)
     _wire_page_load(page, manager, tab)
     _wire_form(page)
@@ -139,18 +140,21 @@ def _estimate_and_tools(page: SimpleNamespace) -> None:
 
 
 def _actions(page: SimpleNamespace) -> None:
-    """The followed run's status and plan, the run name, Start / Abort / Resume / Train more, the progress bar, and
-    the card of a stopped run with its next steps."""
+    """The followed run's status and plan, the run name, Start / Add to queue / Abort / Resume / Train more / Remove
+    from queue, the progress bar, and the card of a stopped run with its next steps."""
     page.status = gr.Markdown(i18n("train.status.none"), elem_id="train-status")
     page.plan_note = gr.Markdown(elem_id="train-plan")
     page.run_name = gr.Textbox(label=i18n("train.run_name"), placeholder=i18n("train.run_name_placeholder"),
                                info=i18n("train.run_name_help"), max_length=80, elem_id="train-run-name")
     with gr.Row(elem_id="train-actions"):
         page.start_button = gr.Button(i18n("train.start"), variant="primary", size="md", elem_id="train-start")
+        page.queue_button = gr.Button(i18n("train.enqueue"), size="md", elem_id="train-enqueue")
         page.abort_button = gr.Button(i18n("train.abort"), variant="secondary", size="md", interactive=False,
                                       elem_id="train-abort")
         page.resume_button = gr.Button(i18n("train.resume"), size="md", visible=False, elem_id="train-resume")
         page.more_button = gr.Button(i18n("train.more"), size="md", visible=False, elem_id="train-more")
+        page.remove_button = gr.Button(i18n("train.remove_queued"), size="md", visible=False,
+                                       elem_id="train-remove-queued")
     page.progress = gr.HTML(elem_id="train-progress")
     # The end of a run: its numbers, and where to go next (shown once the followed run has stopped).
     with gr.Group(visible=False, elem_id="train-card") as page.card:
@@ -235,12 +239,17 @@ def _wire_form(page: SimpleNamespace) -> None:
 
 
 def _wire_runs(page: SimpleNamespace, manager: JobManager) -> None:
-    """The runs' events: Start, Resume, Abort, a row clicked, the timer, and what follows the view (the log's
-    scroll, the preference settings, the reward charts, the card), and Train more."""
+    """The runs' events: Start, Add to queue, Remove from queue, Resume, Abort, a row clicked, the timer, and what
+    follows the view (the log's scroll, the preference settings, the reward charts, the card), and Train more."""
     show, run_state, view = page.show, page.run_state, page.view
     page.start_button.click(bind(start_run, manager), inputs=[page.run_name, *page.settings],
                             outputs=[run_state, page.run_name], api_name="start_run",
                             show_progress="hidden").success(show, inputs=run_state, outputs=view)
+    page.queue_button.click(bind(enqueue_run, manager), inputs=[run_state, page.run_name, *page.settings],
+                            outputs=[run_state, page.run_name], api_name="enqueue_run",
+                            show_progress="hidden").success(show, inputs=run_state, outputs=view)
+    page.remove_button.click(bind(remove_queued, manager), inputs=run_state, outputs=run_state,
+                             api_name="remove_queued").success(show, inputs=run_state, outputs=view)
     page.resume_button.click(bind(resume_run, manager), inputs=run_state, outputs=run_state,
                              api_name="resume_run").success(show, inputs=run_state, outputs=view)
     page.abort_button.click(bind(abort_run, manager), inputs=run_state, api_name="abort_run").then(

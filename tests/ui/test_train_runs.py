@@ -44,7 +44,7 @@ def test_a_started_run_is_followed_to_the_end(tiny_model_dir, tiny_sft_file, wor
             shown, busy = view[0], view[1]
         return view if shown == "finished" and not busy else None
 
-    status, _, line, progress, chart, probes, log, runs, start, abort, resume, more, next_steps = wait_for(finished)
+    status, _, line, progress, chart, probes, log, runs, start, abort, resume, more, next_steps, *queue = wait_for(finished)
     assert "finished" in line and "step 4/4" in progress and "step 4/4" in log
     assert "training loss" in chart and "validation loss" in chart
     # The probe rows come from the held-out split: each answer stands beside the answer the data gives.
@@ -55,6 +55,7 @@ def test_a_started_run_is_followed_to_the_end(tiny_model_dir, tiny_sft_file, wor
     # Stopped: Start is back, Abort grey and idle; a finished run offers Train more and the next steps.
     assert start["interactive"] is True and abort["interactive"] is False and abort["variant"] == "secondary"
     assert more["visible"] is True and next_steps["visible"] is True and resume["visible"] is False
+    assert queue[0]["variant"] == "secondary" and queue[1]["visible"] is False  # Add to queue; Remove from queue
     # Nothing changed since: a tick redraws nothing.
     assert all(update == gr.skip() for update in train_runs.refresh(manager, run_path, "finished", False))
     assert train_runs.followed_run(manager) == run_path

@@ -9,7 +9,7 @@ from studio.ui import train_tab
 
 ELEMENT_IDS = ("train-dataset", "train-method", "train-preset", "train-start", "train-abort", "train-resume",
                "train-loss-plot", "train-progress", "train-runs", "train-log", "train-status", "train-base-model",
-               "train-max-steps")
+               "train-max-steps", "train-enqueue", "train-remove-queued")
 
 
 def test_tab_builds_with_its_element_ids(workspace):
@@ -46,3 +46,7 @@ def test_runs_list_sits_in_the_right_column_above_the_log(workspace):
     sizes = {block.size for block in demo.blocks.values() if isinstance(block, gr.Button) and block.value != "↻"}
     assert sizes == {"md"}
     assert by_id["train-abort"].interactive is False and by_id["train-abort"].variant == "secondary"
+    # Add to queue sits beside Start; Remove from queue shows only for a queued run.
+    actions = [block.elem_id for block in by_id["train-start"].parent.children]
+    assert actions[:2] == ["train-start", "train-enqueue"] and "train-remove-queued" in actions
+    assert by_id["train-remove-queued"].visible is False
