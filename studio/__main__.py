@@ -1,6 +1,10 @@
 """The command line: the same code path the UI uses.
 
     python -m studio train --preset cpu-lora --dataset data.jsonl --output runs/demo [--set key=value ...]
+    python -m studio queue add --preset cpu-lora --dataset data.jsonl [--name demo] [--set key=value ...]
+    python -m studio queue list | remove NAME | run
+    python -m studio experiment NAME --dataset data.jsonl --methods lora,dora,ia3 [--run]   (studio/cli_experiments.py)
+    python -m studio report RUN | --experiment NAME | --runs RUN,RUN
     python -m studio generate [--base MODEL] [--adapter runs/demo] --prompt "..." [--temperature 0.7 ...]
     python -m studio eval [--base MODEL] [--adapter runs/demo] --dataset test.jsonl
     python -m studio export --run runs/demo --output merged/ [--merge]
@@ -15,6 +19,7 @@ import json
 import os
 import sys
 
+from studio import cli_experiments
 from studio.config import list_presets
 from studio.sampling import DEFAULTS, generation_settings
 
@@ -37,13 +42,12 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="Train a run (prints a progress line per logging step).")
-    train.add_argument("--preset", help=f"A preset name ({', '.join(list_presets())}) or a YAML path.")
-    train.add_argument("--config", help="A full config.yaml, e.g. a run folder's (same as --preset).")
-    train.add_argument("--dataset", help="Training data file.")
+    add_config_arguments(train)
     train.add_argument("--output", help="Run folder to write.")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override a setting; repeatable.")
     train.add_argument("--resume", action="store_true", help="Continue the run in --output (or --config's) from its last checkpoint.")
     train.set_defaults(handler=command_train)
+    add_queue_commands(commands)
+    cli_experiments.add_commands(commands, train_queue=command_queue_run)
 
     generate = commands.add_parser("generate", help="Answer one prompt.")
     _add_model_arguments(generate)
@@ -85,6 +89,31 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="List runs in the workspace.")
     runs.set_defaults(handler=command_runs)
     return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """A run's settings: a preset or a config.yaml, the data, and settings over them (train, queue add)."""
+    parser.add_argument("--preset", help=f"A preset name ({', '.join(list_presets())}) or a YAML path.")
+    parser.add_argument("--config", help="A full config.yaml, e.g. a run folder's (same as --preset).")
+    parser.add_argument("--dataset", help="Training data file.")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override a setting; repeatable.")
+
+
+def add_queue_commands(commands) -> None:
+    queue = commands.add_parser("queue", help="Runs that train one after another: add, list, remove, run.")
+    verbs = queue.add_subparsers(dest="queue_command", required=True)
+    add = verbs.add_parser("add", help="Put a run last in the queue (an open app, or `queue run`, starts it).")
+    add_config_arguments(add)
+    add.add_argument("--name", default="", help="The run's name: its folder under runs/ (default: date, method, data).")
+    add.set_defaults(handler=command_queue_add)
+    verbs.add_parser("list", help="The running job, then the queued runs in order.").set_defaults(
+        handler=command_queue_list)
+    remove = verbs.add_parser("remove", help="Take a run that has not started out of the queue (its folder goes).")
+    remove.add_argument("name")
+    remove.set_defaults(handler=command_queue_remove)
+    run = verbs.add_parser("run", help="Train the queued runs one after another until the queue is empty; Ctrl-C "
+                                       "stops waiting and leaves the running job alone.")
+    run.set_defaults(handler=command_queue_run)
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,6 +183,98 @@ def summary_line(summary: dict) -> str:
              f"{summary['trained_tokens']:,} tokens" if summary.get("trained_tokens") else "",
              f"at {summary['tokens_per_second']:,.0f} tokens/s" if summary.get("tokens_per_second") else ""]
     return f"{summary['status']} in {seconds // 60}:{seconds % 60:02d}: " + ", ".join(part for part in parts if part)
+
+
+def queued_config(args):
+    """The settings of `queue add`, with the paths a user typed made absolute: the run starts later, maybe in the
+    app, from another folder."""
+    from pathlib import Path
+
+    from studio.config import load_config, parse_overrides
+
+    overrides = parse_overrides(args.set)
+    if args.dataset:
+        overrides["dataset"] = args.dataset
+    config = load_config(args.config or args.preset, overrides)
+    for name in ("dataset", "validation_dataset", "base_model", "start_from", "reward_model"):
+        value = getattr(config, name)
+        if value and Path(value).expanduser().exists():
+            setattr(config, name, str(Path(value).expanduser().resolve()))
+    return config
+
+
+def command_queue_add(args) -> int:
+    from studio.run_queue import enqueue, position
+
+    folder = enqueue(queued_config(args), args.name)
+    place = position(folder)
+    print(f"queued {folder.name}" + (f" (number {place} in the queue)" if place else ""))
+    return 0
+
+
+def command_queue_list(args) -> int:
+    from studio.jobs import JobManager
+    from studio.run_queue import queued
+
+    manager = JobManager()
+    running = manager.running()
+    shown = ([running] if running else []) + [manager.describe(path) for path in queued()]
+    for run in shown:
+        print(f"{run.name:50} {run.status:9} {run.method:14} {run.dataset}")
+    if not shown:
+        print("Nothing runs and the queue is empty.")
+    return 0
+
+
+def command_queue_remove(args) -> int:
+    from studio.run_queue import remove
+
+    remove(args.name)
+    print(f"removed {args.name} from the queue")
+    return 0
+
+
+def command_queue_run(args, poll: float = 1.0) -> int:
+    """Start the queued runs one after another (or wait for those an open app starts), a line as each starts and
+    ends, until nothing runs and the queue is empty."""
+    import time
+
+    from studio.jobs import JobManager
+    from studio.run_queue import queued
+    from studio.runs import read_summary
+
+    manager = JobManager()
+    running = None
+    try:
+        while True:
+            waiting = queued()
+            started = manager.advance()
+            for path in waiting:
+                summary = read_summary(path)
+                if path != started and summary.get("status") == "failed":
+                    print(f"{path.name}: could not start: {summary.get('error', '')}", flush=True)
+            running = manager.running()
+            if running is None:
+                if not queued():
+                    print("The queue is empty.")
+                    return 0
+                time.sleep(poll)
+                continue
+            print(f"{running.name}: started ({running.method}, {running.dataset})", flush=True)
+            manager.wait(running.path)
+            print(f"{running.name}: {run_line(read_summary(running.path))}", flush=True)
+    except KeyboardInterrupt:
+        name = running.name if running is not None and manager.status(running.path) == "running" else None
+        print(f"stopped; {name} goes on training, " if name else "stopped; ", end="", file=sys.stderr)
+        print("the queued runs wait for `queue run` again or an open app.", file=sys.stderr)
+        return 130
+
+
+def run_line(summary: dict) -> str:
+    """How a run ended: its summary line, or why it failed."""
+    if summary.get("status") == "failed":
+        return "failed: " + (summary.get("error") or "").splitlines()[0] if summary.get("error") else "failed"
+    return summary_line(summary)
 
 
 def command_generate(args) -> int:

@@ -140,6 +140,8 @@ def client_config(config):
     """A RunConfig from a request with its paths resolved inside the allowed folders (ValueError otherwise)."""
     config.dataset = client_dataset(config.dataset)
     config.validation_dataset = client_dataset(config.validation_dataset, "validation dataset")
+    if config.heldout not in ("", "validation"):
+        config.heldout = client_dataset(config.heldout, "held-out dataset")
     config.base_model = client_model(config.base_model, run_bases())
     if config.start_from:
         config.start_from = str(client_run(config.start_from))

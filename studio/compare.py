@@ -1,8 +1,9 @@
 """Compare a run with its base model: side by side, temperature grid, batch before/after, general knowledge.
 
     result = batch_compare("demo", "presets/samples/reviews-test.jsonl", limit=20)
-    csv_path, markdown_path = write_report(result)
+    csv_path, markdown_path = write_report(result)   # and the result as JSON beside them: stored_results(run_dir)
     general_check("demo")["drift"]    # 0 = answers as the base gave them, 1 = nothing in common
+    save_general_check(check)          # comparisons/general-knowledge.json: stored_general_check(run_dir)
 
 The batch numbers are `evaluate_rows`' steps on the same rows and batches for each side, so they
 equal `python -m studio eval` (with and without --adapter); `stream_batch_compare` and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
+from datetime import datetime
 from itertools import zip_longest
 from pathlib import Path
 from typing import Iterator
@@ -23,11 +25,13 @@ from typing import Iterator
 from studio import runs
 from studio.config import EMBEDDED_MODEL, check_range
 from studio.metrics import ANSWER_METRICS
-from studio.workspace import atomic_write_text, safe_name
+from studio.workspace import atomic_write_json, atomic_write_text, safe_name
 
 SIDES = ("base", "tuned")
 REPORTS = runs.COMPARISONS
 VALIDATION = "validation"  # the dataset choice meaning the run's own held-out rows
+HELDOUT = "heldout"  # the stem of the held-out evaluation's files, written after training
+GENERAL_FILE = "general-knowledge.json"  # the last general-knowledge check
 METRICS = (*ANSWER_METRICS, "perplexity")
 LOWER_IS_BETTER = {"perplexity"}
 SHORT_ANSWER_WORDS = 4  # references this short are scored by exact match, longer ones by ROUGE-L
@@ -142,9 +146,7 @@ def stream_batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_
     """batch_compare as it goes: after each batch of rows one model answered, the result so far (each side's
     "details" only, "progress" = (answers given, answers to give)); with a reward model run, once more after
     it scored the batch; last, the whole result."""
-    from studio.evaluate import answer_rows, evaluation_prompts, perplexity, summarize
-    from studio.generate import cached_model, generation_lock
-    from studio.reward_scores import mean, reward_run
+    from studio.reward_scores import reward_run
 
     check_range("limit", limit or 0, 0, MAX_BATCH_ROWS)
     check_range("max_new_tokens", max_new_tokens or 1, 1, MAX_ANSWER_TOKENS)
@@ -152,6 +154,17 @@ def stream_batch_compare(run: str | Path, dataset: str, limit: int = 0, max_new_
     reward_dir = reward_run(reward)
     rows, shape, name = evaluation_rows(run_dir, dataset)
     rows = rows[:int(limit)] if limit else rows
+    yield from stream_rows_compare(run_dir, rows, shape, name, max_new_tokens, batch_size, reward_dir)
+
+
+def stream_rows_compare(run_dir: Path, rows: list[dict], shape: str, name: str, max_new_tokens: int | None = None,
+                        batch_size: int = 8, reward_dir: Path | None = None) -> Iterator[dict]:
+    """stream_batch_compare on rows already read, for a run folder already resolved (the training process's
+    held-out evaluation after a run uses it directly)."""
+    from studio.evaluate import answer_rows, evaluation_prompts, perplexity, summarize
+    from studio.generate import cached_model, generation_lock
+    from studio.reward_scores import mean
+
     models = dict(zip(SIDES, (cached_model(base_of(run_dir)), cached_model(None, run_dir))))
     prompts = {side: evaluation_prompts(tokenizer, rows, shape, max_new_tokens or None)
                for side, (_, tokenizer) in models.items()}
@@ -262,12 +275,31 @@ def to_markdown(result: dict) -> str:
             f"{markdown_table(totals(result))}\n\n## Per row\n\n{markdown_table(comparison_rows(result))}\n")
 
 
-def write_report(result: dict) -> tuple[Path, Path]:
-    """The per-row table as CSV, and totals plus rows as Markdown, in the run's comparisons/ folder."""
-    folder = run_folder(result["run"]) / REPORTS
-    stem = safe_name(f"{result['dataset']}-{result['base']['rows']}-rows")
+def write_report(result: dict, run_dir: Path | None = None, stem: str = "") -> tuple[Path, Path]:
+    """The per-row table as CSV, and totals plus rows as Markdown, in the run's comparisons/ folder, with the whole
+    result beside them as JSON (`stored_results` reads it back). `run_dir`: the run folder where the caller resolved
+    it already; `stem`: the files' name (default: the dataset and the row count)."""
+    folder = (Path(run_dir) if run_dir else run_folder(result["run"])) / REPORTS
+    stem = stem or safe_name(f"{result['dataset']}-{result['base']['rows']}-rows")
     csv_path = atomic_write_text(folder / f"{stem}.csv", to_csv(comparison_rows(result)))
+    stored = {"kind": "batch", "saved": datetime.now().isoformat(timespec="seconds"),
+              "headline": headline_metric(result), **result}
+    atomic_write_json(folder / f"{stem}.json", stored)
     return csv_path, atomic_write_text(folder / f"{stem}.md", to_markdown(result))
+
+
+def stored_results(run_dir: Path) -> list[dict]:
+    """The batch compare results stored in the run's comparisons/ folder, newest first, each with its "file"."""
+    found = [(path, runs.read_json(path)) for path in (Path(run_dir) / REPORTS).glob("*.json")]
+    results = [{**stored, "file": path.name} for path, stored in found
+               if stored and stored.get("kind") == "batch" and isinstance(stored.get("base"), dict)]
+    return sorted(results, key=lambda stored: (str(stored.get("saved")), stored["file"]), reverse=True)
+
+
+def stored_heldout(run_dir: Path) -> dict | None:
+    """The held-out evaluation stored after training (RunConfig.heldout), or None."""
+    stored = runs.read_json(Path(run_dir) / REPORTS / f"{HELDOUT}.json")
+    return stored if stored and stored.get("kind") == "batch" else None
 
 
 # ---------------------------------------------------------------- general knowledge
@@ -311,3 +343,16 @@ def general_check(run: str | Path, max_new_tokens: int = 64, prompts=GENERAL_PRO
     """Base and tuned answer everyday prompts greedily; the drift says how much tuning changed them."""
     *_, result = stream_general_check(run, max_new_tokens, prompts)
     return result
+
+
+def save_general_check(result: dict, run_dir: Path | None = None) -> Path:
+    """The general-knowledge check's result as JSON in the run's comparisons/ folder (`stored_general_check`)."""
+    folder = (Path(run_dir) if run_dir else run_folder(result["run"])) / REPORTS
+    stored = {"kind": "general", "saved": datetime.now().isoformat(timespec="seconds"), **result}
+    return atomic_write_json(folder / GENERAL_FILE, stored)
+
+
+def stored_general_check(run_dir: Path) -> dict | None:
+    """The last general-knowledge check stored for the run, or None."""
+    stored = runs.read_json(Path(run_dir) / REPORTS / GENERAL_FILE)
+    return stored if stored and stored.get("kind") == "general" else None

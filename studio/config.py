@@ -40,6 +40,8 @@ REWARD_RULES = ("", "exact", "contains", "regex")
 PREFERENCE_LOSSES = ("sigmoid", "ipo", "hinge", "sigmoid_norm", "apo_zero", "apo_down", "nca_pair", "sppo_hard",
                      "bco_pair", "aot", "aot_unpaired", "discopop")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+HELDOUT_VALIDATION = "validation"  # the heldout choice meaning the run's own validation rows
+ANSWER_STAGES = ("sft", "grpo")  # stages whose rows hold a prompt and its reference answer
 EMBEDDED_MODEL = "embedded"
 SAVED_PRESET_HEADER = "# Saved from Tuning Studio"
 # What a run trains on and where it writes belong to the run; a preset is how to train. What runs on this
@@ -56,7 +58,7 @@ LIMITS = {
     "logging_steps": (1, 10_000_000), "eval_steps": (0, 10_000_000), "save_steps": (1, 10_000_000),
     "probe_max_new_tokens": (1, 4096), "preference_beta": (0.0, 100.0), "num_processes": (1, 1024),
     "reward_length": (0, 10_000), "grpo_generations": (2, 64), "grpo_max_new_tokens": (1, 4096),
-    "grpo_temperature": (0.05, 2.0),
+    "grpo_temperature": (0.05, 2.0), "heldout_rows": (1, 10_000),
 }
 MAX_PROBE_PROMPTS = 20
 MAX_TEXT_SETTING = 100_000  # characters in any text setting (a chat template is the longest)
@@ -116,6 +118,8 @@ class RunConfig:
     grpo_generations: int = setting(4, "GRPO: answers sampled per prompt (the group each answer's reward is compared within).")
     grpo_max_new_tokens: int = setting(64, "GRPO: the longest sampled answer, in tokens.")
     grpo_temperature: float = setting(1.0, "GRPO: sampling temperature of the answers (higher = more varied groups to learn from).")
+    heldout: str = setting("", "After a finished run, answer these rows with the base and the tuned model and keep the scores (batch compare): 'validation' (the run's own validation rows), a dataset file or workspace dataset name, or empty for none.")
+    heldout_rows: int = setting(40, "How many rows the held-out evaluation after training answers (the first ones).")
     start_from: str = setting("", "A finished run whose adapter this run goes on training (Train more, or DPO / ORPO after SFT, where that run's model is then the reference); empty = a new adapter.")
 
     def validate(self) -> "RunConfig":
@@ -140,6 +144,7 @@ class RunConfig:
         if self.stage == "grpo" and not (self.reward_model or self.reward_rule or self.reward_length):
             raise ValueError("GRPO learns from rewards: set reward_model (a reward-model run), reward_rule (against the "
                              "reference answers) or reward_length (a target length), or several.")
+        self.check_heldout()
         if self.reward_rule == "regex" and not self.reward_pattern:
             raise ValueError("reward_rule regex needs reward_pattern, the pattern a good answer matches.")
         if self.reward_pattern:
@@ -148,6 +153,20 @@ class RunConfig:
             except re.error as error:
                 raise ValueError(f"reward_pattern is not a valid regular expression: {error}.") from None
         return self
+
+    def check_heldout(self) -> None:
+        """The held-out evaluation compares answers with reference answers: a reward model writes none, and only
+        instruction and chat rows hold them."""
+        if not self.heldout:
+            return
+        if self.stage == "rm":
+            raise ValueError("A reward model (stage rm) writes no answers to evaluate; leave heldout empty.")
+        if self.heldout == HELDOUT_VALIDATION and self.stage not in ANSWER_STAGES:
+            raise ValueError(f"heldout 'validation' needs rows with reference answers, which stage {self.stage} "
+                             "does not train on; name an instruction or chat file instead, or leave heldout empty.")
+        if self.heldout == HELDOUT_VALIDATION and not self.validation_dataset and self.validation_split <= 0:
+            raise ValueError("heldout 'validation' needs validation rows: set validation_split above 0 or "
+                             "validation_dataset, or name a test file instead.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -48,6 +48,27 @@ def test_csv_and_markdown_hold_every_row_with_awkward_text_intact():
     assert "a \\| b<br>c" in markdown and "| exact_match | 0.0 | 1.0 | 1.0 |" in markdown
 
 
+def test_every_batch_compare_and_knowledge_check_is_stored_as_json_beside_its_tables(own_run):
+    assert compare.stored_results(own_run) == [] and compare.stored_heldout(own_run) is None
+    assert compare.stored_general_check(own_run) is None
+    result = {**fake_result(["positive", "negative"], ["Positive", "mixed"], ["positive", "negative"]),
+              "run": "tiny-lora"}
+    csv_path, markdown_path = compare.write_report(result)
+    assert (csv_path.name, markdown_path.name) == ("test-2-rows.csv", "test-2-rows.md")
+    [stored] = compare.stored_results(own_run)
+    assert stored["file"] == "test-2-rows.json" and stored["headline"] == "exact_match"
+    assert (stored["base"], stored["tuned"], stored["dataset"]) == (result["base"], result["tuned"], "test")
+    compare.write_report(result, own_run, compare.HELDOUT)
+    assert compare.stored_heldout(own_run)["tuned"]["exact_match"] == 1.0
+    assert sorted(item["file"] for item in compare.stored_results(own_run)) == ["heldout.json", "test-2-rows.json"]
+    check = {"run": "tiny-lora", "rows": [{"prompt": "2+2?", "base": "4", "tuned": "four", "similarity": 0.0}],
+             "drift": 1.0, "progress": (2, 2)}
+    assert compare.save_general_check(check) == own_run / compare.REPORTS / compare.GENERAL_FILE
+    stored_check = compare.stored_general_check(own_run)
+    assert stored_check["drift"] == 1.0 and stored_check["rows"] == check["rows"]
+    assert len(compare.stored_results(own_run)) == 2  # the check is not a batch result
+
+
 def test_drift_is_one_minus_the_mean_similarity():
     similarities, moved = compare.drift(["Paris is the capital.", "4"], ["Paris is the capital.", "seven"])
     assert similarities == [1.0, 0.0] and moved == 0.5
@@ -71,6 +92,8 @@ def test_batch_compare_equals_the_eval_command_on_the_same_rows(trained_run, tin
     csv_path, markdown_path = compare.write_report(result)
     assert csv_path.parent == trained_run / compare.REPORTS
     assert len(list(csv.DictReader(csv_path.open()))) == 5 and "| perplexity |" in markdown_path.read_text()
+    stored = json.loads(csv_path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert stored["tuned"] == result["tuned"] and stored["base"] == result["base"] and stored["kind"] == "batch"
 
 
 def test_batch_compare_on_the_runs_own_validation_rows(trained_run):

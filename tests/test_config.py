@@ -131,3 +131,26 @@ def test_numbers_are_finite_and_bounded_and_the_message_names_the_setting_and_it
 def test_whole_number_settings_refuse_what_is_not_a_whole_number_with_a_message(value):
     with pytest.raises(ValueError, match="batch_size must be a whole number"):
         from_dict({"batch_size": value})
+
+
+def test_the_heldout_evaluation_is_off_by_default_bounded_and_refused_where_it_cannot_work(tmp_path):
+    defaults = RunConfig()
+    assert (defaults.heldout, defaults.heldout_rows) == ("", 40) and help_text("heldout") and help_text("heldout_rows")
+    assert all("heldout" not in load_config(preset, {"dataset": "x.jsonl"}).overrides()
+               for preset in ("cpu-lora", "cpu-dpo", "cpu-rm"))
+    config = from_dict({"dataset": "x.jsonl", "heldout": "validation", "heldout_rows": "12"}).validate()
+    path = tmp_path / "run.yaml"
+    path.write_text(config.to_yaml())
+    assert load_config(str(path)) == config and config.heldout_rows == 12
+    from_dict({"dataset": "x.jsonl", "stage": "dpo", "heldout": "test.jsonl"}).validate()
+    refusals = [
+        ({"heldout_rows": 0}, r"heldout_rows must be a number from 1 to 10000"),
+        ({"heldout": "validation", "stage": "dpo"}, "needs rows with reference answers"),
+        ({"heldout": "validation", "validation_split": 0}, "needs validation rows"),
+        ({"heldout": "test.jsonl", "stage": "rm"}, "writes no answers"),
+    ]
+    for values, message in refusals:
+        with pytest.raises(ValueError, match=message):
+            from_dict({"dataset": "x.jsonl", **values}).validate()
+    from_dict({"dataset": "x.jsonl", "heldout": "validation", "validation_split": 0,
+               "validation_dataset": "v.jsonl"}).validate()

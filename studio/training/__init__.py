@@ -3,7 +3,9 @@
 Run by the job manager as a subprocess (`python -m studio train --config run/config.yaml`), or directly from
 the command line. `run_training` opens the run folder, holds the workspace's training lock and hands the job
 to its stage's recipe; while the recipe trains it appends to `events.jsonl`, and at the end `summary.json`
-says finished, aborted or failed. Touching `<run>/abort` (or SIGTERM) stops it after the current step with a
+says finished, aborted or failed. A finished run with `heldout` set first answers those rows with the base and the
+tuned model (compare's batch compare, kept in comparisons/); its failure is noted in the summary, the run stays
+finished. Touching `<run>/abort` (or SIGTERM) stops it after the current step with a
 checkpoint.
 
 Each recipe is one module with the same shape, `train(job) -> summary`, over the pieces in `common`:
@@ -30,7 +32,7 @@ import torch
 from studio import runs
 from studio.config import RunConfig
 from studio.preflight import check_run
-from studio.training.common import Job, describe_error, is_main_process, world_size
+from studio.training.common import Job, describe_error, evaluate_heldout, is_main_process, world_size
 from studio.workspace import TrainingLock
 
 RECIPES = {"sft": "sft", "pretrain": "sft", "rm": "reward", "grpo": "grpo", "dpo": "preference", "orpo": "preference",
@@ -86,6 +88,9 @@ def run_recipe(job: Job) -> dict:
             runs.write_summary(job.run_dir, summary)
         job.record({"event": "failed", "error": message, "time": time.time()})
         raise
+    if job.main and summary["status"] == "finished" and job.config.heldout:
+        # Still holding the training lock: the next queued run starts once this process is done with the model.
+        summary.update(evaluate_heldout(job))
     if job.main:
         runs.write_summary(job.run_dir, summary)
     job.record({"event": summary["status"], "time": time.time()})

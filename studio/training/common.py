@@ -1,12 +1,15 @@
 """What every training recipe shares: the precision policy, TrainingArguments, the `prepared` event,
-the probes, fit (train, evaluate the last step, save, summarise) and saving the result."""
+the probes, fit (train, evaluate the last step, save, summarise, with the peak memory), saving the result, and the
+held-out evaluation after a finished run (RunConfig.heldout: compare's batch compare, stored in comparisons/)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import torch
 
 from studio import runs
-from studio.config import RunConfig
+from studio.config import HELDOUT_VALIDATION, RunConfig
 from studio.messages import to_messages, training_messages
 from studio.methods import (
     PROMPT_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits, peft_config, saves_adapter,
@@ -142,9 +145,68 @@ def fit(job: Job, trainer, callback, save, facts: dict) -> dict:
         "wall_seconds": round(time.time() - job.started, 1),
         "tokens_per_second": round(callback.trained_tokens / train_seconds, 1) if train_seconds else None,
         "steps": trainer.state.global_step,
+        "peak_memory_mb": peak_memory_mb(),
         **facts,
         "error": None,
     }
+
+
+def peak_memory_mb() -> float:
+    """The most memory this process has held, in MiB: on a GPU what torch allocated there, else the process's peak
+    resident size (the main process's own; the Trainer's data loaders run in it)."""
+    if pick_device() == "cuda":
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 2**10, 1)  # bytes on macOS, KiB on Linux
+
+
+def evaluate_heldout(job: Job) -> dict:
+    """After a finished run, batch compare of the base and the tuned model on the held-out rows
+    (RunConfig.heldout), stored in the run's comparisons/ (compare.stored_heldout reads it): the summary's facts
+    of it. It never fails the run: an error is recorded as the summary's heldout_error instead."""
+    started = time.time()
+    try:
+        result = heldout_result(job)
+    except (Exception, KeyboardInterrupt) as error:
+        message = "Stopped by the user." if isinstance(error, KeyboardInterrupt) else describe_error(error)
+        job.record({"event": "heldout", "error": message, "time": time.time()})
+        return {"heldout": None, "heldout_error": message, "heldout_seconds": round(time.time() - started, 1)}
+    from studio.compare import HELDOUT, headline_metric
+
+    metric = headline_metric(result)
+    facts = {"dataset": result["dataset"], "rows": result["base"]["rows"], "metric": metric,
+             "base": result["base"][metric], "tuned": result["tuned"][metric], "file": f"{HELDOUT}.json"}
+    job.record({"event": "heldout", **facts, "time": time.time()})
+    return {"heldout": facts, "heldout_error": None, "heldout_seconds": round(time.time() - started, 1)}
+
+
+def heldout_result(job: Job) -> dict:
+    """The held-out rows answered by base and tuned (the Compare tab's batch compare), the result written as its
+    report is; an abort request stops it between batches."""
+    from studio import compare, data
+    from studio.examples import prepare_rows, resolve_dataset_path
+
+    config = job.config
+    if config.heldout == HELDOUT_VALIDATION:
+        shape, _, rows = prepare_rows(config)
+        name = f"{job.run_dir.name}-validation"
+    else:
+        loaded = data.load_dataset(resolve_dataset_path(config.heldout))
+        shape, rows, name = loaded.shape, loaded.rows, Path(loaded.source).stem
+    if not rows:
+        raise ValueError("The held-out evaluation found no rows to answer.")
+    print(f"Held-out evaluation: base and tuned answer {min(len(rows), config.heldout_rows)} rows of {name}",
+          flush=True)
+    gc.collect()  # the trained model is let go of: make room for the two the comparison loads
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    for result in compare.stream_rows_compare(job.run_dir, rows[:config.heldout_rows], shape, name):
+        if runs.abort_requested(job.run_dir):
+            raise ValueError("Stopped by the user before the held-out evaluation ended.")
+    compare.write_report(result, job.run_dir, compare.HELDOUT)
+    return result
 
 
 def mixed_precision(precision: str, device: str) -> dict:

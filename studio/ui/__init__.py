@@ -12,7 +12,7 @@ from studio.jobs import JobManager
 from studio.models import device_summary
 from studio.ui.common import bind, dataset_choices
 from studio.ui.lang import CHOOSE_LANGUAGE, TOAST_CSS, language, say
-from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, train_tab
+from studio.ui import chat_tab, compare_tab, dataset_tab, export_tab, methods_tab, train_tab
 from studio.ui.i18n import i18n
 from studio.workspace import workspace_root
 
@@ -34,6 +34,8 @@ def build_ui(manager: JobManager | None = None) -> gr.Blocks:
                 draft = dataset_tab.build(manager)
             with gr.Tab(i18n("tab.train"), id="train") as train:
                 train_view = train_tab.build(manager, train)
+            with gr.Tab(i18n("tab.methods"), id="methods") as methods:
+                methods_tab.build(manager, methods)
             with gr.Tab(i18n("tab.chat"), id="chat") as chat:
                 chat_model = chat_tab.build(manager, chat)
             with gr.Tab(i18n("tab.compare"), id="compare") as compare:
@@ -61,6 +63,8 @@ CSS = """
 .compare-actions button { flex: 0 0 auto !important; width: auto !important; white-space: nowrap; }
 #train-runs table, #train-probes table { font-size: var(--text-sm); }
 #train-loss-plot svg { color: var(--body-text-color); display: block; }
+#methods-table table, #methods-queue-table table { font-size: var(--text-sm); }
+#methods-train-chart svg, #methods-eval-chart svg { color: var(--body-text-color); display: block; }
 """
 
 

@@ -17,7 +17,7 @@ from studio.chat import build_messages
 from studio.sampling import generation_settings
 from studio.compare import (
     GENERAL_PROMPTS, SIDES, VALIDATION, comparison_rows, headline_metric, score_grid, stream_batch_compare,
-    stream_general_check, stream_grid, stream_side_by_side, totals, write_report,
+    save_general_check, stream_general_check, stream_grid, stream_side_by_side, totals, write_report,
 )
 from studio.reward_scores import reward_run
 from studio.votes import BlindPair, new_pair, record_vote, vote_tally
@@ -278,6 +278,7 @@ def general(run: str, max_new_tokens, request: gr.Request | None = None):
     for result in stream_general_check(run, int(max_new_tokens or 64)):
         if result["drift"] is None:
             yield progress_line(request, result["progress"], pace), gr.skip(), gr.skip(), general_frame(request, result["rows"])
+    save_general_check(result)
     yield (done_line(request, result["progress"][1], pace), gr.update(value=result["drift"], visible=True),
            drift_reading(request, result["drift"]), general_frame(request, result["rows"]))
 

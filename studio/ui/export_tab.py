@@ -1,8 +1,8 @@
 """The Export tab: take a finished run's result out of the studio.
 
-Download the adapter (or a freeze/full run's model) as a zip, or merge a LoRA-style adapter
-into a full model folder that plain transformers loads; both are written under the
-workspace's exports/. The tab shows the folder written and Python that loads it.
+Download the adapter (or a freeze/full run's model) as a zip, merge a LoRA-style adapter
+into a full model folder that plain transformers loads, or make the run's report (one HTML file to send);
+all are written under the workspace's exports/. The tab shows the folder written and Python that loads it.
 It is a tab of its own, not part of Compare: exporting is the step after a run is judged,
 and it works on any finished run without loading a model into the app. Make the zip and
 Merge wait for a run to act on; Merge stays off, with the reason beside it, for a run that
@@ -97,6 +97,17 @@ def merge(run: str, name: str, request: gr.Request | None = None) -> list:
     return ["", str(folder), code]
 
 
+def make_report(run: str, request: gr.Request | None = None) -> list:
+    """(message, download) of the run's report: one self-contained HTML file in exports/, in the page's language."""
+    from studio.report import run_report
+
+    try:
+        path = run_report(run_folder(run), language(request))
+    except ValueError as error:
+        return refused(error, 1, request)
+    return ["", gr.update(value=str(path), visible=True)]
+
+
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, with the run it followed selected."""
     return gr.Tabs(selected="export"), run_update(manager, run_name(run_path))
@@ -124,6 +135,11 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
             merge_button = gr.Button(i18n("export.merge"), variant="primary", size="md", interactive=False,
                                      elem_id="export-merge")
             merge_note = gr.Markdown(visible=False, elem_id="export-merge-note")
+        with gr.Column(variant="panel"):
+            gr.Markdown(i18n("export.report_help"))
+            report_button = gr.Button(i18n("export.report"), size="md", interactive=False, elem_id="export-report")
+            report_download = gr.DownloadButton(i18n("export.report_download"), variant="primary", size="md",
+                                                visible=False, elem_id="export-report-download")
     message = gr.Markdown(elem_id="export-message")
     folder = gr.Textbox(label=i18n("export.folder"), interactive=False, buttons=["copy"], elem_id="export-folder")
     code = gr.Code(language="python", label=i18n("export.code"), interactive=False, elem_id="export-code")
@@ -136,9 +152,13 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     buttons = [zip_button, merge_button, merge_note, message]
     run.change(show_run, inputs=run, outputs=shown, show_progress="hidden")
     run.change(actions, inputs=run, outputs=buttons, show_progress="hidden")
+    # Another run's report is not offered for this one; any finished run can have one.
+    run.change(lambda chosen: [gr.update(interactive=bool(chosen)), gr.update(visible=False)], inputs=run,
+               outputs=[report_button, report_download], show_progress="hidden", api_visibility="private")
     gr.on(triggers=None, fn=show_run, inputs=run, outputs=shown)
     gr.on(triggers=None, fn=actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Progress shows on the message line alone: the folder and code of an earlier export stay readable.
     zip_button.click(make_zip, inputs=run, outputs=[message, download, folder, code], show_progress_on=message)
     merge_button.click(merge, inputs=[run, name], outputs=[message, folder, code], show_progress_on=message)
+    report_button.click(make_report, inputs=run, outputs=[message, report_download], show_progress_on=message)
     return run

@@ -157,6 +157,11 @@ EN.update({
                        "workspace's exports/.",
     "export.zip": "Make the zip",
     "export.download": "Download zip",
+    "export.report_help": "**Report**: one HTML file to send to colleagues (it opens from an email, with nothing "
+                          "to install or fetch): the data, the settings, the curves, the probe answers, before and "
+                          "after, votes, knowledge drift, time and hardware.",
+    "export.report": "Make the report",
+    "export.report_download": "Download report (HTML)",
     "export.merge_help": "**Merge** the adapter into the base weights: a full model folder in exports/ that plain "
                          "transformers loads, no PEFT needed. Prompt methods add virtual tokens and cannot be merged.",
     "export.merge_name": "Folder name",
@@ -311,6 +316,10 @@ ZH.update({
     "export.zip_help": "把适配器（或冻结法/全参数训练的模型）打包成 zip **下载**，写入工作区的 exports/。",
     "export.zip": "打包 zip",
     "export.download": "下载 zip",
+    "export.report_help": "**报告**：一个可以发给同事的 HTML 文件（作为邮件附件即可打开，无需安装或联网）：数据、设置、曲线、"
+                          "探针回答、训练前后对比、投票、常识漂移、耗时与硬件。",
+    "export.report": "生成报告",
+    "export.report_download": "下载报告（HTML）",
     "export.merge_help": "把适配器**合并**进基础权重：在 exports/ 中得到一个完整模型文件夹，用普通 transformers 即可加载，"
                          "无需 PEFT。提示类方法添加的是虚拟词元，无法合并。",
     "export.merge_name": "文件夹名称",

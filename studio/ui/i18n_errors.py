@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from studio.ui.i18n_methods import ERRORS_ZH as METHODS_ERRORS_ZH
 from studio.ui.i18n_stages import ERRORS_ZH as STAGES_ERRORS_ZH
 from studio.ui.i18n_votes import ERRORS_ZH as VOTES_ERRORS_ZH
 
@@ -160,8 +161,14 @@ ERRORS_ZH: list[tuple[str, str]] = [
     (r"No dataset '(.+)' in the workspace's datasets\.", "工作区的数据集中没有 '{0}'。"),
     (r"'(.+)' is not a plain dataset name \(no folders, no '\.\.'\)\.",
      "'{0}' 不是单纯的数据集名称（不能含文件夹或 '..'）；请从列表中选择数据集。"),
-    (r"A training job is already running \((.+)\)\. Wait for it or abort it first\.",
-     "已有训练在运行（{0}）。请等它结束，或先中止它。"),
+    (r"A training job is already running \((.+)\)\. Wait for it or abort it first, or add this run to the queue: "
+     r"it starts when the workspace is free\.",
+     "已有训练在运行（{0}）。请等它结束或先中止它，也可以把这次训练加入队列：工作区空闲时它就会开始。"),
+    (r"(.+) is not waiting in the queue; only a queued run that has not started can be removed from it\.",
+     "{0} 不在队列中等待；只有尚未开始的排队训练才能移出队列。"),
+    (r"Select a queued run in the runs list to remove it from the queue\.", "请先在训练记录中选中要移出队列的排队训练。"),
+    (r"(.+) and its numbered variants are all taken; name the run instead\.",
+     "{0} 及其带编号的名称都已被占用；请给这次训练起个名字。"),
     (r"(.+) has finished; resuming it would train it again and overwrite its result\. To train it further, use "
      r"Train more: a new run that starts from this one\.",
      "{0} 已完成；继续训练会重新训练并覆盖它的结果。要在它的基础上继续，请用“在此基础上再训练”：以它为起点的新训练。"),
@@ -197,6 +204,7 @@ ERRORS_ZH: list[tuple[str, str]] = [
      "start_from：{0} 是在基础模型 '{1}' 上训练的，这次用的是 '{2}'；请把基础模型设为 '{3}'。"),
     *VOTES_ERRORS_ZH,  # compare tab: votes as data, reward scores
     *STAGES_ERRORS_ZH,  # train tab: GRPO's rewards and rows
+    *METHODS_ERRORS_ZH,  # methods tab: comparisons and the queue
 ]
 
 

@@ -59,3 +59,13 @@ def test_refusals_speak_chinese_and_keep_what_was_shown(trained_run):
     assert message.startswith("⚠️ ")
     assert message.endswith("不是空的；请换一个新的文件夹名称，以免覆盖已有内容。")
     assert kept == [gr.skip()] * 2
+
+
+def test_a_finished_run_gets_its_report_in_the_page_language(trained_run):
+    message, download = export_tab.make_report("tiny-lora", ZH)
+    path = download["value"]
+    assert message == "" and download["visible"] and path.endswith(".html")
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("<!DOCTYPE html>") and 'lang="zh"' in text and "tiny-lora" in text
+    message, *kept = export_tab.make_report("../../etc", ZH)
+    assert message.startswith("⚠️ ") and kept == [gr.skip()]
