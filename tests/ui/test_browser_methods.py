@@ -93,7 +93,7 @@ def test_three_methods_queued_trained_read_and_reported(methods_app, tiny_model_
             for column in (3, 5, 9):
                 expect(table.locator(f'[data-testid="cell-{row}-{column}"]')).not_to_have_text("–")
         # The curves overlay the three runs; the reading is written from the numbers.
-        for chart in ("#methods-train-chart svg", "#methods-eval-chart svg"):
+        for chart in ('#methods-train-chart svg[role="img"]', '#methods-eval-chart svg[role="img"]'):
             expect(page.locator(chart)).to_have_count(1)
             for method in METHODS:
                 expect(page.locator(chart).get_by_text(method, exact=True).first).to_be_attached()
