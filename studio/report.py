@@ -266,7 +266,7 @@ def experiment_report(name: str | None = None, runs: list | None = None, languag
     return write_page(f"{stem[:100]}-{language}", title, body, language)
 
 
-TABLE_COLUMNS = ("run", "label", "method", "status", "trainable_parameters", "peak_memory_mb", "minutes",
+TABLE_COLUMNS = ("label", "method", "status", "trainable_parameters", "peak_memory_mb", "minutes",
                  "tokens_per_second", "eval_loss", "heldout_metric", "heldout_base", "heldout_tuned", "saved_mb")
 
 
