@@ -52,13 +52,14 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
                                       str(run_dir / "adapter"))
     after = evaluate_rows(plain.eval(), tokenizer, test.rows, test.shape)
-    tuned, tuned_tokenizer = load_for_chat(None, run_dir)
-    ours = evaluate_rows(tuned, tuned_tokenizer, test.rows, test.shape)
     print(f"exact match before {before['exact_match']:.3f} after {after['exact_match']:.3f}; "
           f"perplexity {before['perplexity']:.3f} -> {after['perplexity']:.3f}; {summary}")
     assert after["exact_match"] >= before["exact_match"] + 0.25
     assert after["perplexity"] < before["perplexity"]
-    assert ours["exact_match"] == after["exact_match"]
+    # The studio's own loading scores as plain PEFT does, row for row: the first two batches, at the same length.
+    tuned, tuned_tokenizer = load_for_chat(None, run_dir)
+    ours = evaluate_rows(tuned, tuned_tokenizer, test.rows[:16], test.shape, after["max_new_tokens"])
+    assert [row["exact_match"] for row in ours["details"]] == [row["exact_match"] for row in after["details"][:16]]
 
 
 def test_a_gguf_file_path_loads_like_the_embedded_model(embedded_workspace):
