@@ -7,11 +7,6 @@ import os
 import time
 from pathlib import Path
 
-# Run in parallel (pytest.ini: -n 2), each worker and every process it starts (jobs, the app) gets its share of the
-# cores: two workers each asking OpenMP for every core made a training step six times slower, not two.
-if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-
 import pytest
 
 from studio.config import RunConfig
@@ -474,9 +469,3 @@ def fake_reward_run(monkeypatch):
     scoring.is_reward_run = lambda folder: runs.read_settings(Path(folder)).get("stage") == "rm"
     monkeypatch.setitem(sys.modules, "studio.scoring", scoring)
     return run_dir, calls
-
-
-def pytest_collection_modifyitems(items):
-    """Slow tests first (in their files' order): run in parallel (`-n 2`, see pytest.ini), the long ones start
-    while there is still other work for the other worker, instead of leaving one worker alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
