@@ -36,8 +36,10 @@ def first_free_port(host: str, start: int) -> int:
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Tuning Studio: fine-tune a language model on your own data.",
-        epilog=f"The command line: %(prog)s {{{','.join(COMMANDS)}}} ... (%(prog)s train --help for one; "
-               "the same as python -m studio).")
+        # Lines of its own: wrapped, a program name with a hyphen could break in two.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"The command line (the same as python -m studio):\n  %(prog)s {{{','.join(COMMANDS)}}} ...\n"
+               "  %(prog)s train --help   (each command's own options)")
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only).")
     parser.add_argument("--port", type=int, default=None, help="Port (default: the first free one from 7860).")
     parser.add_argument("--workspace", default=None, help="Folder for datasets, runs and the model cache.")
