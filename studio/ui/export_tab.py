@@ -150,11 +150,12 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
         tab.select(refresh, inputs=run, outputs=run, show_progress="hidden")
     shown = [saved, name, code, download]
     buttons = [zip_button, merge_button, merge_note, message]
-    run.change(show_run, inputs=run, outputs=shown, show_progress="hidden")
-    run.change(actions, inputs=run, outputs=buttons, show_progress="hidden")
+    # The buttons come on after the run's panel is drawn: a zip asked for at once is not hidden by that drawing.
+    chosen = run.change(show_run, inputs=run, outputs=shown, show_progress="hidden")
+    chosen.then(actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Another run's report is not offered for this one; any finished run can have one.
-    run.change(lambda chosen: [gr.update(interactive=bool(chosen)), gr.update(visible=False)], inputs=run,
-               outputs=[report_button, report_download], show_progress="hidden", api_visibility="private")
+    chosen.then(lambda picked: [gr.update(interactive=bool(picked)), gr.update(visible=False)], inputs=run,
+                outputs=[report_button, report_download], show_progress="hidden", api_visibility="private")
     gr.on(triggers=None, fn=show_run, inputs=run, outputs=shown)
     gr.on(triggers=None, fn=actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Progress shows on the message line alone: the folder and code of an earlier export stay readable.

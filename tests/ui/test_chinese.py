@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 ALLOWED = {
     # methods, stages, formats and libraries
     "LoRA", "QLoRA", "AdaLoRA", "DoRA", "IA", "P-Tuning", "Prefix", "Prompt", "Tuning", "Freeze", "DPO", "ORPO",
-    "KTO", "SFT", "IPO", "PEFT", "GGUF", "JSON", "JSONL", "CSV", "TSV", "Python", "Jinja", "API", "CPU", "GPU",
+    "KTO", "SFT", "IPO", "PEFT", "GGUF", "JSON", "JSONL", "CSV", "HTML", "TSV", "Python", "Jinja", "API", "CPU", "GPU",
     "ROUGE-L", "ROUGE", "BLEU", "Top-p", "Top-k", "alpha", "beta", "lambda", "sigmoid", "hinge", "ipo",
     "sigmoid_norm", "apo", "nca", "sppo", "bco", "aot", "discopop", "bf", "fp", "auto", "transformers",
     "bitsandbytes", "safetensors", "zip", "Enter", "Shift", "Ctrl", "SmolLM", "M-Instruct", "Instruct",
