@@ -7,7 +7,7 @@
     python -m studio report RUN | --experiment NAME | --runs RUN,RUN
     python -m studio generate [--base MODEL] [--adapter runs/demo] --prompt "..." [--temperature 0.7 ...]
     python -m studio eval [--base MODEL] [--adapter runs/demo] --dataset test.jsonl
-    python -m studio export --run runs/demo --output merged/ [--merge]
+    python -m studio export --run runs/demo --output merged/ [--merge]  |  --gguf f16|q8_0|q4_0
     python -m studio data check FILE
     python -m studio runs
 """
@@ -73,8 +73,11 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="Copy a run's adapter, or merge it into a full model.")
     export.add_argument("--run", required=True)
-    export.add_argument("--output", required=True)
+    export.add_argument("--output", help="Folder to write (the adapter, or with --merge the merged model).")
     export.add_argument("--merge", action="store_true", help="Merge the adapter into the base weights.")
+    export.add_argument("--gguf", choices=("f16", "q8_0", "q4_0", "f32"),
+                        help="Instead: one GGUF file for llama.cpp and Ollama (adapter merged), with its Modelfile, "
+                             "in the workspace's exports/.")
     export.set_defaults(handler=command_export)
 
     data_command = commands.add_parser("data", help="Dataset tools.")
@@ -316,6 +319,16 @@ def command_eval(args) -> int:
 def command_export(args) -> int:
     from studio.export import export_run
 
+    if args.gguf:
+        from studio.gguf_export import export_run_gguf
+
+        written = export_run_gguf(args.run, args.gguf)
+        print(f"Wrote {written['gguf']} and its Modelfile. Run it with:")
+        for command in written["commands"]:
+            print(f"  {command}")
+        return 0
+    if not args.output:
+        raise ValueError("Name the folder to write with --output (or ask for --gguf).")
     folder = export_run(args.run, args.output, args.merge)
     print(f"Wrote {folder}")
     return 0

@@ -1,8 +1,9 @@
 """The Export tab: take a finished run's result out of the studio.
 
 Download the adapter (or a freeze/full run's model) as a zip, merge a LoRA-style adapter
-into a full model folder that plain transformers loads, or make the run's report (one HTML file to send);
-all are written under the workspace's exports/. The tab shows the folder written and Python that loads it.
+into a full model folder that plain transformers loads, write the model as one GGUF file with an Ollama
+Modelfile (llama.cpp, Ollama), or make the run's report (one HTML file to send); all are written under the
+workspace's exports/. The tab shows the folder written and Python that loads it.
 It is a tab of its own, not part of Compare: exporting is the step after a run is judged,
 and it works on any finished run without loading a model into the app. Make the zip and
 Merge wait for a run to act on; Merge stays off, with the reason beside it, for a run that
@@ -24,6 +25,7 @@ from studio.ui.common import ERROR_SECONDS, error_text, run_choices, run_name, r
 from studio.ui.i18n import i18n
 from studio.ui.lang import language, say
 
+GGUF_QUANTS = ("f16", "q8_0", "q4_0")  # offered here; f32 from the command line
 # PEFT types that add virtual tokens instead of changing weights: nothing to fold into the base.
 PROMPT_METHODS = ("PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING")
 
@@ -108,6 +110,22 @@ def make_report(run: str, request: gr.Request | None = None) -> list:
     return ["", gr.update(value=str(path), visible=True)]
 
 
+def make_gguf(run: str, quant: str, request: gr.Request | None = None) -> list:
+    """(message, download, folder, the Modelfile and the commands) of the run's model as one GGUF file in exports/."""
+    from studio.gguf_export import export_run_gguf
+
+    try:
+        if quant not in GGUF_QUANTS:
+            raise ValueError(f"GGUF number format '{str(quant)[:20]}' is not one of: {', '.join(GGUF_QUANTS)}.")
+        written = export_run_gguf(run_folder(run), quant)
+    except ValueError as error:
+        return refused(error, 3, request)
+    modelfile = written["modelfile"].read_text(encoding="utf-8")
+    commands = "\n".join(f"# {command}" for command in written["commands"])
+    return ["", gr.update(value=str(written["gguf"]), visible=True), str(written["gguf"]),
+            gr.update(value=f"{commands}\n\n# Modelfile\n" + "".join(f"# {line}\n" for line in modelfile.splitlines()))]
+
+
 def open_run(manager: JobManager, run_path: str | None) -> tuple:
     """From the Train tab: this tab, with the run it followed selected."""
     return gr.Tabs(selected="export"), run_update(manager, run_name(run_path))
@@ -136,6 +154,12 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
                                      elem_id="export-merge")
             merge_note = gr.Markdown(visible=False, elem_id="export-merge-note")
         with gr.Column(variant="panel"):
+            gr.Markdown(i18n("export.gguf_help"))
+            quant = gr.Radio(list(GGUF_QUANTS), value="q8_0", label=i18n("export.gguf_quant"), elem_id="export-gguf-quant")
+            gguf_button = gr.Button(i18n("export.gguf"), size="md", interactive=False, elem_id="export-gguf")
+            gguf_download = gr.DownloadButton(i18n("export.gguf_download"), variant="primary", size="md", visible=False,
+                                              elem_id="export-gguf-download")
+        with gr.Column(variant="panel"):
             gr.Markdown(i18n("export.report_help"))
             report_button = gr.Button(i18n("export.report"), size="md", interactive=False, elem_id="export-report")
             report_download = gr.DownloadButton(i18n("export.report_download"), variant="primary", size="md",
@@ -154,12 +178,15 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
     chosen = run.change(show_run, inputs=run, outputs=shown, show_progress="hidden")
     chosen.then(actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Another run's report is not offered for this one; any finished run can have one.
-    chosen.then(lambda picked: [gr.update(interactive=bool(picked)), gr.update(visible=False)], inputs=run,
-                outputs=[report_button, report_download], show_progress="hidden", api_visibility="private")
+    chosen.then(lambda picked: [gr.update(interactive=bool(picked)), gr.update(visible=False)] * 2, inputs=run,
+                outputs=[report_button, report_download, gguf_button, gguf_download], show_progress="hidden",
+                api_visibility="private")
     gr.on(triggers=None, fn=show_run, inputs=run, outputs=shown)
     gr.on(triggers=None, fn=actions, inputs=run, outputs=buttons, show_progress="hidden")
     # Progress shows on the message line alone: the folder and code of an earlier export stay readable.
     zip_button.click(make_zip, inputs=run, outputs=[message, download, folder, code], show_progress_on=message)
     merge_button.click(merge, inputs=[run, name], outputs=[message, folder, code], show_progress_on=message)
     report_button.click(make_report, inputs=run, outputs=[message, report_download], show_progress_on=message)
+    gguf_button.click(make_gguf, inputs=[run, quant], outputs=[message, gguf_download, folder, code],
+                      show_progress_on=message)
     return run

@@ -167,6 +167,12 @@ EN.update({
     "export.merge_name": "Folder name",
     "export.merge_name_help": "Under exports/; an existing folder is never overwritten.",
     "export.merge": "Merge into a full model",
+    "export.gguf_help": "**GGUF** for llama.cpp and Ollama: the run's model (adapter merged) as one file with its "
+                        "tokenizer and chat template, and an Ollama Modelfile beside it. q8_0 is half of f16's size "
+                        "and answers alike; q4_0 is smaller again and loses some quality.",
+    "export.gguf_quant": "Number format",
+    "export.gguf": "Write the GGUF file",
+    "export.gguf_download": "Download the GGUF file",
     "export.folder": "Written to",
     "export.code": "Load it in Python",
     "export.no_run": "No finished run yet: train one on the Train tab, and it can be exported here.",
@@ -325,6 +331,11 @@ ZH.update({
     "export.merge_name": "文件夹名称",
     "export.merge_name_help": "位于 exports/ 下；已有的文件夹绝不会被覆盖。",
     "export.merge": "合并为完整模型",
+    "export.gguf_help": "供 llama.cpp 和 Ollama 使用的 **GGUF**：把这次训练的模型（适配器已合并）连同分词器和对话模板写成一个文件，"
+                        "并在旁边生成 Ollama 的 Modelfile。q8_0 的大小约为 f16 的一半，回答基本相同；q4_0 更小，但质量会有所下降。",
+    "export.gguf_quant": "数值格式",
+    "export.gguf": "写出 GGUF 文件",
+    "export.gguf_download": "下载 GGUF 文件",
     "export.folder": "写入位置",
     "export.code": "在 Python 中加载",
     "export.no_run": "还没有已完成的训练：先在“训练”页训练一个，就可以在这里导出。",

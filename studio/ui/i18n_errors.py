@@ -202,6 +202,13 @@ ERRORS_ZH: list[tuple[str, str]] = [
      "start_from：{0} 训练的是 {1} 适配器；要继续训练它，请把方法设为 {2}。"),
     (r"start_from: (.+) was trained on base model '(.+)', this run uses '(.+)'; set base_model to '(.+)'\.",
      "start_from：{0} 是在基础模型 '{1}' 上训练的，这次用的是 '{2}'；请把基础模型设为 '{3}'。"),
+    # export tab: GGUF
+    (r"GGUF export writes (.+); this model is (\S+)\. For other models use llama\.cpp's convert_hf_to_gguf\.py "
+     r"\(then llama-quantize\)\.",
+     "GGUF 导出支持 {0}；这个模型是 {1}。其他模型请使用 llama.cpp 的 convert_hf_to_gguf.py（再用 llama-quantize 量化）。"),
+    (r"GGUF number format '(.*)' is not one of: (.+)\.", "GGUF 数值格式 '{0}' 不在可选范围内：{1}。"),
+    (r"(.+) For other models use llama\.cpp's convert_hf_to_gguf\.py \(then llama-quantize\)\.",
+     "工作室的 GGUF 导出无法写出这个模型（{0}）。请使用 llama.cpp 的 convert_hf_to_gguf.py（再用 llama-quantize 量化）。"),
     *VOTES_ERRORS_ZH,  # compare tab: votes as data, reward scores
     *STAGES_ERRORS_ZH,  # train tab: GRPO's rewards and rows
     *METHODS_ERRORS_ZH,  # methods tab: comparisons and the queue

@@ -33,6 +33,18 @@ def browser_or_skip():
     return sync_playwright
 
 
+def chinese_browser_page(playwright, url: str, size: tuple[int, int] = (1280, 800), timeout: int = 30_000):
+    """Headless Chromium on the app, its language cookie set to Chinese as the header's switch sets it: (browser,
+    page), the page opened."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="en-US")
+    context.add_cookies([{"name": "studio_lang", "value": "zh", "url": url}])
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    page.goto(url)
+    return browser, page
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

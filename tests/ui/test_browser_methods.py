@@ -1,7 +1,7 @@
 """Which method should I use, in a real browser (Playwright driving Debian's Chromium, headless).
 
-On the app over a workspace of its own (a small dataset and a held-out file; the tiny model allowed with
---allow-paths): queue a comparison of three methods with a few steps each, watch the three runs train one after
+On the app over an empty workspace (the tiny model allowed with --allow-paths): queue a comparison of three
+methods on the review sample the form offers first, a few steps each, scored on 4 rows of the review test sample, watch the three runs train one after
 another and finish in the table, read the reading and the curves, and download the report as one whole HTML file;
 then the same page in Chinese (the header switch's cookie) shows the tab's labels in Chinese.
 Set STUDIO_SCREENSHOT_DIR to keep the screenshots.
@@ -15,26 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_jsonl
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app
 
 pytestmark = pytest.mark.slow
 TRAINING_WAIT = 900_000  # ms: three runs one after another, each a process that loads, trains and answers
 METHODS = ("lora", "dora", "ia3")
-REVIEWS = [("great food and friendly staff", "positive"), ("terrible service and cold soup", "negative")]
 
 
 @pytest.fixture
 def methods_app(tmp_path_factory, tiny_model_dir):
-    """The app over an empty workspace holding a 12-row dataset and a 4-row held-out file; the tiny model's folder
-    is one the app may open."""
-    workspace = tmp_path_factory.mktemp("methods-workspace")
-    (workspace / "datasets").mkdir()
-    rows = [{"instruction": "classify the review as positive or negative", "input": text, "output": label}
-            for text, label in REVIEWS]
-    write_jsonl(workspace / "datasets" / "reviews-small.jsonl", rows * 6)
-    write_jsonl(workspace / "datasets" / "reviews-heldout.jsonl", rows * 2)
-    yield from running_app(workspace, "--allow-paths", str(tiny_model_dir))
+    """The app over an empty workspace; the tiny model's folder is one the app may open."""
+    yield from running_app(tmp_path_factory.mktemp("methods-workspace"), "--allow-paths", str(tiny_model_dir))
 
 
 def shoot(page, name: str, tmp_path: Path) -> None:
@@ -50,11 +41,11 @@ def pick(page, field: str, typed: str, option: str) -> None:
 
 
 def queue_three_methods(page, expect, model: Path) -> None:
-    """The form: the small dataset, lora / dora / ia3 (the default three), the held-out file's 4 rows, the tiny
-    model, 3 steps each, named trio; then Queue."""
-    pick(page, "methods-dataset", "reviews-small", "reviews-small.jsonl")
+    """The form: the review sample (offered first), lora / dora / ia3 (the default three), 4 rows of the review test
+    sample, the tiny model, 3 steps each, named trio; then Queue."""
+    expect(page.locator("#methods-dataset input")).to_have_value("samples/reviews-train.jsonl")
     expect(page.locator("#methods-methods input[type='checkbox']:checked")).to_have_count(len(METHODS))
-    pick(page, "methods-heldout", "reviews-heldout", "reviews-heldout.jsonl")
+    pick(page, "methods-heldout", "reviews-test", "samples/reviews-test.jsonl")
     page.locator("#methods-heldout-rows input").fill("4")
     page.locator("#methods-more").get_by_text("Model and length").click()
     page.locator("#methods-base-model textarea, #methods-base-model input").first.fill(str(model))
@@ -123,12 +114,7 @@ def test_the_tab_speaks_chinese(methods_app):
 
     url, _ = methods_app
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-        context.add_cookies([{"name": "studio_lang", "value": "zh", "url": url}])
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(url)
+        browser, page = chinese_browser_page(playwright, url)
         page.get_by_role("tab", name=ZH["tab.methods"], exact=True).click()
         expect(page.locator("#methods-queue")).to_have_text(ZH["methods.queue_button"])
         expect(page.locator("#methods-report")).to_have_text(ZH["methods.report"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: the first answer loads the models in the app
@@ -90,12 +90,7 @@ def test_blind_votes_make_a_dataset_that_opens_in_the_dataset_tab(voting_app, tm
         browser.close()
 
         # In Chinese: the same controls and message, a KTO dataset of the votes (named after the run).
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
-        context.add_cookies([{"name": "studio_lang", "value": "zh", "url": url}])
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(url)
+        browser, page = chinese_browser_page(playwright, url, (1400, 1000), 60_000)
         page.get_by_role("tab", name="对比", exact=True).click()
         page.locator("#compare-data-kind").get_by_text("好 / 坏回答（KTO）").click()
         page.locator("#compare-data-make").click()

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import browser_or_skip, chinese_browser_page, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 ALLOWED = {
     # methods, stages, formats and libraries
     "LoRA", "QLoRA", "AdaLoRA", "DoRA", "IA", "P-Tuning", "Prefix", "Prompt", "Tuning", "Freeze", "DPO", "ORPO",
-    "KTO", "SFT", "IPO", "PEFT", "GGUF", "JSON", "JSONL", "CSV", "HTML", "TSV", "Python", "Jinja", "API", "CPU", "GPU",
+    "KTO", "SFT", "IPO", "PEFT", "GGUF", "JSON", "JSONL", "CSV", "HTML", "Modelfile", "TSV", "Python", "Jinja", "API", "CPU", "GPU",
     "ROUGE-L", "ROUGE", "BLEU", "Top-p", "Top-k", "alpha", "beta", "lambda", "sigmoid", "hinge", "ipo",
     "sigmoid_norm", "apo", "nca", "sppo", "bco", "aot", "discopop", "bf", "fp", "auto", "transformers",
     "bitsandbytes", "safetensors", "zip", "Enter", "Shift", "Ctrl", "SmolLM", "M-Instruct", "Instruct",
@@ -94,12 +94,7 @@ def test_chinese_mode_shows_no_english_words(trained_workspace):
     url, workspace = next(app)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-            context.add_cookies([{"name": "studio_lang", "value": "zh", "url": url}])
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(url)
+            browser, page = chinese_browser_page(playwright, url)
             page.get_by_role("tab", name="训练").wait_for()
             shown: dict[str, str] = {}
             tabs = page.locator("#studio-tabs > .tab-wrapper [role='tab']")

@@ -69,3 +69,12 @@ def test_a_finished_run_gets_its_report_in_the_page_language(trained_run):
     assert text.startswith("<!DOCTYPE html>") and 'lang="zh"' in text and "tiny-lora" in text
     message, *kept = export_tab.make_report("../../etc", ZH)
     assert message.startswith("⚠️ ") and kept == [gr.skip()]
+
+
+def test_a_finished_run_becomes_one_gguf_file_with_its_modelfile(trained_run):
+    message, download, folder, code = export_tab.make_gguf("tiny-lora", "q8_0")
+    assert message == "" and download["visible"] and folder.endswith("tiny-lora.q8_0.gguf")
+    assert "ollama create" in code["value"] and "FROM ./tiny-lora.q8_0.gguf" in code["value"]
+    message, *kept = export_tab.make_gguf("tiny-lora", "q4_k_m", ZH)
+    assert message == "⚠️ GGUF 数值格式 'q4_k_m' 不在可选范围内：f16, q8_0, q4_0。"
+    assert kept == [gr.skip()] * 3
