@@ -332,3 +332,43 @@ def test_a_command_line_run_is_seen_as_running_and_no_second_job_starts(app, tin
             process.wait(timeout=120)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_the_queue_comparisons_reports_and_gguf_take_only_this_workspaces_runs_and_bounded_values(app, outside):
+    """Remove from queue, Add to queue, Queue comparison, the reports and the GGUF export, sent what no widget
+    sends: runs outside the workspace or not queued (a finished run is never deleted as if it waited), data and
+    models outside it, numbers out of range; each is refused and nothing is written, removed or leaked."""
+    url, workspace = app
+    before, runs_before = tree(outside), tree(workspace / "runs")
+    exports = workspace / "exports"
+    exports_before = tree(exports) if exports.exists() else {}
+    session = Session(url)
+    relative = os.path.relpath(outside / "fakerun", workspace / "runs")
+    for value in (relative, str(outside / "fakerun"), "../../etc", "", None):
+        for api_name, data in (("remove_queued", [value]), ("remove_waiting", [value]), ("make_report", [value]),
+                               ("make_gguf", [value, "q8_0"]), ("comparison_report", ["runs", None, [value]])):
+            ok, answer = session.call(api_name, data)
+            assert (not ok or str(answer[0]).startswith("⚠️")) and SECRET not in str(answer), (api_name, value)
+    # A finished run is not waiting: it stays. (Remove from queue acts on the run the page follows, kept on the
+    # server: a request cannot name one.)
+    ok, answer = session.call("remove_waiting", ["tiny-lora"])
+    assert not ok and "tiny-lora" in str(answer)
+    ok, answer = session.call("remove_queued", ["tiny-lora"])
+    assert not ok and "Select a queued run" in str(answer)
+    ok, answer = session.call("make_gguf", ["tiny-lora", "q4_k_m"])  # not one of the radio's choices
+    assert not ok or str(answer[0]).startswith("⚠️")
+    for overrides in ({"dataset": str(outside / "keys.jsonl")}, {"base_model": str(outside / "model")},
+                      {"max_steps": float("nan")}, {"heldout": str(outside / "keys.jsonl")}):
+        ok, answer = session.call("enqueue_run", [None, "", *settings(**overrides)])
+        assert not ok and SECRET not in str(answer), overrides
+    form = {"dataset": "mine", "preset": "cpu-lora", "variable": "method", "methods": ["lora", "ia3"], "values": "",
+            "heldout": "validation", "heldout_rows": 4, "base_model": "embedded", "max_steps": 2, "name": "probe"}
+    for changed in ({"dataset": str(outside / "keys.jsonl")}, {"base_model": str(outside / "model")},
+                    {"heldout": str(outside / "keys.jsonl")}, {"heldout_rows": float("nan")}, {"max_steps": 1e12},
+                    {"methods": ["lora", "../../etc"]}, {"variable": "output_dir", "values": "/tmp/a, /tmp/b"},
+                    {"preset": str(outside / "fakerun" / "config.yaml")}, {"name": "../escape"}):
+        ok, answer = session.call("queue_comparison", list({**form, **changed}.values()))
+        assert not ok and SECRET not in str(answer), changed
+    assert tree(outside) == before and tree(workspace / "runs") == runs_before
+    assert (tree(exports) if exports.exists() else {}) == exports_before
+    assert not (workspace / "experiments").exists() or not list((workspace / "experiments").iterdir())
