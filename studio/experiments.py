@@ -214,11 +214,9 @@ def run_row(folder: Path, label: str) -> dict:
 
 def run_status(folder: Path) -> str:
     """The job manager's status of the run (queued, running, finished, aborted, failed...)."""
-    from studio import run_queue
     from studio.jobs import JobManager
 
-    status = JobManager().status(folder)
-    return "queued" if status == "created" and run_queue.is_queued(folder) else status
+    return JobManager().status(folder)
 
 
 def saved_mb(folder: Path) -> float | None:
