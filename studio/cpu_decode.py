@@ -1,14 +1,16 @@
 """Decoding on a CPU: matmuls shaped for one or two tokens at a time.
 
 Each decoding step multiplies every weight matrix by one row (a chat) or two (base and tuned
-side by side), so a step costs one read of all weights from memory. On the CPUs we measured,
-the BLAS path `torch.nn.functional.linear` takes for so few rows reads them at half the rate
-the same product reaches written as `weight @ rows.T` with at least two columns, and its
-threads fight each other when the machine is busy. So chat models swap their `nn.Linear`s for
-`SmallBatchLinear` (same weights, same results up to float rounding order; the greedy answers
-are checked identical by tests and `python -m bench.chat`). Its output is laid out row by row:
-left transposed, two-row products downstream took a BLAS path 6x slower, and two rows cost
-1.5x one.
+side by side), so a step costs one read of all weights from memory. Which way of writing that
+product reads the weights fastest depends on the CPU and its BLAS: on an AMD EPYC,
+`torch.nn.functional.linear` read them at half the rate the same product reaches written as
+`weight @ rows.T` with at least two columns (`SmallBatchLinear`); on an Intel Xeon with AMX,
+the reverse, by 3.6x. So the two are timed once on this machine, on a matrix larger than its
+caches (`faster_kernel`, cached in the workspace's cache/), and chat models swap their
+`nn.Linear`s for `SmallBatchLinear` only where it won (same weights, same results up to float
+rounding order; the greedy answers are checked identical by tests and `python -m bench.chat`).
+Its output is laid out row by row: left transposed, two-row products downstream took a BLAS
+path 6x slower, and two rows cost 1.5x one.
 
 Side by side, the base and a LoRA-tuned model (also DoRA, AdaLoRA, (IA)3) answer in one
 batch: every layer reads its weights once for both rows and applies the adapter to the tuned
@@ -24,6 +26,8 @@ a busy core made decoding up to 30 times slower on a 2-core machine.
 from __future__ import annotations
 
 import contextlib
+import json
+import platform
 import threading
 import time
 from pathlib import Path
@@ -54,10 +58,76 @@ class SmallBatchLinear(torch.nn.Linear):
         return super().forward(input)
 
 
-def prepare_for_decoding(model) -> None:
-    """Swap the model's plain fp32 CPU linears for SmallBatchLinear, and set `model.studio_adapter_rows`
-    (see `prepare_adapter_rows`). In place; the weights are untouched."""
+KERNELS = ("linear", "small_batch")
+_kernel: str | None = None
+
+
+def time_kernels(rows: int = 16384, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
+    """Seconds for one row times a 64 MB fp32 matrix (larger than the caches, like a model's weights), the best of
+    a few, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
+    weight, row = torch.randn(rows, columns), torch.randn(1, columns)
+    ways = {"linear": lambda: F.linear(row, weight),
+            "small_batch": lambda: (weight @ torch.cat([row, row]).T).T[:1].contiguous()}
+    seconds = {}
+    with torch.no_grad():
+        for name, way in ways.items():
+            way()
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                way()
+                best = min(best, time.perf_counter() - start)
+            seconds[name] = best
+    return seconds
+
+
+def machine_key() -> str:
+    """What the choice of kernel depends on: the CPU, torch's version and its threads."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+
+
+def faster_kernel(cache: Path | None = None) -> str:
+    """'linear' or 'small_batch': the faster way to decode on this machine, timed once and kept in
+    cache/decode-kernel.json (one entry per CPU, torch version and thread count)."""
+    global _kernel
+    if _kernel is not None:
+        return _kernel
+    from studio.workspace import atomic_write_json, cache_dir
+
+    path = cache or cache_dir() / "decode-kernel.json"
+    key = machine_key()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if known.get(key, {}).get("kernel") not in KERNELS:
+        seconds = time_kernels()
+        known[key] = {"kernel": min(seconds, key=seconds.get), "seconds": seconds}
+        try:
+            atomic_write_json(path, known)
+        except OSError:  # a read-only workspace: measured again next time
+            pass
+    _kernel = known[key]["kernel"]
+    return _kernel
+
+
+def prepare_for_decoding(model, kernel: str | None = None) -> None:
+    """Set `model.studio_adapter_rows` (see `prepare_adapter_rows`) and, where `SmallBatchLinear` is the faster
+    kernel here (`faster_kernel`, or `kernel` when given), swap the model's plain fp32 CPU linears for it. In
+    place; the weights are untouched."""
     model.studio_adapter_rows = prepare_adapter_rows(model)
+    if (kernel or faster_kernel()) != "small_batch":
+        return
     for module in model.modules():
         if (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
                 and module.weight.dtype == torch.float32 and module.weight.numel() >= LARGE_WEIGHT):
