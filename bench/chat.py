@@ -7,6 +7,11 @@
 - Side by side: `stream_pair` (base and a tuned model answering together; LoRA, DoRA, (IA)3
   and full fine-tuning, with random tuned weights) against one answer of the tuned model alone, same prompts and limit: in all, and per decoding step (the
   pair runs until the longer of its two answers ends).
+- Precisions: each chat precision (fp32, bf16, int8, int4; `studio.precision`) through the studio's
+  decoding: tokens/s, the weights' memory, the bytes of weights read per token against the
+  machine's copy bandwidth (the speed that bandwidth allows, and the share of it reached), and the
+  greedy answers' agreement with fp32's (answers identical, and the share of fp32's tokens each
+  answer repeats before it first differs).
 - Start-up: loading the cached embedded model (and, apart, importing transformers and peft,
   which a fresh process pays once), and `app.py` from launch to its page answering.
 """
@@ -71,6 +76,71 @@ def studio_answers(model, tokenizer, max_new_tokens: int) -> tuple[list[str], fl
 
 
 METHODS = ("lora", "dora", "ia3", "full")
+PRECISIONS = ("fp32", "bf16", "int8", "int4")
+
+
+def copy_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """Bytes per second copying a buffer larger than the caches into another (the best of a few), counted once
+    (the bytes copied, as memory benchmarks count a copy)."""
+    source = torch.empty(megabytes * 2**20, dtype=torch.uint8).fill_(1)
+    target = torch.empty_like(source)
+    target.copy_(source)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        target.copy_(source)
+        best = min(best, time.perf_counter() - start)
+    return source.numel() / best
+
+
+def read_bytes_per_token(model) -> int:
+    """Bytes of weights one decoding step reads: every linear layer's weights (quantized ones as stored) and the
+    norms; an embedding is only looked up, a row per token."""
+    seen, total = set(), 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding) or type(module).__name__ == "Int8Embedding":
+            continue
+        for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
+            key = tensor.untyped_storage().data_ptr()
+            if key not in seen and tensor.dim() >= 1 and "inv_freq" not in str(tensor.shape):
+                seen.add(key)
+                total += tensor.untyped_storage().nbytes()
+    return total
+
+
+def agreement(tokenizer, answers: list[str], reference: list[str]) -> dict:
+    """How far greedy answers repeat the reference ones: how many are identical, and the share of the reference's
+    tokens each repeats before it first differs (averaged over the prompts)."""
+    shares = []
+    for answer, expected in zip(answers, reference):
+        mine, theirs = tokenizer(answer)["input_ids"], tokenizer(expected)["input_ids"]
+        same = next((index for index, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+        shares.append(1.0 if mine == theirs else same / max(len(theirs), 1))
+    return {"identical_answers": sum(a == b for a, b in zip(answers, reference)),
+            "tokens_agreeing_before_first_difference": round(sum(shares) / len(shares), 3)}
+
+
+def precision_rows(tokenizer, reference: list[str], max_new_tokens: int, repeat: int, bandwidth: float) -> dict:
+    """Per precision: tokens/s (best of `repeat`), weights' memory, bytes read per token, the bandwidth's limit and
+    the share of it reached, and agreement with fp32's greedy answers (`reference`)."""
+    from studio.generate import load_for_chat
+    from studio.precision import weight_bytes
+
+    rows = {}
+    for name in PRECISIONS:
+        model, _ = load_for_chat("embedded", precision=name)
+        best, answers = 0.0, []
+        for _ in range(repeat):
+            answers, seconds = studio_answers(model, tokenizer, max_new_tokens)
+            tokens = sum(len(tokenizer(answer)["input_ids"]) for answer in answers)
+            best = max(best, tokens / seconds)
+        read = read_bytes_per_token(model)
+        limit = bandwidth / read
+        rows[name] = {"tokens_per_second": round(best, 1), "weight_mb": round(weight_bytes(model) / 1e6),
+                      "read_mb_per_token": round(read / 1e6), "bandwidth_limit_tokens_per_second": round(limit, 1),
+                      "share_of_limit": round(best / limit, 2), **agreement(tokenizer, answers, reference)}
+        del model
+    return rows
 
 
 def tuned_run(folder: Path, method: str = "lora") -> Path:
@@ -128,7 +198,8 @@ def pair_cost(run: Path, max_new_tokens: int) -> dict:
     A pair takes as many steps as the longer of its two answers, so where the base answer runs
     longer, the pair waits for it; the cost per step is the like-for-like figure.
     """
-    from studio.generate import GenerationSettings, cached_model, stream_chat, stream_pair
+    from studio.generate import GenerationSettings, cached_model, stream_chat
+    from studio.pairs import stream_pair
 
     settings = GenerationSettings(temperature=0, max_new_tokens=max_new_tokens)
     tuned, tokenizer = cached_model(trained=run)
@@ -205,6 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
         answers, seconds = studio_answers(studio, tokenizer, args.max_new_tokens)
         studio_best = max(studio_best, tokens / seconds)
         identical = identical and answers == expected
+    bandwidth = copy_bandwidth()
+    precisions = precision_rows(tokenizer, expected, args.max_new_tokens, args.repeat, bandwidth)
     pairs = {}
     for method in args.methods.split(","):
         with tempfile.TemporaryDirectory() as folder:
@@ -216,6 +289,8 @@ def main(argv: list[str] | None = None) -> dict:
         "studio_tokens_per_second": round(studio_best, 1),
         "speedup": round(studio_best / plain_best, 2),
         "greedy_answers_identical": identical,
+        "copy_bandwidth_gb_per_second": round(bandwidth / 1e9, 1),
+        "precisions": precisions,
         "side_by_side": pairs,
         "cached_model_load_seconds": round(cached_load, 2),
         "library_import_seconds": round(imports, 2),
@@ -226,7 +301,12 @@ def main(argv: list[str] | None = None) -> dict:
                f"{identical}; side by side ({next(iter(pairs))}) costs {pair['ratio_per_step']}x one answer per step ({pair['ratio']}x in all, "
                f"{pair['side_by_side_steps']} steps against {pair['one_answer_steps']}); app ready in {report['app_ready_seconds']} s; "
                f"cached model loads in {report['cached_model_load_seconds']} s "
-               f"(+{report['library_import_seconds']} s importing transformers and peft in a fresh process)")
+               f"(+{report['library_import_seconds']} s importing transformers and peft in a fresh process). "
+               "Precisions: " + "; ".join(
+                   f"{name} {row['tokens_per_second']} tok/s ({row['tokens_per_second'] / plain_best:.2f}x plain), "
+                   f"{row['weight_mb']} MB, {row['share_of_limit']:.0%} of its bandwidth limit, "
+                   f"{row['identical_answers']}/{len(PROMPTS)} answers as fp32's"
+                   for name, row in precisions.items()))
     return publish(report, summary, args.json)
 
 

@@ -10,6 +10,7 @@
     python -m studio export --run runs/demo --output merged/ [--merge]  |  --gguf f16|q8_0|q4_0
     python -m studio data check FILE
     python -m studio runs
+    python -m studio serve --model embedded|RUN|exports/NAME [--host 127.0.0.1] [--port 8000] [--api-key KEY]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 
 from studio import cli_experiments
 from studio.config import list_presets
-from studio.sampling import DEFAULTS, generation_settings
+from studio.sampling import DEFAULTS, PRECISION_CHOICES, generation_settings
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m studio") -> int:
@@ -60,6 +61,9 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
     generate.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
     generate.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty)
     generate.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    generate.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                          help="The weights while answering: fp32 as trained, bf16, int8 or int4 (weight-only; smaller "
+                               "and faster on a CPU); auto = fp32 on a CPU, bf16 on a GPU. Prints the cost after.")
     generate.set_defaults(handler=command_generate)
 
     evaluate = commands.add_parser("eval", help="Score greedy answers on held-out rows (preference pairs: which answer "
@@ -91,7 +95,22 @@ def build_parser(prog: str = "python -m studio") -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="List runs in the workspace.")
     runs.set_defaults(handler=command_runs)
+    add_serve_command(commands)
     return parser
+
+
+def add_serve_command(commands) -> None:
+    serve = commands.add_parser("serve", help="Answer OpenAI-style chat requests with a model "
+                                              "(GET /v1/models, POST /v1/chat/completions).")
+    serve.add_argument("--model", required=True, help="embedded, a run name, or exports/NAME (a merged model).")
+    serve.add_argument("--host", default="127.0.0.1", help="Address to listen on (default: this machine only; "
+                                                           "any other needs --api-key).")
+    serve.add_argument("--port", type=int, default=8000, help="Port (default 8000).")
+    serve.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                       help="The weights while answering: fp32, bf16, int8 or int4 (auto: fp32 on a CPU, bf16 on a GPU).")
+    serve.add_argument("--api-key", default=None, metavar="KEY",
+                       help="Require this key (Authorization: Bearer KEY); default: $STUDIO_API_KEY.")
+    serve.set_defaults(handler=command_serve)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,14 +304,18 @@ def command_generate(args) -> int:
 
     settings = generation_settings(args.temperature, args.top_p, args.top_k, args.max_new_tokens,
                                    args.repetition_penalty, args.seed)
-    model, tokenizer = load_for_chat(args.base, args.adapter)
+    model, tokenizer = load_for_chat(args.base, args.adapter, args.precision)
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": args.prompt}]
-    shown = ""
-    for text in stream_chat(model, tokenizer, messages, settings):
+    shown, speed = "", {}
+    for text in stream_chat(model, tokenizer, messages, settings, speed=speed):
         sys.stdout.write(text[len(shown):])
         sys.stdout.flush()
         shown = text
     sys.stdout.write("\n")
+    if speed:
+        rate = f", {speed['tokens_per_second']} tokens/s" if speed["tokens_per_second"] else ""
+        print(f"({speed['precision']}: {speed['weight_mb']:,} MB of weights, {speed['tokens']} tokens{rate})",
+              file=sys.stderr)
     return 0
 
 
@@ -345,6 +368,13 @@ def command_data_check(args) -> int:
     report = data.check_file(args.file, tokenizer, args.cutoff_length)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0 if report["ok"] else 1
+
+
+def command_serve(args) -> int:
+    from studio.serve import KEY_ENV, run_server
+
+    return run_server(args.model, args.host, args.port, args.api_key or os.environ.get(KEY_ENV) or None,
+                      args.precision)
 
 
 def command_runs(args) -> int:

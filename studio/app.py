@@ -2,12 +2,17 @@
 
     tuning-studio [--host 127.0.0.1] [--port 7860] [--workspace DIR] [--no-browser] [--auth user:pass] [--share]
                   [--allow-paths DIR ...] [--allow-remote-code] [--allow-host NAME ...] [--max-upload-mb 100]
+                  [--api-key KEY]
 
 Every handler is also an HTTP endpoint, so what a request may reach is set here, at launch: files in the
 workspace and the samples (and folders named with --allow-paths), model code only with
 --allow-remote-code, requests only for the app's own host names and from its own pages.
 
-`tuning-studio train|queue|experiment|report|generate|eval|export|data|runs ...` runs the command line instead (`python -m studio`).
+`tuning-studio train|queue|experiment|report|generate|eval|export|data|runs|serve ...` runs the command line instead (`python -m studio`).
+
+The app also serves the model switched on in its Chat tab over an OpenAI-compatible API, under /v1 on its own port
+(`studio.serve`). A launch that others can reach (another host, --share) always asks API clients for a key: the
+one given with --api-key (or STUDIO_API_KEY), else one made at launch and shown in the Chat tab's panel.
 
 While the app runs, its queue runner starts queued runs one after another (`studio.run_queue`); a restarted app
 goes on with the queue, and finds a job that trained on meanwhile through its run folder.
@@ -17,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import sys
 
 
 MAX_UPLOAD_MB = 100
-COMMANDS = ("train", "queue", "experiment", "report", "generate", "eval", "export", "data", "runs")  # the verbs of `python -m studio`
+COMMANDS = ("train", "queue", "experiment", "report", "generate", "eval", "export", "data", "runs", "serve")  # the verbs of `python -m studio`
 
 
 def first_free_port(host: str, start: int) -> int:
@@ -54,6 +60,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Also answer requests addressed to this host name (e.g. behind a proxy); repeatable.")
     parser.add_argument("--max-upload-mb", type=int, default=MAX_UPLOAD_MB,
                         help=f"Largest file an upload may be, in MB (default {MAX_UPLOAD_MB}).")
+    parser.add_argument("--api-key", default=None, metavar="KEY",
+                        help="Key clients of the OpenAI-compatible API (/v1) must send; default: $STUDIO_API_KEY, "
+                             "else none on this machine and a new one made at launch for any other host.")
     args = parser.parse_args(argv)
     loopback = args.host in ("127.0.0.1", "localhost", "::1")
     if (args.share or not loopback) and not args.auth:
@@ -83,11 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     # What requests may reach is the launch's choice alone: an inherited setting does not widen it.
     os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(os.path.abspath(folder) for folder in args.allow_paths)
     os.environ[REMOTE_CODE_ENV] = "1" if args.allow_remote_code else ""
+    from studio import serve
     from studio.jobs import JobManager
     from studio.models import embedded_gguf_path
     from studio.run_queue import start_runner
     from studio.ui import LAUNCH_OPTIONS, build_ui
     from studio.ui.guard import host_guard
+    from studio.ui.idle import quiet_queue
     from studio.ui.lang import language_script
     from studio.ui.i18n import i18n
 
@@ -96,17 +107,22 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as missing:  # the app still opens: a model folder or hub id trains without it
         print(f"Note: {missing}", file=sys.stderr)
     port = args.port or first_free_port(args.host, 7860)
+    # The API answers with the key given; a launch others can reach gets one made here, shown in the Chat tab only.
+    serve.IN_APP.key = args.api_key or os.environ.get(serve.KEY_ENV) or (
+        None if args.host in serve.LOOPBACK and not args.share else secrets.token_urlsafe(24))
+    serve.IN_APP.url = serve.base_url(args.host, port)
     demo = build_ui()
     # The queue's runner has a job manager of its own: the page's finds the jobs it starts through their folders.
     runner = start_runner(JobManager())
     print(f"Tuning Studio on http://{args.host}:{port}", file=sys.stderr)
     try:  # launch() returns when the server stops
-        demo.queue().launch(
+        quiet_queue(demo.queue()).launch(  # polls that cost next to nothing while nobody clicks
             i18n=i18n, **LAUNCH_OPTIONS,
             server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share,
             auth=tuple(args.auth.split(":", 1)) if args.auth else None,
             max_file_size=args.max_upload_mb * 1_000_000,
-            app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()]},
+            app_kwargs={"middleware": [host_guard(args.host, args.allow_host, args.share), language_script()],
+                        "routes": serve.IN_APP.routes()},
         )
     finally:
         runner.stop()

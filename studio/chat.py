@@ -184,37 +184,45 @@ def fitted_messages(model, tokenizer, system_prompt: str, examples, history, que
 
 def stream_reply(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, question: str,
                  settings, stop: threading.Event | None = None, one_question: bool = False,
-                 caption: str = "") -> Iterator[list[dict]]:
+                 caption: str = "", precision: str = "auto", measured=None) -> Iterator[list[dict]]:
     """Yield the conversation with the question and its answer growing at its end. `one_question`: the model
-    reads the question without the conversation before it (the page still shows it)."""
+    reads the question without the conversation before it (the page still shows it). `precision`: the weights'
+    (studio.precision); `measured(speed) -> str`, when given, adds what the answer cost to its caption at the end
+    (`speed` as studio.generate.model_speed gives it)."""
     shown = thread_messages(history) + [{"role": "user", "content": (question or "").strip()}]
     yield from answer_into(shown, choice, system_prompt, examples, [] if one_question else history, question,
-                           settings, stop, caption)
+                           settings, stop, caption, precision, measured)
 
 
 def stream_again(choice: str | None, system_prompt: str, examples: list[tuple[str, str]], history, settings,
                  stop: threading.Event | None = None, one_question: bool = False,
-                 caption: str = "") -> Iterator[list[dict]]:
+                 caption: str = "", precision: str = "auto", measured=None) -> Iterator[list[dict]]:
     """Answer the conversation's last question again, with these settings: the new answer goes after the earlier
     ones, which stay to compare with. The model reads the turns before that question, not the earlier answers."""
     index, question = last_question(history)
     thread = thread_messages(history)
     yield from answer_into(thread, choice, system_prompt, examples, [] if one_question else thread[:index], question,
-                           settings, stop, caption)
+                           settings, stop, caption, precision, measured)
 
 
 def answer_into(shown: list[dict], choice: str | None, system_prompt: str, examples: list[tuple[str, str]], context,
-                question: str, settings, stop: threading.Event | None, caption: str) -> Iterator[list[dict]]:
+                question: str, settings, stop: threading.Event | None, caption: str, precision: str = "auto",
+                measured=None) -> Iterator[list[dict]]:
     """Yield `shown` with the answer to `question` (asked after `context`) growing at its end, captioned."""
     from studio.generate import cached_model, stream_chat
+    from studio.sampling import check_precision
 
     question = (question or "").strip()
     if not question:
         raise ValueError("Type a question first.")
     if len(question) + len(system_prompt or "") > MAX_TEXT:
         raise ValueError(f"The question and system prompt are longer than {MAX_TEXT:,} characters; shorten them.")
-    model, tokenizer = cached_model(*model_source(choice))
+    model, tokenizer = cached_model(*model_source(choice), precision=check_precision(precision))
     messages = fitted_messages(model, tokenizer, system_prompt, examples, context, question, settings.max_new_tokens)
     yield shown + [{"role": "assistant", "content": captioned("", caption)}]
-    for text in stream_chat(model, tokenizer, messages, settings, stop):
+    text, speed = "", {}
+    for text in stream_chat(model, tokenizer, messages, settings, stop, speed):
+        yield shown + [{"role": "assistant", "content": captioned(text, caption)}]
+    if measured is not None and speed:
+        caption = " · ".join(part for part in (caption, measured(speed)) if part)
         yield shown + [{"role": "assistant", "content": captioned(text, caption)}]

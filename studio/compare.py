@@ -80,13 +80,18 @@ def base_of(run_dir: Path) -> str:
 # ---------------------------------------------------------------- side by side and temperature grid
 
 
-def stream_side_by_side(run: str | Path, messages: list[dict], settings, stop=None) -> Iterator[tuple[str, str]]:
-    """(base answer so far, tuned answer so far), both with the same settings and seed."""
-    from studio.generate import stream_pair
+def stream_side_by_side(run: str | Path, messages: list[dict], settings, stop=None, left: str = "base",
+                        precisions: tuple[str, str] = ("auto", "auto"),
+                        speeds: list | None = None) -> Iterator[tuple[str, str]]:
+    """(left answer so far, right answer so far), both with the same settings and seed: the base (or, with
+    `left="tuned"`, the tuned model again) and the tuned model, at these precisions (studio.pairs.stream_pair)."""
+    from studio.pairs import stream_pair
+    from studio.sampling import check_precision
 
     if not messages or not messages[-1]["content"].strip():
         raise ValueError("Type a prompt first.")
-    yield from stream_pair(compared_run(run), messages, settings, stop)
+    precisions = tuple(check_precision(value) for value in precisions)
+    yield from stream_pair(compared_run(run), messages, settings, stop, precisions, left, speeds)
 
 
 def grid_temperatures(values) -> list[float]:

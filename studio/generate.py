@@ -3,7 +3,7 @@
     model, tokenizer = cached_model("embedded", "runs/demo")
     for text in stream_chat(model, tokenizer, [{"role": "user", "content": "Hi"}], GenerationSettings()):
         print(text)
-    for base_text, tuned_text in stream_pair("runs/demo", messages, GenerationSettings(temperature=0)):
+    for base_text, tuned_text in stream_pair("runs/demo", messages, GenerationSettings(temperature=0)):  # studio.pairs
         ...
 
 Decoding is a loop of our own over the model's KV cache rather than `model.generate`: it
@@ -15,6 +15,7 @@ row only) so a side-by-side costs about what one answer costs.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -28,24 +29,33 @@ from studio.sampling import GenerationSettings
 
 
 def load_for_chat(base: str | None = None, trained: str | Path | None = None, precision: str = "auto"):
-    """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model."""
-    from studio.models import load_model, load_tokenizer
+    """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model, at a chat
+    precision (studio.precision: auto, fp32, bf16, int8, int4). The model carries `studio_precision`."""
+    from studio.models import load_model, load_tokenizer, pick_device
+    from studio.precision import apply_precision, resolve
 
+    device = pick_device()
+    precision = resolve(precision, device)
+    # On a GPU int8/int4 load through bitsandbytes; on the CPU the weights load in fp32 (bf16 directly) and an
+    # adapter goes on before the layers under it are quantized.
+    bits = {"int8": 8, "int4": 4}.get(precision, 0) if device == "cuda" else 0
+    load_precision = "bf16" if precision == "bf16" else ("auto" if bits else "fp32")
     base = base or (runs.base_model(trained) if trained else None) or EMBEDDED_MODEL
     if trained is None:
-        model, tokenizer = load_model(base, precision)
+        model, tokenizer = load_model(base, load_precision, bits, device=device)
     else:
         kind, folder = runs.trained_weights(trained)
         if kind == "model":
-            model, _ = load_model(str(folder), precision)
+            model, _ = load_model(str(folder), load_precision, bits, device=device)
         else:
             from peft import PeftModel
 
-            model, _ = load_model(base, precision)
+            model, _ = load_model(base, load_precision, bits, device=device)
             model = PeftModel.from_pretrained(model, str(folder))
         # The run's tokenizer carries any chat template override it trained with.
         tokenizer = load_tokenizer(folder)
     model.eval()
+    apply_precision(model, precision, device)
     prepare_for_decoding(model)
     return model, tokenizer
 
@@ -71,8 +81,9 @@ _models_lock = threading.Lock()  # held only to look up and store: never while a
 _loading: dict = {}  # key -> lock: one load per model at a time, while other models answer
 
 
-def cached_model(base: str | None = None, trained: str | Path | None = None):
-    """(model, tokenizer) from a small shared cache, so answering does not reload weights.
+def cached_model(base: str | None = None, trained: str | Path | None = None, precision: str = "auto"):
+    """(model, tokenizer) from a small shared cache, so answering does not reload weights; one entry per model
+    and precision (see load_for_chat).
 
     The key holds the weights folder's modification time: a run trained again into the same
     folder is loaded afresh. Each model carries a lock; `stream_chat`/`stream_pair` hold it, so
@@ -80,11 +91,15 @@ def cached_model(base: str | None = None, trained: str | Path | None = None):
     loading holds up only those who asked for that same model; one whose weights cannot fit in the
     free memory is refused before loading.
     """
+    from studio.models import pick_device
+    from studio.precision import resolve
+
+    precision = resolve(precision, pick_device())
     weights = None
     if trained is not None:
         _, weights = runs.trained_weights(trained)
     key = (base or "", str(Path(trained).resolve()) if trained else "",
-           max((item.stat().st_mtime for item in weights.iterdir()), default=0) if weights else 0)
+           max((item.stat().st_mtime for item in weights.iterdir()), default=0) if weights else 0, precision)
     with _models_lock:
         if key in _models:
             _models.move_to_end(key)
@@ -95,7 +110,7 @@ def cached_model(base: str | None = None, trained: str | Path | None = None):
             if key in _models:
                 return _models[key]
         check_fits(base, trained)
-        model, tokenizer = load_for_chat(base, trained)
+        model, tokenizer = load_for_chat(base, trained, precision)
         model.studio_lock = threading.Lock()
         with _models_lock:
             _models[key] = (model, tokenizer)
@@ -175,6 +190,14 @@ class Lane:
     def __init__(self, model, rows: int = 1, adapter_off: bool = False, adapter_rows: slice | None = None):
         self.model, self.rows, self.adapter_off, self.adapter_rows = model, rows, adapter_off, adapter_rows
         self.cache = None
+        # Time in this lane's forward passes after the first (which reads the prompt): its own decoding speed,
+        # even beside another model.
+        self.passes, self.seconds = 0, 0.0
+
+    def speed(self, tokens: int) -> dict:
+        """What this lane's model cost: precision, weights in memory, and tokens per second of its own passes
+        after the prompt (the first token comes from the prompt's pass)."""
+        return model_speed(self.model, tokens, self.seconds, max(tokens - 1, 0))
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         from contextlib import nullcontext
@@ -187,13 +210,28 @@ class Lane:
         if holder is not None:
             holder.rows = self.adapter_rows if self.adapter_rows is not None else slice(0, self.rows)
         context = self.model.disable_adapter() if self.adapter_off else nullcontext()
+        start = time.perf_counter()
         try:
             with context:
                 output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
         finally:
             if holder is not None:
                 holder.rows = None
-        return output.logits[:, -1, :].float()
+        logits = output.logits[:, -1, :].float()
+        if self.passes:
+            self.seconds += time.perf_counter() - start
+        self.passes += 1
+        return logits
+
+
+def model_speed(model, tokens: int, seconds: float, timed_tokens: int | None = None) -> dict:
+    """{precision, weight_mb, tokens, tokens_per_second} of an answer a model gave: `timed_tokens` (all by default)
+    of its tokens took `seconds`; None for the speed when nothing was timed."""
+    from studio.precision import weight_bytes
+
+    timed = tokens if timed_tokens is None else timed_tokens
+    return {"precision": getattr(model, "studio_precision", "fp32"), "weight_mb": round(weight_bytes(model) / 1e6),
+            "tokens": tokens, "tokens_per_second": round(timed / seconds, 1) if seconds > 0 and timed else None}
 
 
 @torch.inference_mode()
@@ -232,74 +270,34 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
 
 
 def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSettings,
-                stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the answer so far as it grows; `stop.set()` ends it early."""
+                stop: threading.Event | None = None, speed: dict | None = None) -> Iterator[str]:
+    """Yield the answer so far as it grows; `stop.set()` ends it early. `speed`, when given, is filled at the end
+    with what the answer cost (`model_speed`)."""
     if is_prompt_learning(model):
-        yield from stream_with_generate(model, tokenizer, messages, settings, stop)
+        yield from stream_with_generate(model, tokenizer, messages, settings, stop, speed)
         return
     inputs = prompt_ids(tokenizer, messages, next(model.parameters()).device)
+    lane = Lane(model)
+    answer: list[int] = []
     with generation_lock(model):
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         shown = ""
-        for answers in decode([Lane(model)], inputs["input_ids"], settings, stop_token_ids(model, tokenizer),
+        for answers in decode([lane], inputs["input_ids"], settings, stop_token_ids(model, tokenizer),
                               tokenizer.pad_token_id or 0, stop):
-            text = tokenizer.decode(answers[0], skip_special_tokens=True)
+            answer = answers[0]
+            text = tokenizer.decode(answer, skip_special_tokens=True)
             if text != shown:
                 shown = text
                 yield text
-
-
-def stream_pair(trained: str | Path, messages: list[dict], settings: GenerationSettings,
-                stop: threading.Event | None = None) -> Iterator[tuple[str, str]]:
-    """Yield (base answer so far, tuned answer so far): one prompt, the same settings and seed.
-
-    With a LoRA, DoRA, AdaLoRA or (IA)3 adapter both answers come from one batch, the adapter
-    applied to the tuned row only; other adapters take turns on the one model; a full or
-    freeze run steps two models.
-    """
-    kind, _ = runs.trained_weights(trained)
-    tuned, tokenizer = cached_model(trained=trained)
-    if kind == "model":
-        base, _ = cached_model(base=runs.base_model(trained) or EMBEDDED_MODEL)
-        lanes = [Lane(base), Lane(tuned)]
-        locks = [generation_lock(base), generation_lock(tuned)]
-    elif is_prompt_learning(tuned):
-        yield from stream_pair_in_turn(tuned, tokenizer, messages, settings, stop)
-        return
-    elif supports_mixed_batch(tuned):
-        lanes = [Lane(tuned, rows=2, adapter_rows=slice(1, 2))]
-        locks = [generation_lock(tuned)]
-    else:
-        lanes = [Lane(tuned, adapter_off=True), Lane(tuned)]
-        locks = [generation_lock(tuned)]
-    inputs = prompt_ids(tokenizer, messages, next(tuned.parameters()).device)
-    for lock in locks:
-        lock.acquire()
-    try:
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
-        for answers in decode(lanes, inputs["input_ids"], settings, stop_token_ids(tuned, tokenizer),
-                              tokenizer.pad_token_id or 0, stop):
-            yield tuple(tokenizer.decode(answer, skip_special_tokens=True) for answer in answers)
-    finally:
-        for lock in reversed(locks):
-            lock.release()
-
-
-def stream_pair_in_turn(model, tokenizer, messages, settings, stop) -> Iterator[tuple[str, str]]:
-    """Prompt methods add virtual tokens to the cache, so base and tuned cannot share a batch."""
-    base_text = ""
-    with model.disable_adapter():
-        for base_text in stream_with_generate(model, tokenizer, messages, settings, stop):
-            yield base_text, ""
-    for tuned_text in stream_with_generate(model, tokenizer, messages, settings, stop):
-        yield base_text, tuned_text
+    if speed is not None:
+        speed.update(lane.speed(len(answer)))
 
 
 def stream_with_generate(model, tokenizer, messages: list[dict], settings: GenerationSettings,
-                         stop: threading.Event | None = None) -> Iterator[str]:
-    """`model.generate` on a thread with a text streamer; for models our decoding loop cannot drive."""
+                         stop: threading.Event | None = None, speed: dict | None = None) -> Iterator[str]:
+    """`model.generate` on a thread with a text streamer; for models our decoding loop cannot drive. `speed`: as
+    for stream_chat (here the whole generate call is timed)."""
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     class StopOnEvent(StoppingCriteria):
@@ -310,12 +308,14 @@ def stream_with_generate(model, tokenizer, messages: list[dict], settings: Gener
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     kwargs = {**inputs, **settings.generate_kwargs(), "streamer": streamer, "pad_token_id": tokenizer.pad_token_id,
               "stopping_criteria": StoppingCriteriaList([StopOnEvent()])}
-    errors = []
+    errors, done = [], {}
 
     def work():
         try:
+            start = time.perf_counter()
             with torch.no_grad():
-                model.generate(**kwargs)
+                output = model.generate(**kwargs)
+            done.update(tokens=output.shape[-1] - inputs["input_ids"].shape[-1], seconds=time.perf_counter() - start)
         except Exception as error:  # surfaced to the caller below, after the stream closes
             errors.append(error)
             streamer.end()
@@ -332,6 +332,8 @@ def stream_with_generate(model, tokenizer, messages: list[dict], settings: Gener
         thread.join()
     if errors:
         raise ValueError(f"Generation failed: {errors[0]}")
+    if speed is not None and done:
+        speed.update(model_speed(model, done["tokens"], done["seconds"]))
 
 
 def generate_text(model, tokenizer, messages: list[dict], settings: GenerationSettings) -> str:

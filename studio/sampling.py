@@ -15,6 +15,16 @@ from dataclasses import dataclass
 from studio.config import check_range
 
 MAX_NEW_TOKENS = 4096
+# How a model's weights are held while it answers (studio.precision); auto: fp32 on a CPU, bf16 on a GPU.
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "int8", "int4")
+
+
+def check_precision(value) -> str:
+    """The precision a request named (None: auto), or ValueError listing the choices."""
+    text = str(value or PRECISION_CHOICES[0]).strip().lower()
+    if text not in PRECISION_CHOICES:
+        raise ValueError(f"Precision takes one of {', '.join(PRECISION_CHOICES)}, not {str(value)[:40]!r}.")
+    return text
 # (low, high) of each setting, inclusive.
 RANGES = {"temperature": (0, 2), "top_p": (0.01, 1), "top_k": (0, 100_000), "max_new_tokens": (1, MAX_NEW_TOKENS),
           "repetition_penalty": (0.5, 10), "seed": (0, 2**32 - 1)}

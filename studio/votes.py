@@ -47,6 +47,9 @@ class BlindPair:
     order: tuple = SIDES
     blind: bool = False
     answers: dict = field(default_factory=dict)
+    # The left column: the base model, or the tuned model again (at another precision); each column's precision.
+    left: str = "base"
+    precisions: tuple = ("auto", "auto")
 
     def answered(self, base: str, tuned: str) -> BlindPair:
         return replace(self, answers={"base": base, "tuned": tuned})
@@ -61,13 +64,17 @@ def blind_order() -> tuple[str, ...]:
     return tuple(random.sample(SIDES, 2))
 
 
-def new_pair(run: str | Path, messages: list[dict], settings, blind: bool) -> BlindPair:
+def new_pair(run: str | Path, messages: list[dict], settings, blind: bool, left: str = "base",
+             precisions: tuple = ("auto", "auto")) -> BlindPair:
     """A compare about to be answered. Blind mode draws the order and a fresh seed: with the seed of an open
-    compare a moment ago, the "blind" answers would be the ones just read with their labels."""
+    compare a moment ago, the "blind" answers would be the ones just read with their labels. `left` and
+    `precisions`: what the two columns show (see studio.pairs.stream_pair)."""
     name = compared_run(run).name
+    shown = {"left": left, "precisions": tuple(precisions)}
     if not blind:
-        return BlindPair(name, tuple(messages), settings)
-    return BlindPair(name, tuple(messages), replace(settings, seed=random.randrange(2**32)), blind_order(), True)
+        return BlindPair(name, tuple(messages), settings, **shown)
+    return BlindPair(name, tuple(messages), replace(settings, seed=random.randrange(2**32)), blind_order(), True,
+                     **shown)
 
 
 def vote_record(pair: BlindPair, choice: str, base_model: str) -> dict:
@@ -76,7 +83,8 @@ def vote_record(pair: BlindPair, choice: str, base_model: str) -> dict:
     return {"time": time.time(), "choice": choice, "winner": winner, "order": list(pair.order),
             "prompt": pair.messages[-1]["content"], "messages": [dict(message) for message in pair.messages],
             "answers": {side: pair.answers.get(side, "") for side in SIDES},
-            "models": {"base": base_model, "tuned": pair.run}, "settings": asdict(pair.settings)}
+            "models": {"base": base_model if pair.left == "base" else pair.run, "tuned": pair.run},
+            "precisions": dict(zip(SIDES, pair.precisions)), "settings": asdict(pair.settings)}
 
 
 def record_vote(pair: BlindPair | None, choice: str) -> dict:

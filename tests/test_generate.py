@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.generate import (GenerationSettings, cached_model, generate_text, load_for_chat, stream_chat,
-                             stream_pair)
+from studio.generate import GenerationSettings, cached_model, generate_text, load_for_chat, stream_chat
+from studio.pairs import stream_pair
 from studio.training import run_training
 from tests.conftest import method_config as tiny_config
 

@@ -7,8 +7,8 @@ off, it is a conversation. Each reply is captioned with the model and settings t
 and Regenerate answers the last question again with the settings as they are now, beside the
 earlier answer. The conversation lives in the browser session's Chatbot; Stop ends an answer
 early. The send event is the `chat` API endpoint (message, history, model, system prompt,
-examples, the settings in widget order, then one question at a time, which a client may leave
-out to get the page's default, on):
+examples, the settings in widget order, then one question at a time and the precision, which a
+client may leave out to get the page's defaults, on and auto):
 
     examples = {"headers": ["question", "answer"], "data": [["2+2?", "4"]]}
     Client(url).predict("Hello", [], "embedded", "", examples, 0.7, 0.9, 50, 256, 1.0, 0, False, api_name="/chat")
@@ -25,10 +25,12 @@ import pandas as pd
 
 from studio.chat import (example_pairs, model_choices, model_name, stream_again,
                          stream_reply, thread_messages)
-from studio.sampling import generation_settings
+from studio.sampling import PRECISION_CHOICES, generation_settings
 from studio.config import EMBEDDED_MODEL
 from studio.jobs import JobManager
-from studio.ui.common import StopSignal, bind, run_name, settings_widgets, table_rows, user_errors
+from studio.ui.serve_panel import build as build_serve_panel
+from studio.ui.common import (StopSignal, bind, precision_dropdown, run_name, settings_widgets, speed_caption,
+                              table_rows, user_errors)
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
 
@@ -67,28 +69,30 @@ def caption(model: str | None, settings, request: gr.Request | None) -> str:
 
 @user_errors
 def respond(message: str, history: list, model: str, system_prompt: str, examples, temperature, top_p, top_k,
-            max_new_tokens, repetition_penalty, seed, one_question: bool = True, stop: StopSignal | None = None,
-            request: gr.Request | None = None):
+            max_new_tokens, repetition_penalty, seed, one_question: bool = True, precision: str = PRECISION_CHOICES[0],
+            stop: StopSignal | None = None, request: gr.Request | None = None):
     """Stream the answer into the conversation, captioned; the message box empties once the question is in."""
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     if stop is not None:
         stop.clear()
     pairs = example_pairs(table_rows(examples))
     for conversation in stream_reply(model, system_prompt, pairs, history, message, settings, stop,
-                                     bool(one_question), caption(model, settings, request)):
+                                     bool(one_question), caption(model, settings, request), precision,
+                                     lambda speed: speed_caption(speed, request)):
         yield conversation, ""
 
 
 @user_errors
 def regenerate(history: list, model: str, system_prompt: str, examples, temperature, top_p, top_k, max_new_tokens,
-               repetition_penalty, seed, one_question: bool = True, stop: StopSignal | None = None,
-               request: gr.Request | None = None):
+               repetition_penalty, seed, one_question: bool = True, precision: str = PRECISION_CHOICES[0],
+               stop: StopSignal | None = None, request: gr.Request | None = None):
     """Answer the last question again with the settings as they are now; the new reply goes below the earlier one."""
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     if stop is not None:
         stop.clear()
     yield from stream_again(model, system_prompt, example_pairs(table_rows(examples)), history, settings, stop,
-                            bool(one_question), caption(model, settings, request))
+                            bool(one_question), caption(model, settings, request), precision,
+                            lambda speed: speed_caption(speed, request))
 
 
 def has_question(history) -> bool:
@@ -146,6 +150,7 @@ def build(manager: JobManager, tab: gr.Tab | None = None) -> gr.Dropdown:
             _options(page)
     _wire_models(page, manager, tab)
     _wire_conversation(page)
+    build_serve_panel(page.model, page.precision, tab)  # the model picked here, over an OpenAI-compatible API
     return page.model
 
 
@@ -178,6 +183,7 @@ def _options(page: SimpleNamespace) -> None:
     page.system_prompt = gr.Textbox(label=i18n("chat.system_prompt"), info=i18n("chat.system_prompt_help"),
                                     lines=2, elem_id="chat-system-prompt")
     page.settings = settings_widgets("chat")
+    page.precision = precision_dropdown("chat-precision")
     with gr.Accordion(i18n("chat.examples"), open=False, elem_id="chat-examples-panel"):
         gr.Markdown(i18n("chat.examples_help"))
         page.examples = gr.Dataframe(pd.DataFrame(columns=EXAMPLE_COLUMNS), headers=list(EXAMPLE_COLUMNS),
@@ -206,7 +212,8 @@ def _wire_conversation(page: SimpleNamespace) -> None:
     """Send, Regenerate, Stop and Clear, and the examples' Add and Remove."""
     chatbot, stop = page.chatbot, page.stop
     buttons = [page.message, page.send, page.again, page.stop_button, page.clear]
-    answer_inputs = [page.model, page.system_prompt, page.examples, *page.settings, page.one_question, stop]
+    answer_inputs = [page.model, page.system_prompt, page.examples, *page.settings, page.one_question, page.precision,
+                     stop]
     # The buttons change first, so a second question cannot start while one is answered; after the answer (or its
     # error) they settle again.
     asked = gr.on([page.send.click, page.message.submit], answering, outputs=buttons, queue=False,

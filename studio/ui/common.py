@@ -192,6 +192,20 @@ def settings_widgets(prefix: str) -> list[gr.components.Component]:
     return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
 
 
+def precision_dropdown(elem_id: str, label: str = "precision.label") -> gr.Dropdown:
+    """A model's precision while it answers (studio.precision), explained."""
+    from studio.sampling import PRECISION_CHOICES
+
+    return gr.Dropdown(list(PRECISION_CHOICES), value=PRECISION_CHOICES[0], label=i18n(label), info=i18n("precision.help"), elem_id=elem_id)
+
+
+def speed_caption(speed: dict, request: gr.Request | None = None) -> str:
+    """What an answer cost (studio.generate.model_speed), as its caption says it: "int8 · 164 MB of weights ·
+    41.2 tokens/s"; an answer of one token has no speed to give."""
+    values = {"precision": speed["precision"], "mb": f"{speed['weight_mb']:,}", "speed": speed["tokens_per_second"]}
+    return say(request, "precision.caption" if values["speed"] else "precision.caption_short", **values)
+
+
 class StopSignal(threading.Event):
     """A stop flag per browser session: gr.State deep-copies its initial value for each session, and each copy
     is a new, unset flag."""

@@ -21,7 +21,7 @@ from studio.compare import (
 )
 from studio.reward_scores import reward_run
 from studio.votes import BlindPair, new_pair, record_vote, vote_tally
-from studio.ui.common import StopSignal, dataset_choices, user_errors
+from studio.ui.common import StopSignal, dataset_choices, speed_caption, user_errors
 from studio.ui.i18n import i18n
 from studio.ui.lang import say
 
@@ -165,8 +165,16 @@ def current_tally(run: str | None, request: gr.Request | None = None) -> str:
 
 
 # ---------------------------------------------------------------- side by side and blind votes
-def column_labels(order: tuple[str, str], blind: bool, revealed: bool = False) -> list[dict]:
-    """Labels of the two answer columns: base and tuned, or A and B until revealed."""
+def column_labels(order: tuple[str, str], blind: bool, revealed: bool = False, pair: BlindPair | None = None,
+                  request: gr.Request | None = None) -> list[dict]:
+    """Labels of the two answer columns: base and tuned, or A and B until revealed; where both columns are the
+    tuned model (`pair.left`), each names its precision."""
+    if isinstance(pair, BlindPair) and pair.left == "tuned" and (revealed or not blind):
+        precisions = dict(zip(SIDES, pair.precisions))
+        if not blind:
+            return [gr.update(label=say(request, "compare.tuned_at", precision=precisions[side])) for side in SIDES]
+        return [gr.update(label=say(request, "compare.answer_tuned_at", letter=letter, precision=precisions[side]))
+                for letter, side in zip("AB", order)]
     if not blind:
         return [gr.update(label=i18n("compare.base")), gr.update(label=i18n("compare.tuned"))]
     if not revealed:
@@ -176,29 +184,47 @@ def column_labels(order: tuple[str, str], blind: bool, revealed: bool = False) -
 
 @user_errors
 def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature, top_p, top_k, max_new_tokens,
-            repetition_penalty, seed, stop: StopSignal, request: gr.Request | None = None):
+            repetition_penalty, seed, stop: StopSignal, left: str = "base", left_precision: str = "auto",
+            right_precision: str = "auto", request: gr.Request | None = None):
     """Stream both answers into the two columns; in blind mode, in an order the user cannot see. The pair (what
     was asked, the settings with blind mode's own seed, the order, the answers) is kept in the session for the
-    vote and the reward scores: a vote records the answers the models gave, whatever a request sends."""
+    vote and the reward scores: a vote records the answers the models gave, whatever a request sends. The last
+    output says what each column cost (precision, weights' memory, tokens per second); blind, nothing that
+    would tell the columns apart."""
     settings = generation_settings(temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed)
     stop.clear()
     messages = build_messages(system_prompt, [], [], prompt or "")
-    pair = new_pair(run, messages, settings, blind)
-    labels = column_labels(pair.order, blind)
-    for base_text, tuned_text in stream_side_by_side(pair.run, messages, pair.settings, stop):
+    pair = new_pair(run, messages, settings, blind, left, (left_precision, right_precision))
+    labels = column_labels(pair.order, blind, pair=pair, request=request)
+    speeds: list = []
+    for base_text, tuned_text in stream_side_by_side(pair.run, messages, pair.settings, stop, pair.left,
+                                                     pair.precisions, speeds):
         pair = pair.answered(base_text, tuned_text)
-        left, right = pair.shown()
+        shown_left, shown_right = pair.shown()
         # The vote buttons wait for the whole answers: a vote is for what was read, and a later
         # stream update would cover the reveal.
-        yield {**labels[0], "value": left}, {**labels[1], "value": right}, pair, gr.update(visible=False)
-    yield gr.skip(), gr.skip(), gr.skip(), gr.update(visible=blind)
+        yield ({**labels[0], "value": shown_left}, {**labels[1], "value": shown_right}, pair, gr.update(visible=False),
+               "")
+    yield gr.skip(), gr.skip(), gr.skip(), gr.update(visible=blind), speeds_line(speeds, blind, request)
+
+
+def no_speeds() -> str:
+    return ""
+
+
+def speeds_line(speeds: list, blind: bool, request: gr.Request | None = None) -> str:
+    """What each column cost, under the answers; empty in blind mode (the precisions and speeds would tell)."""
+    if blind or len(speeds) != 2 or not all(speeds):
+        return ""
+    left, right = (speed_caption(speed, request) for speed in speeds)
+    return say(request, "compare.speeds", left=left, right=right)
 
 
 @user_errors
 def vote(choice: str, pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Count the vote in the run's tally, then reveal which answer was which."""
     tally = record_vote(pair, choice)
-    return [*column_labels(pair.order, True, revealed=True), None, gr.update(visible=False),
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, gr.update(visible=False),
             tally_text(request, tally)]
 
 
@@ -207,11 +233,11 @@ def switch_mode(blind: bool) -> list:
     return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, gr.update(visible=False)]
 
 
-def reveal(pair: BlindPair | None) -> list:
+def reveal(pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Show which answer was which without voting (no vote is counted for this pair afterwards)."""
     if not isinstance(pair, BlindPair) or not pair.blind:
         return [gr.skip(), gr.skip(), None, gr.update(visible=False)]
-    return [*column_labels(pair.order, True, revealed=True), None, gr.update(visible=False)]
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, gr.update(visible=False)]
 
 
 def stop_answers(stop: StopSignal) -> None:

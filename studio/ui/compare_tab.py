@@ -22,10 +22,10 @@ import gradio as gr
 from studio.compare import MAX_ANSWER_TOKENS, MAX_BATCH_ROWS
 from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
-from studio.ui.common import StopSignal, bind, run_name, settings_widgets
+from studio.ui.common import StopSignal, bind, precision_dropdown, run_name, settings_widgets
 from studio.ui.compare_handlers import (
     GRID_WIDTHS, ROWS_WIDTHS, answering, batch, batch_datasets, busy, cancelled, compare, current_tally, general,
-    general_frame, grid_frame, page_loaded, reveal, rows_frame, stop_answers, switch_mode, temperature_grid,
+    general_frame, grid_frame, no_speeds, page_loaded, reveal, rows_frame, stop_answers, switch_mode, temperature_grid,
     totals_frame, vote,
 )
 from studio.ui.compare_votes import (
@@ -110,6 +110,7 @@ def _side_by_side(page: SimpleNamespace) -> None:
             page.right = gr.Textbox(label=i18n("compare.tuned"), lines=8, interactive=False, buttons=["copy"],
                                     elem_id="compare-right")
             page.right_score = gr.Markdown(elem_id="compare-right-score")
+    page.speeds = gr.Markdown(elem_id="compare-speeds")
     with gr.Row(visible=False, elem_id="compare-votes") as page.vote_row:
         page.vote_buttons = {choice: gr.Button(i18n(f"compare.vote_{choice.lower()}"),
                                                elem_id=f"compare-vote-{choice.lower()}")
@@ -146,6 +147,12 @@ def _grid(page: SimpleNamespace) -> None:
 def _sampling(page: SimpleNamespace) -> None:
     """Beside the answers: blind mode, and the sampling settings and system prompt both sides share."""
     page.blind = gr.Checkbox(label=i18n("compare.blind"), info=i18n("compare.blind_help"), elem_id="compare-blind")
+    with gr.Accordion(i18n("precision.label"), open=False, elem_id="compare-precision"):
+        page.left_model = gr.Radio([(i18n("compare.left_base"), "base"), (i18n("compare.left_tuned"), "tuned")],
+                                   value="base", label=i18n("compare.left_column"), info=i18n("compare.left_help"),
+                                   elem_id="compare-left-model")
+        page.precisions = [precision_dropdown("compare-left-precision", "compare.left_precision"),
+                           precision_dropdown("compare-right-precision", "compare.right_precision")]
     with gr.Accordion(i18n("compare.settings"), open=True, elem_id="compare-settings"):
         page.settings = settings_widgets("compare")
         page.system_prompt = gr.Textbox(label=i18n("chat.system_prompt"), info=i18n("chat.system_prompt_help"),
@@ -228,8 +235,8 @@ def _wire_side_by_side(page: SimpleNamespace) -> None:
     answers = gr.on(triggers, bind(answering, True), outputs=[page.compare_button, page.stop_button], queue=False,
                     show_progress="hidden")
     gr.on(triggers, no_scores, outputs=scores, queue=False, show_progress="hidden")
-    answered = answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop],
-                            outputs=columns)
+    answered = answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop,
+                                             page.left_model, *page.precisions], outputs=[*columns, page.speeds])
     answered.then(
         bind(answering, False), outputs=[page.compare_button, page.stop_button], queue=False, show_progress="hidden")
     answered.success(score_pair, inputs=[page.reward, page.pair], outputs=scores, show_progress_on=scores)
@@ -241,6 +248,7 @@ def _wire_side_by_side(page: SimpleNamespace) -> None:
     # Not queued, so the columns clear before a Compare clicked right after it starts.
     page.blind.change(switch_mode, inputs=page.blind, outputs=columns, queue=False)
     page.blind.change(no_scores, outputs=scores, queue=False, show_progress="hidden")
+    page.blind.change(no_speeds, outputs=page.speeds, queue=False, show_progress="hidden", api_visibility="private")
     page.data_make.click(make_votes_dataset, inputs=[run, page.data_kind, page.data_name], outputs=page.data_message)
 
 

@@ -25,7 +25,7 @@ ALLOWED = {
     "ROUGE-L", "ROUGE", "BLEU", "Top-p", "Top-k", "alpha", "beta", "lambda", "sigmoid", "hinge", "ipo",
     "sigmoid_norm", "apo", "nca", "sppo", "bco", "aot", "discopop", "bf", "fp", "auto", "transformers",
     "bitsandbytes", "safetensors", "zip", "Enter", "Shift", "Ctrl", "SmolLM", "M-Instruct", "Instruct",
-    "embedded", "chatml", "all-linear", "q_proj", "v_proj", "Ollama", "llama", "cpp",
+    "embedded", "chatml", "all-linear", "q_proj", "v_proj", "Ollama", "llama", "cpp", "OpenAI",
     # the settings' own names where the text quotes them (stage and method values, presets)
     "sft", "pretrain", "rm", "grpo", "dpo", "orpo", "kto", "lora", "qlora", "dora", "adalora", "freeze", "full", "ia3", "cpu",
     # data fields and files

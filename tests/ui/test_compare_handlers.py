@@ -3,6 +3,7 @@ tools' progress and partial tables; Stop."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,9 +25,13 @@ def label(update) -> str:
 
 
 def test_side_by_side_fills_both_columns_labelled(trained_run):
-    *steps, (_, _, _, votes) = compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal())
-    left, right, pair, _ = steps[-1]
+    *steps, (_, _, _, votes, speeds) = compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY,
+                                                                 StopSignal())
+    left, right, pair, _, _ = steps[-1]
     assert label(left) == "compare.base" and label(right) == "compare.tuned"
+    # Under the answers: what each column cost.
+    assert re.fullmatch(r"Left: fp32 · \d+ MB of weights( · [\d.]+ tokens/s)?\. Right: fp32 · \d+ MB of weights"
+                        r"( · [\d.]+ tokens/s)?\.", speeds)
     assert isinstance(left["value"], str) and isinstance(right["value"], str) and (left["value"] or right["value"])
     # The pair is kept for the reward scores, but is no blind pair to vote on.
     assert pair.order == ("base", "tuned") and not pair.blind and votes["visible"] is False
@@ -39,8 +44,10 @@ def test_side_by_side_fills_both_columns_labelled(trained_run):
 
 def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained_run):
     plain = list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal()))[-2]
-    *steps, (_, _, _, votes) = compare_handlers.compare("tiny-lora", "the cat sat", "", True, *GREEDY, StopSignal())
-    left, right, pair, hidden_votes = steps[-1]
+    *steps, (_, _, _, votes, speeds) = compare_handlers.compare("tiny-lora", "the cat sat", "", True, *GREEDY,
+                                                                 StopSignal())
+    left, right, pair, hidden_votes, _ = steps[-1]
+    assert speeds == ""  # precisions and speeds would tell the columns apart
     order = pair.order
     assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
     # Voting opens once both answers are complete.
@@ -143,7 +150,8 @@ def test_blind_mode_draws_its_own_seed_so_its_answers_are_not_the_open_ones(trai
     opened = list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, *sampled, StopSignal()))[-2]
     blind_answers = []
     for _ in range(2):
-        left, right, pair, _ = list(compare_handlers.compare("tiny-lora", "the cat sat", "", True, *sampled, StopSignal()))[-2]
+        left, right, pair, _, _ = list(compare_handlers.compare("tiny-lora", "the cat sat", "", True, *sampled,
+                                                                StopSignal()))[-2]
         assert pair.settings.seed != 0  # the seed drawn, kept for the vote
         blind_answers.append({pair.order[0]: left["value"], pair.order[1]: right["value"]})
     open_answers = {"base": opened[0]["value"], "tuned": opened[1]["value"]}

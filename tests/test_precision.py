@@ -1,0 +1,165 @@
+"""Chat precisions on the tiny model: each loads and answers, holds less memory, stays close to fp32; adapters stay
+as trained; side by side at two precisions; the decoding kernel is timed once and kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from studio import cpu_decode, precision
+from studio.generate import GenerationSettings, cached_model, load_for_chat, stream_chat
+from studio.pairs import stream_pair
+from studio.precision import Int4Linear, Int8Embedding, Int8Linear, check_precision, weight_bytes
+from studio.ui import compare_handlers
+from studio.ui.common import StopSignal
+
+GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
+MESSAGES = [{"role": "user", "content": "the cat sat"}]
+
+
+@pytest.fixture
+def small_layers_too(monkeypatch):
+    """The tiny model's layers are far below the size worth quantizing in a real model: quantize them anyway."""
+    monkeypatch.setattr(precision, "LARGE_WEIGHT", 0)
+
+
+def relative_error(approximate: torch.Tensor, exact: torch.Tensor) -> float:
+    return float((approximate - exact).norm() / exact.norm())
+
+
+@pytest.mark.parametrize("layer_class, bound", [(Int8Linear, 0.01), (Int4Linear, 0.12)])
+def test_quantized_linear_is_within_its_format_error(layer_class, bound):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(128, 96, bias=True)
+    rows = torch.randn(3, 5, 128)
+    layer = layer_class(linear)
+    with torch.no_grad():
+        exact, approximate = linear(rows), layer(rows)
+    assert approximate.shape == exact.shape and approximate.dtype == torch.float32
+    error = relative_error(approximate, exact)
+    assert 0 < error < bound  # quantized (not a copy), and close
+    # The dequantized weights (what DoRA's norm reads) are the ones the kernel multiplies by.
+    assert relative_error(layer.weight, linear.weight) < bound
+    with torch.no_grad():
+        assert relative_error(torch.nn.functional.linear(rows, layer.weight, linear.bias), approximate) < 0.01
+
+
+def test_int8_embedding_rows_are_close():
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(50, 64)
+    ids = torch.tensor([[1, 7, 49]])
+    assert relative_error(Int8Embedding(embedding)(ids), embedding(ids)) < 0.01
+
+
+@pytest.mark.parametrize("name", ["fp32", "bf16", "int8", "int4"])
+def test_each_precision_loads_and_answers(tiny_model_dir, small_layers_too, name):
+    model, tokenizer = load_for_chat(str(tiny_model_dir), precision=name)
+    speed = {}
+    answer = ""
+    for answer in stream_chat(model, tokenizer, MESSAGES, GREEDY, speed=speed):
+        pass
+    assert answer and speed["precision"] == name and speed["tokens"] >= 1 and speed["weight_mb"] >= 0
+    if name in ("int8", "int4"):
+        assert model.studio_quantized_layers == 3 * 7 + 1  # every projection of 3 layers, and the head
+
+
+def test_lower_precisions_hold_less_memory_and_stay_close(tiny_model_dir, small_layers_too):
+    sizes, logits = {}, {}
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    for name in ("fp32", "bf16", "int8", "int4"):
+        model, _ = load_for_chat(str(tiny_model_dir), precision=name)
+        sizes[name] = weight_bytes(model)
+        with torch.no_grad():
+            logits[name] = model(input_ids=ids).logits.float()
+    assert sizes["fp32"] > sizes["bf16"] > sizes["int8"] > sizes["int4"]
+    assert sizes["int8"] < sizes["fp32"] / 3
+    errors = {name: relative_error(logits[name], logits["fp32"]) for name in ("bf16", "int8", "int4")}
+    assert errors["int8"] < 0.05 and errors["int4"] < 0.3 and errors["bf16"] < 0.05
+
+
+def test_an_adapter_stays_as_trained_under_a_quantized_base(tiny_model_dir, small_layers_too, tmp_path):
+    from studio.models import load_model
+
+    model, tokenizer = load_model(str(tiny_model_dir), "fp32")
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules="all-linear",
+                                             init_lora_weights=False))
+    model.save_pretrained(tmp_path / "adapter")
+    tokenizer.save_pretrained(tmp_path / "adapter")
+    (tmp_path / "config.yaml").write_text(f"base_model: {tiny_model_dir}\n")
+    tuned, _ = load_for_chat(trained=tmp_path, precision="int8")
+    from peft.tuners.lora import Linear as LoraLinear
+
+    layers = [module for module in tuned.modules() if isinstance(module, LoraLinear)]
+    assert layers and all(isinstance(layer.base_layer, Int8Linear) for layer in layers)
+    assert all(type(layer.lora_A["default"]) is torch.nn.Linear for layer in layers)
+    exact, _ = load_for_chat(trained=tmp_path, precision="fp32")
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        assert relative_error(tuned(input_ids=ids).logits, exact(input_ids=ids).logits) < 0.05
+
+
+def test_precision_names_are_checked():
+    assert check_precision(None) == "auto" and check_precision(" INT4 ") == "int4"
+    for bad in ("fp64", "int2", "../x", 3):
+        with pytest.raises(ValueError, match="Precision takes one of auto, fp32, bf16, int8, int4"):
+            check_precision(bad)
+
+
+def test_the_tuned_model_at_two_precisions_side_by_side(trained_run, small_layers_too):
+    speeds: list = []
+    answers = list(stream_pair(trained_run, MESSAGES, GREEDY, precisions=("fp32", "int4"), left="tuned",
+                               speeds=speeds))
+    assert answers and all(isinstance(text, str) for text in answers[-1])
+    assert [speed["precision"] for speed in speeds] == ["fp32", "int4"]
+    assert speeds[0]["weight_mb"] >= speeds[1]["weight_mb"]
+    # Each column answers as its model does alone.
+    for column, name in enumerate(("fp32", "int4")):
+        model, tokenizer = cached_model(trained=trained_run, precision=name)
+        alone = ""
+        for alone in stream_chat(model, tokenizer, MESSAGES, GREEDY):
+            pass
+        assert answers[-1][column] == alone
+    with pytest.raises(ValueError, match="pick two precisions"):
+        list(stream_pair(trained_run, MESSAGES, GREEDY, precisions=("fp32", "auto"), left="tuned"))
+    with pytest.raises(ValueError, match="base or the tuned model"):
+        list(stream_pair(trained_run, MESSAGES, GREEDY, left="../elsewhere"))
+
+
+def test_compare_labels_two_precisions_and_says_what_each_cost(trained_run, small_layers_too):
+    steps = list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, 0, 0.9, 50, 6, 1.0, 0, StopSignal(),
+                                          "tuned", "fp32", "int8"))
+    (left, right, pair, _, _), speeds = steps[-2], steps[-1][4]
+    assert (left["label"], right["label"]) == ("Tuned · fp32", "Tuned · int8")
+    assert pair.left == "tuned" and pair.precisions == ("fp32", "int8")
+    assert speeds.startswith("Left: fp32 · ") and "Right: int8 · " in speeds
+    with pytest.raises(Exception, match="Precision takes one of"):
+        list(compare_handlers.compare("tiny-lora", "the cat sat", "", False, 0, 0.9, 50, 6, 1.0, 0, StopSignal(),
+                                      "base", "fp32", "fp128"))
+
+
+def test_the_decoding_kernel_is_timed_once_and_kept(tmp_path, monkeypatch):
+    cache = tmp_path / "decode-kernel.json"
+    timed = []
+    real_timing = cpu_decode.time_kernels
+
+    def timing():
+        timed.append(1)
+        return {"linear": 2.0, "small_batch": 1.0}
+
+    monkeypatch.setattr(cpu_decode, "_kernel", None)
+    monkeypatch.setattr(cpu_decode, "time_kernels", timing)
+    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 1
+    kept = json.loads(cache.read_text())
+    assert kept[cpu_decode.machine_key()]["kernel"] == "small_batch"
+    monkeypatch.setattr(cpu_decode, "_kernel", None)
+    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 1  # read back, not timed again
+    cache.write_text("not json")
+    monkeypatch.setattr(cpu_decode, "_kernel", None)
+    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 2
+    # The real timing compares the two ways on a matrix larger than the caches.
+    seconds = real_timing(rows=2048, columns=256, repeats=1)
+    assert set(seconds) == {"linear", "small_batch"} and all(value > 0 for value in seconds.values())
