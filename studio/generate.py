@@ -195,9 +195,9 @@ class Lane:
         self.passes, self.seconds = 0, 0.0
 
     def speed(self, tokens: int) -> dict:
-        """What this lane's model cost: precision, weights in memory, and tokens per second of its own passes
-        after the prompt (the first token comes from the prompt's pass)."""
-        return model_speed(self.model, tokens, self.seconds, max(tokens - 1, 0))
+        """What this lane's model cost: precision, weights in memory, and its own passes after the prompt's per
+        second (a token each; a lane whose answer ended early goes on stepping beside a longer one)."""
+        return model_speed(self.model, tokens, self.seconds, max(self.passes - 1, 0))
 
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         from contextlib import nullcontext

@@ -192,11 +192,12 @@ def settings_widgets(prefix: str) -> list[gr.components.Component]:
     return [temperature, top_p, top_k, max_new_tokens, repetition_penalty, seed]
 
 
-def precision_dropdown(elem_id: str, label: str = "precision.label") -> gr.Dropdown:
-    """A model's precision while it answers (studio.precision), explained."""
+def precision_dropdown(elem_id: str, label: str = "precision.label", explained: bool = True) -> gr.Dropdown:
+    """A model's precision while it answers (studio.precision), explained unless a neighbour explains it."""
     from studio.sampling import PRECISION_CHOICES
 
-    return gr.Dropdown(list(PRECISION_CHOICES), value=PRECISION_CHOICES[0], label=i18n(label), info=i18n("precision.help"), elem_id=elem_id)
+    return gr.Dropdown(list(PRECISION_CHOICES), value=PRECISION_CHOICES[0], label=i18n(label),
+                       info=i18n("precision.help") if explained else None, elem_id=elem_id)
 
 
 def speed_caption(speed: dict, request: gr.Request | None = None) -> str:

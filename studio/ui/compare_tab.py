@@ -151,8 +151,8 @@ def _sampling(page: SimpleNamespace) -> None:
         page.left_model = gr.Radio([(i18n("compare.left_base"), "base"), (i18n("compare.left_tuned"), "tuned")],
                                    value="base", label=i18n("compare.left_column"), info=i18n("compare.left_help"),
                                    elem_id="compare-left-model")
-        page.precisions = [precision_dropdown("compare-left-precision", "compare.left_precision"),
-                           precision_dropdown("compare-right-precision", "compare.right_precision")]
+        page.precisions = [precision_dropdown("compare-left-precision", "compare.left_precision", explained=False),
+                           precision_dropdown("compare-right-precision", "compare.right_precision", explained=False)]
     with gr.Accordion(i18n("compare.settings"), open=True, elem_id="compare-settings"):
         page.settings = settings_widgets("compare")
         page.system_prompt = gr.Textbox(label=i18n("chat.system_prompt"), info=i18n("chat.system_prompt_help"),

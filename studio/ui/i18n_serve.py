@@ -11,7 +11,7 @@ EN = {
     "serve.switch_help": "On: requests to the API below are answered by this model. While it is on, picking "
                          "another model above serves that one instead.",
     "serve.off": "Nothing is served. Switch on to serve the model picked above.",
-    "serve.on": "Serving `{model}`. Base URL: `{url}` · the model name to send: `{model}`",
+    "serve.on": "Serving `{model}` at {precision}. Base URL: `{url}` · the model name to send: `{model}`",
     "serve.key": "Key (the client's api_key, sent as `Authorization: Bearer KEY`): `{secret}`",
     "serve.no_key": "No key needed: the app listens on this machine only, so any api_key will do. Start the app "
                     "with --api-key KEY to require one.",
@@ -24,7 +24,7 @@ ZH = {
     "serve.switch": "提供对话中选中的模型",
     "serve.switch_help": "打开：下面 API 收到的请求由这个模型回答。打开期间在上面换选模型，就改为提供新选的模型。",
     "serve.off": "当前没有提供模型。打开开关即可提供上面选中的模型。",
-    "serve.on": "正在提供 `{model}`。基础地址：`{url}` · 请求中的模型名：`{model}`",
+    "serve.on": "正在以 {precision} 精度提供 `{model}`。基础地址：`{url}` · 请求中的模型名：`{model}`",
     "serve.key": "密钥（客户端的 api_key，以 `Authorization: Bearer 密钥` 发送）：`{secret}`",
     "serve.no_key": "无需密钥：应用只在本机监听，api_key 填任意值即可。启动应用时加上 --api-key 密钥，即可要求密钥。",
     "serve.example": "Python 示例",

@@ -74,7 +74,7 @@ def panel(request: gr.Request | None = None) -> list:
     if served is None:
         return [False, say(request, "serve.off"), gr.update(value="", visible=False)]
     url, key = api_url(request), serve.IN_APP.key
-    status = (say(request, "serve.on", model=served.name, url=url) + "\n\n"
+    status = (say(request, "serve.on", model=served.name, url=url, precision=served.precision) + "\n\n"
               + (say(request, "serve.key", secret=key) if key else say(request, "serve.no_key")))
     return [True, status, gr.update(value=example(url, served.name, key), visible=True)]
 

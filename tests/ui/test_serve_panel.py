@@ -70,8 +70,8 @@ def test_the_panel_shows_the_key_in_the_pages_language(trained_run, in_app):
     in_app.key = KEY
     serve_panel.switch_serving(True, RUN)
     _, status, example = serve_panel.panel(zh_page())
-    assert "正在提供" in status and f"`{KEY}`" in status and f'api_key="{KEY}"' in example["value"]
-    assert serve_panel.panel(None)[1].startswith(f"Serving `{RUN}`")
+    assert "正在以 auto 精度提供" in status and f"`{KEY}`" in status and f'api_key="{KEY}"' in example["value"]
+    assert serve_panel.panel(None)[1].startswith(f"Serving `{RUN}` at auto.")
 
 
 @pytest.mark.parametrize("argv, environment, keyed", [
