@@ -364,7 +364,7 @@ def wait_for(condition, timeout: float = 120.0):
     while time.time() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise TimeoutError("condition not met")
 
 
@@ -469,3 +469,4 @@ def fake_reward_run(monkeypatch):
     scoring.is_reward_run = lambda folder: runs.read_settings(Path(folder)).get("stage") == "rm"
     monkeypatch.setitem(sys.modules, "studio.scoring", scoring)
     return run_dir, calls
+

@@ -91,6 +91,7 @@ def test_data_check_passes_a_good_file(tiny_sft_file, capsys):
     assert json.loads(capsys.readouterr().out)["rows"] == 12
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_train_runs_under_accelerate_launch(tiny_model_dir, tiny_sft_file, tmp_path, workspace):
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--cpu",
                "-m", "studio", "train", "--preset", "cpu-lora", "--dataset", str(tiny_sft_file),
@@ -134,6 +135,7 @@ def test_queue_add_list_and_remove(tiny_model_dir, tiny_sft_file, workspace, cap
     assert capsys.readouterr().out.splitlines()[-1] == "Nothing runs and the queue is empty."
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_queue_run_trains_the_queue_in_order(tiny_model_dir, tiny_sft_file, workspace, capsys):
     for name in ("one", "two"):
         assert queue_add(tiny_model_dir, tiny_sft_file, "--name", name) == 0
@@ -145,6 +147,7 @@ def test_queue_run_trains_the_queue_in_order(tiny_model_dir, tiny_sft_file, work
     assert lines[3].startswith("two: finished in")
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_ctrl_c_in_queue_run_leaves_the_running_job_alone(tiny_model_dir, tiny_sft_file, workspace, capsys,
                                                           monkeypatch):
     from studio.jobs import JobManager

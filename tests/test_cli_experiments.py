@@ -3,6 +3,8 @@ line (the tiny model), and the reports of a run, a comparison and runs picked by
 
 from __future__ import annotations
 
+import pytest
+
 from html.parser import HTMLParser
 
 from studio.__main__ import main
@@ -32,6 +34,7 @@ def test_an_experiment_needs_methods_or_one_setting_with_values(workspace, tiny_
     assert not (workspace / "runs" / "x-lora").exists() and not (workspace / "experiments" / "x.json").exists()
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_an_experiment_trains_on_the_command_line_and_its_numbers_reach_the_table_and_the_reports(
         workspace, tiny_model_dir, tiny_sft_file, capsys, monkeypatch):
     from studio.experiments import comparison_rows

@@ -26,6 +26,7 @@ def test_job_runs_to_finished_and_is_listed(tiny_model_dir, tiny_sft_file, works
     assert [run.name for run in runs] == ["done"] and runs[0].status == "finished"
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_second_job_is_refused_while_one_runs(tiny_model_dir, tiny_sft_file, workspace):
     manager = JobManager()
     run_dir = manager.start(job_config(tiny_model_dir, tiny_sft_file, workspace / "runs" / "long", max_steps=3000))
@@ -36,25 +37,30 @@ def test_second_job_is_refused_while_one_runs(tiny_model_dir, tiny_sft_file, wor
         manager.abort(run_dir)
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_abort_keeps_a_checkpoint_and_resume_continues(tiny_model_dir, tiny_sft_file, workspace):
+    # Long enough that the abort, asked for once step 3 is logged, lands well before the end (a step of the tiny
+    # model takes a few hundredths of a second); the resume trains the rest.
+    steps = 150
     manager = JobManager()
     run_dir = manager.start(job_config(tiny_model_dir, tiny_sft_file, workspace / "runs" / "abort",
-                                       max_steps=400, save_steps=1000, eval_steps=1000))
+                                       max_steps=steps, save_steps=1000, eval_steps=1000))
     wait_for(lambda: len(logged_steps(run_dir)) >= 3)
     assert manager.status(run_dir) == "running"
     assert manager.abort(run_dir) == "aborted"
     checkpoint = latest_checkpoint(run_dir)
     assert checkpoint is not None
     stopped_at = int(checkpoint.name.split("-")[1])
-    assert 3 <= stopped_at < 400
+    assert 3 <= stopped_at < steps
     manager.resume(run_dir)
     assert manager.wait(run_dir, timeout=300) == "finished", (run_dir / "train.log").read_text()
-    steps = logged_steps(run_dir)
-    resumed = steps[steps.index(stopped_at) + 1:] if stopped_at in steps else steps
-    assert resumed[0] == stopped_at + 1 and steps[-1] == 400
-    assert max(point["step"] for point in loss_points(read_events(run_dir))) == 400
+    logged = logged_steps(run_dir)
+    resumed = logged[logged.index(stopped_at) + 1:] if stopped_at in logged else logged
+    assert resumed[0] == stopped_at + 1 and logged[-1] == steps
+    assert max(point["step"] for point in loss_points(read_events(run_dir))) == steps
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_killed_job_reads_as_failed(tiny_model_dir, tiny_sft_file, workspace):
     manager = JobManager()
     run_dir = manager.start(job_config(tiny_model_dir, tiny_sft_file, workspace / "runs" / "killed", max_steps=3000))
@@ -68,6 +74,7 @@ def test_killed_job_reads_as_failed(tiny_model_dir, tiny_sft_file, workspace):
     assert JobManager().status(run_dir) == "failed"
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_failing_job_reports_its_error(tiny_model_dir, tmp_path, workspace):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "raw text is not instruction data"}\n')

@@ -107,6 +107,7 @@ def test_two_processes_adding_at_once_lose_no_run(workspace, monkeypatch):
         assert [name for name in found if name.startswith(prefix)] == [f"{prefix}-{index}" for index in range(15)]
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_a_run_that_cannot_start_fails_and_an_abort_lets_the_queue_go_on(tiny_model_dir, tiny_sft_file, workspace,
                                                                          monkeypatch):
     too_big = enqueue(quick_config(tiny_model_dir, tiny_sft_file), name="too-big")
@@ -142,6 +143,7 @@ APP = ("import time; from studio.jobs import JobManager; from studio.run_queue i
        "start_runner(JobManager(), 0.2); time.sleep(600)")
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_a_queue_of_three_finishes_in_order_across_an_app_restart(tiny_model_dir, tiny_sft_file, workspace):
     """An app (its queue runner) starts the first run and is killed while it trains; the restarted app finds that
     job still training, waits for it, and starts the other two after it, one at a time, in queue order."""

@@ -239,6 +239,7 @@ def test_nothing_served_says_what_to_do(trained_run):
     assert answer.status_code == 404 and "Chat tab" in answer.json()["error"]["message"]
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_the_serve_command_serves_a_run(trained_run):
     port = free_port()
     environment = {**os.environ, "STUDIO_WORKSPACE": str(trained_run.parent.parent), serve.KEY_ENV: KEY}

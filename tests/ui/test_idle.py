@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 
 import gradio as gr
+import pytest
 from gradio_client import Client
 
 import app
@@ -19,7 +20,7 @@ from studio.ui.idle import POLL_INTERVALS, quiet_queue
 
 IDLE_PERCENT = 2.0  # of one core; Gradio's own intervals take 4-5 % on the two-core test machine
 SETTLE_SECONDS = 3
-SAMPLE_SECONDS = 8
+SAMPLE_SECONDS = 5
 EVENT_SECONDS = 10
 
 
@@ -59,6 +60,7 @@ def test_the_launch_uses_the_quiet_queue(workspace, monkeypatch):
     assert intervals == POLL_INTERVALS
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_an_idle_app_takes_almost_no_cpu_and_still_answers(tmp_path):
     with running_app(tmp_path) as (process, url):
         time.sleep(SETTLE_SECONDS)

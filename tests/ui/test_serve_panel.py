@@ -120,6 +120,7 @@ def answer_streamed(url: str) -> None:
         openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_the_launched_app_serves_the_chat_model(trained_workspace):
     """app.py as users start it, with --api-key."""
     running = running_app(trained_workspace, "--api-key", KEY)

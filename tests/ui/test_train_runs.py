@@ -66,6 +66,7 @@ def test_a_started_run_is_followed_to_the_end(tiny_model_dir, tiny_sft_file, wor
     assert [path.name for path in (workspace / "runs").iterdir() if not path.name.startswith(".")] == ["my-first-run"]
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_second_start_refused_page_reload_reattaches_abort_and_resume(tiny_model_dir, tiny_sft_file, workspace):
     manager = JobManager()
     settings = tiny_settings(tiny_model_dir, tiny_sft_file, max_steps=3000, eval_steps=0, save_steps=1000)
@@ -85,6 +86,7 @@ def test_second_start_refused_page_reload_reattaches_abort_and_resume(tiny_model
     assert manager.status(run_path) == "aborted"
 
 
+@pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(trained_run):
     """Resume would train a finished run again and overwrite its result; Train more starts a new run from it."""
     import json
