@@ -18,7 +18,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, probe_references, save_result, seed_everything, training_arguments,
     weight_precision,
 )
-from studio.training.packing import PackingCollator, model_inputs, packs_exactly
+from studio.training.packing import PackingCollator, model_inputs, packed_attention_if_exact, packs_exactly
 
 
 def train(job: Job) -> dict:
@@ -38,6 +38,8 @@ def train(job: Job) -> dict:
     model = apply_method(model, config, plan.total_steps)
     probes = default_probes(config, shape, validation_rows)
     packing = packs_exactly(model)
+    if packing:
+        packed_attention_if_exact(model)
     facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, packing=packing)
     callback = StudioCallback(job.run_dir, plan.total_steps, tokenizer, probes, config,
                               expected=probe_references(config, shape, validation_rows))
@@ -71,6 +73,17 @@ def make_trainer_class():
             if return_outputs or not accepts_logits_mask(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             return trained_token_loss(model, inputs, num_items_in_batch)
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            # The Trainer's evaluation asks for the outputs too, so it would project every position onto the
+            # vocabulary (for a batch of eight rows, half a gigabyte of fp32 logits) only to keep the loss.
+            if not prediction_loss_only or not accepts_logits_mask(model):
+                return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+            inputs = self._prepare_inputs(inputs)
+            with torch.no_grad(), self.compute_loss_context_manager():
+                count = self._get_num_items_in_batch([inputs], self.args.device)
+                loss = trained_token_loss(model, model_inputs(inputs), count)
+            return loss.detach(), None, None
 
     return StudioTrainer
 

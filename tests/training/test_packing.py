@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.training.packing import PackingCollator, model_inputs, pack_rows, packs_exactly
+from studio.training.packing import (
+    PACKED_ATTENTION, PackingCollator, example_bounds, model_inputs, pack_rows, packed_attention_if_exact,
+    packs_exactly,
+)
 from studio.training.sft import trained_token_loss
 
 LENGTHS = [9, 3, 14, 5, 7, 2, 11, 6]
@@ -38,8 +41,9 @@ def test_collator_restarts_positions_and_drops_each_first_label():
     assert "attention_mask" not in model_inputs(batch)
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "per-example"])
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method):
+def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method, attention):
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
 
     from studio.config import RunConfig
@@ -48,6 +52,8 @@ def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     model = apply_method(model, RunConfig(method=method, lora_dropout=0.0), 10)
+    if attention == "per-example":
+        assert packed_attention_if_exact(model)
     rows = examples(LENGTHS, model.config.vocab_size)
 
     padded = DataCollatorForSeq2Seq(build_tiny_tokenizer(), padding=True, label_pad_token_id=-100)(
@@ -66,10 +72,13 @@ def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method):
             assert torch.allclose(parameter.grad, expected[name], atol=1e-5), name
 
 
-def test_no_example_sees_another(tiny_model_dir):
+@pytest.mark.parametrize("per_example", [False, True])
+def test_no_example_sees_another(tiny_model_dir, per_example):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    if per_example:
+        assert packed_attention_if_exact(model)
     rows = examples([8, 5, 3], model.config.vocab_size)
     batch = model_inputs(PackingCollator(3)(rows))
     assert batch["position_ids"][1].tolist() == [0, 1, 2, 3, 4, 0, 1, 2]
@@ -99,3 +108,64 @@ def test_runs_record_whether_they_packed(tiny_model_dir, tiny_sft_file, tmp_path
     run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, "lora", max_steps=2))
     prepared = next(event for event in read_events(tmp_path / "lora") if event.get("event") == "prepared")
     assert prepared["packing"] is True
+
+
+def block_causal(lengths: list[int]) -> torch.Tensor:
+    example = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    index = torch.arange(sum(lengths))
+    return (example[:, None] == example[None, :]) & (index[:, None] >= index[None, :])
+
+
+def test_examples_are_read_only_from_an_exact_block_mask():
+    positions = torch.tensor([[0, 1, 2, 0, 1, 0]])
+    mask = block_causal([3, 2, 1])[None, None]
+    assert example_bounds(mask, positions, 6, 6) == [[(0, 3), (3, 5), (5, 6)]]
+    assert example_bounds(None, torch.arange(4)[None], 4, 4) == [[(0, 4)]]  # a plain causal row
+    leaky = mask.clone()
+    leaky[0, 0, 4, 1] = True  # a token that sees the example before it
+    assert example_bounds(leaky, positions, 6, 6) is None
+    padded = torch.tril(torch.ones(6, 6, dtype=torch.bool))[None, None].clone()
+    padded[..., :2] = False  # left padding
+    assert example_bounds(padded, torch.arange(6)[None], 6, 6) is None
+    assert example_bounds(None, torch.tensor([[5]]), 1, 6) is None  # a decoding step over a cache
+    assert example_bounds(mask.float(), positions, 6, 6) is None
+    assert example_bounds(mask, None, 6, 6) is None
+
+
+def test_per_example_attention_is_for_training_only_and_never_saved(tiny_model_dir, tmp_path):
+    """The switch changes the live model only: a saved model loads with SDPA, and a model on another device or
+    with a sliding window keeps its own attention."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert packed_attention_if_exact(model) and model.config._attn_implementation == PACKED_ATTENTION
+    model.save_pretrained(tmp_path)
+    assert "studio" not in json.dumps(json.loads((tmp_path / "config.json").read_text()))
+    assert AutoModelForCausalLM.from_pretrained(tmp_path).config._attn_implementation == "sdpa"
+    windowed = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    windowed.config.sliding_window = 4
+    assert not packed_attention_if_exact(windowed) and windowed.config._attn_implementation == "sdpa"
+
+
+def test_short_examples_attend_in_fp32_under_bf16_autocast(tiny_model_dir):
+    """The CPU flash kernel is faster on short rows in fp32 than in bf16, and no less exact."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert packed_attention_if_exact(model)
+    batch = model_inputs(PackingCollator(3)(examples([8, 5, 3], model.config.vocab_size)))
+    seen = []
+    from transformers.integrations import sdpa_attention
+
+    original = sdpa_attention.sdpa_attention_forward
+
+    def spy(module, query, *args, **kwargs):
+        seen.append(query.dtype)
+        return original(module, query, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, torch.autocast("cpu", dtype=torch.bfloat16):
+        patch.setattr(sdpa_attention, "sdpa_attention_forward", spy)
+        model(**batch)
+    assert seen and set(seen) == {torch.float32}
