@@ -1,12 +1,13 @@
-"""Training speed: the studio's path against plain Trainer + PEFT with per-batch padding.
+"""Training speed: the studio's path against the fastest plain Trainer + PEFT configuration.
 
     python -m bench.train                      # first 80 rows of alpaca_en_demo.json, embedded model
     python -m bench.train --rows 40 --repeat 2
+    python -m bench.train --sweep-rows 0       # the baseline at --batch-size in fp32, no sweep
 
 Both sides train the same LoRA (r=8, alpha 16, every linear layer, no dropout) on the same
-tokenised examples, in the same batches (same seed and sampler), for one epoch. The baseline is
-what LLaMA-Factory runs: `transformers.Trainer`, `DataCollatorForSeq2Seq` padding each batch to
-its longest row, the model's own loss. The studio packs each batch (no padding, no example
+tokenised examples, for one epoch. The baseline is what LLaMA-Factory runs: `transformers.Trainer`,
+`DataCollatorForSeq2Seq` padding each batch to its longest row, the model's own loss, at the batch size
+(1, 2, 4 or 8) and autocast (bf16 or none) that train the first --sweep-rows rows fastest here. The studio packs each batch (no padding, no example
 attending to another) and projects onto the vocabulary only where a label is trained.
 Throughput counts real tokens (padding excluded) per second of `trainer.train()`.
 """
@@ -36,6 +37,24 @@ def matmul_peak(size: int = 1536, repeats: int = 8) -> float:
         start = time.perf_counter()
         a @ b
         best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
+    return best
+
+
+def bf16_matmul_peak(hidden: int, intermediate: int, tokens: int = 1024, repeats: int = 8) -> float:
+    """The best bf16 matrix-multiply rate on the model's own shapes (a batch of tokens through its MLP
+    projections), in FLOP/s; 0 where bf16 products are not native."""
+    from studio.training.common import cpu_has_fast_bf16
+
+    if not cpu_has_fast_bf16():
+        return 0.0
+    best = 0.0
+    for rows, inner, outer in ((tokens, hidden, intermediate), (tokens, intermediate, hidden)):
+        a, b = torch.randn(rows, inner, dtype=torch.bfloat16), torch.randn(inner, outer, dtype=torch.bfloat16)
+        a @ b
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * rows * inner * outer / (time.perf_counter() - start))
     return best
 
 
@@ -87,7 +106,7 @@ def studio_trainer(model, tokenizer, examples, arguments):
                                 data_collator=collator)
 
 
-def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int, seed: int) -> dict:
+def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int, seed: int, bf16: bool = False) -> dict:
     from transformers import PrinterCallback, set_seed
 
     from studio.models import load_model
@@ -101,7 +120,7 @@ def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int
     # The studio's default number format ("auto") on this machine; the baseline loads as plain transformers does.
     studio = kind == "studio"
     model, tokenizer = load_model(model_name, weight_precision(RunConfig(method="lora")) if studio else "fp32")
-    precision = mixed_precision("auto", pick_device()) if studio else {}
+    precision = mixed_precision("auto", pick_device()) if studio else ({"bf16": True} if bf16 else {})
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = build(model, tokenizer, examples, training_arguments(output_dir, batch_size, seed, **precision))
         trainer.remove_callback(PrinterCallback)
@@ -110,7 +129,22 @@ def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int
         seconds = time.perf_counter() - start
     real_tokens = sum(len(example["input_ids"]) for example in examples)
     return {"seconds": round(seconds, 1), "tokens_per_second": round(real_tokens / seconds, 1),
-            "train_loss": round(result.training_loss, 4), "real_tokens": real_tokens}
+            "train_loss": round(result.training_loss, 4), "real_tokens": real_tokens, "batch_size": batch_size,
+            **({} if studio else {"bf16_autocast": bf16})}
+
+
+def fastest_baseline(model_name: str, examples: list[dict], seed: int) -> tuple[dict, list[dict]]:
+    """The plain Trainer + PEFT configuration a careful user would pick: batch 1, 2, 4 or 8 (padded to the
+    batch's longest row), bf16 autocast on or off where the CPU has bf16 units, each timed on these examples."""
+    from studio.training.common import cpu_has_fast_bf16
+
+    tried = []
+    for batch_size in (1, 2, 4, 8):
+        for bf16 in ((False, True) if cpu_has_fast_bf16() else (False,)):
+            tried.append(train_once("baseline", model_name, examples, batch_size, seed, bf16))
+            print("baseline try", json.dumps(tried[-1]), flush=True)
+    best = max(tried, key=lambda result: result["tokens_per_second"])
+    return {"batch_size": best["batch_size"], "bf16": best["bf16_autocast"]}, tried
 
 
 def padded_tokens(examples: list[dict], batch_size: int, seed: int) -> int:
@@ -129,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--cutoff-length", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=1, help="Alternate the two sides this many times; the best of each counts.")
+    parser.add_argument("--sweep-rows", type=int, default=16,
+                        help="Rows each plain configuration is timed on before the fastest trains all of them (0: "
+                             "no sweep, the baseline trains at --batch-size in fp32).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="Also write the results to this file.")
     args = parser.parse_args(argv)
@@ -137,10 +174,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     _, tokenizer = load_model(args.model)
     examples = tokenised_rows(Path(args.data), args.rows, tokenizer, args.cutoff_length)
+    plain, tried = ({"batch_size": args.batch_size, "bf16": False}, []) if not args.sweep_rows else \
+        fastest_baseline(args.model, examples[:args.sweep_rows], args.seed)
     runs = {"baseline": [], "studio": []}
     for _ in range(args.repeat):
         for kind in runs:
-            runs[kind].append(train_once(kind, args.model, examples, args.batch_size, args.seed))
+            size, bf16 = (plain["batch_size"], plain["bf16"]) if kind == "baseline" else (args.batch_size, False)
+            runs[kind].append(train_once(kind, args.model, examples, size, args.seed, bf16))
             print(kind, json.dumps(runs[kind][-1]), flush=True)
     best = {kind: max(results, key=lambda result: result["tokens_per_second"]) for kind, results in runs.items()}
     peak = matmul_peak()
@@ -150,20 +190,31 @@ def main(argv: list[str] | None = None) -> dict:
         parameters += model.get_output_embeddings().weight.numel()
     # Frozen weights cost a forward and an input-gradient matmul per token (2 + 2 FLOPs per weight).
     flops_per_token = 4 * parameters
+    text = model.config.get_text_config()
+    bf16_peak = bf16_matmul_peak(text.hidden_size, text.intermediate_size)
     report = {
         "rows": len(examples), "batch_size": args.batch_size, "real_tokens": best["studio"]["real_tokens"],
-        "padding_share_baseline": round(1 - best["studio"]["real_tokens"] / padded_tokens(examples, args.batch_size, args.seed), 3),
+        "baseline_tried": tried, "sweep_rows": args.sweep_rows,
+        "padding_share_baseline": round(1 - best["studio"]["real_tokens"] / padded_tokens(
+            examples, plain["batch_size"], args.seed), 3),
         "baseline": best["baseline"], "studio": best["studio"],
         "speedup": round(best["studio"]["tokens_per_second"] / best["baseline"]["tokens_per_second"], 2),
         "loss_difference": round(abs(best["studio"]["train_loss"] / best["baseline"]["train_loss"] - 1), 4),
         "matmul_peak_gflops": round(peak / 1e9, 1),
         "share_of_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / peak, 3) for kind in best},
+        "bf16_matmul_peak_gflops": round(bf16_peak / 1e9, 1),
+        "share_of_bf16_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / bf16_peak, 3)
+                               for kind in best} if bf16_peak else None,
         "threads": torch.get_num_threads(),
     }
     summary = (f"studio {report['studio']['tokens_per_second']} tok/s vs baseline {report['baseline']['tokens_per_second']} "
                f"tok/s: {report['speedup']}x; train loss {report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
-               f"({report['loss_difference'] * 100:.2f}% apart); {report['share_of_peak']['studio'] * 100:.0f}% of the "
-               f"{report['matmul_peak_gflops']} GFLOP/s matmul peak")
+               f"({report['loss_difference'] * 100:.2f}% apart); the baseline at batch {plain['batch_size']}"
+               f"{' with bf16 autocast' if plain['bf16'] else ''} (the fastest plain configuration tried); "
+               f"{report['share_of_peak']['studio'] * 100:.0f}% of the {report['matmul_peak_gflops']} GFLOP/s fp32 "
+               f"matmul peak" + (f", {report['share_of_bf16_peak']['studio'] * 100:.0f}% of the "
+                                 f"{report['bf16_matmul_peak_gflops']} GFLOP/s bf16 peak on the model's shapes"
+                                 if bf16_peak else ""))
     return publish(report, summary, args.json)
 
 

@@ -1,0 +1,30 @@
+"""bench.train on the tiny model: every plain configuration is tried, the fastest is the baseline, and the
+report holds both peaks and the shares of them."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import write_jsonl
+
+
+def test_the_bench_sweeps_the_plain_configurations_and_keeps_the_fastest(tiny_model_dir, tmp_path, monkeypatch):
+    from bench import train
+    from studio.training import common
+
+    monkeypatch.setattr(common, "cpu_has_fast_bf16", lambda: True)  # the sweep is the same on any CPU
+    rows = [{"instruction": f"say {number}", "input": "", "output": f"number {number} " * (number % 5 + 1)}
+            for number in range(12)]
+    data = write_jsonl(tmp_path / "rows.json", rows)
+    report = train.main(["--data", str(data), "--model", str(tiny_model_dir), "--rows", "12", "--sweep-rows", "8",
+                         "--json", str(tmp_path / "report.json")])
+    tried = report["baseline_tried"]
+    assert [(run["batch_size"], run["bf16_autocast"]) for run in tried] == [
+        (size, bf16) for size in (1, 2, 4, 8) for bf16 in (False, True)]
+    fastest = max(tried, key=lambda run: run["tokens_per_second"])
+    baseline = report["baseline"]
+    assert (baseline["batch_size"], baseline["bf16_autocast"]) == (fastest["batch_size"], fastest["bf16_autocast"])
+    assert baseline["real_tokens"] == report["studio"]["real_tokens"] > fastest["real_tokens"]  # all rows, not 8
+    assert report["speedup"] == round(report["studio"]["tokens_per_second"] / baseline["tokens_per_second"], 2)
+    assert report["bf16_matmul_peak_gflops"] > 0 and set(report["share_of_bf16_peak"]) == {"baseline", "studio"}
+    assert json.loads((tmp_path / "report.json").read_text()) == report
