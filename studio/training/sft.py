@@ -89,11 +89,12 @@ def make_trainer_class():
 
 
 def accepts_logits_mask(model) -> bool:
-    """True for models that take a boolean `logits_to_keep`; prompt methods shift positions, so no."""
+    """True for models that take a boolean `logits_to_keep` and whose loss is the language-model loss alone:
+    prompt methods shift positions, and AdaLoRA adds its orthogonal regularisation to the model's own loss."""
     import inspect
 
     if getattr(model, "peft_config", None) and any(
-        config.is_prompt_learning for config in model.peft_config.values()
+        config.is_prompt_learning or config.peft_type == "ADALORA" for config in model.peft_config.values()
     ):
         return False
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -52,6 +52,19 @@ def test_prompt_methods_keep_the_full_logits_path(tiny_model_dir):
     assert not accepts_logits_mask(model)
 
 
+def test_adalora_trains_on_its_own_loss_with_the_orthogonal_regularisation(tiny_model_dir):
+    """AdaLoRA's model adds the regularisation that keeps its singular vectors orthogonal to the loss it
+    returns; a loss computed outside the model would leave it out."""
+    from transformers import AutoModelForCausalLM
+
+    from studio.methods import apply_method
+
+    model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), RunConfig(method="adalora"), 10)
+    assert not accepts_logits_mask(model)
+    batch = batch_with_masked_prompt(model.config.vocab_size)
+    assert model(**batch).loss > trained_token_loss(model, batch) + 1e-3
+
+
 def test_stage_and_data_shape_must_agree(tiny_sft_file, tiny_text_file, workspace):
     with pytest.raises(ValueError, match="Stage 'pretrain' needs raw text"):
         prepare_rows(RunConfig(dataset=str(tiny_sft_file), stage="pretrain"))
