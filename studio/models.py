@@ -213,6 +213,12 @@ def load_tokenizer(source: ModelSource | str | Path, trust_remote_code: bool = F
     return tokenizer
 
 
+# transformers builds a model under process-wide switches (weight initialisation off, tied weights found later),
+# so two loads at once in two threads (a chat and a comparison, the API and the page) could leave one of them
+# with weights on the meta device: loads take turns.
+LOADING = threading.RLock()
+
+
 def load_model(
     name: str = EMBEDDED_MODEL,
     precision: str = "auto",
@@ -225,6 +231,11 @@ def load_model(
 
     score_head: the same weights as a sequence classifier with one output (a reward model's score of the last
     token) instead of the language-model head; see load_reward_model."""
+    with LOADING:
+        return _load_model(name, precision, bits, trust_remote_code, device, score_head)
+
+
+def _load_model(name: str, precision: str, bits: int, trust_remote_code: bool, device: str | None, score_head: bool):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     source = resolve_source(name)

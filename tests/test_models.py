@@ -75,3 +75,38 @@ def test_gguf_cache_is_built_once_when_two_processes_ask(tmp_path, monkeypatch):
     for thread in threads:
         thread.join()
     assert len(conversions) == 1 and results[0] == results[1]
+
+
+def test_loads_in_two_threads_at_once_take_turns_and_each_gets_its_weights(tiny_model_dir, monkeypatch):
+    """A chat and a comparison may load at the same moment; transformers' loading is not safe to overlap."""
+    import threading
+    import time
+
+    import transformers
+
+    from studio import models
+
+    inside, overlaps = [0], []
+    original = transformers.AutoModelForCausalLM.from_pretrained
+
+    def slow_load(*args, **kwargs):
+        inside[0] += 1
+        overlaps.append(inside[0])
+        time.sleep(0.2)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", slow_load)
+    loaded = []
+    threads = [threading.Thread(target=lambda: loaded.append(models.load_model(str(tiny_model_dir))[0]))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loaded) == 3 and max(overlaps) == 1
+    for model in loaded:
+        assert not any(parameter.is_meta for parameter in model.parameters())
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
