@@ -97,9 +97,7 @@ def studio_trainer(model, tokenizer, examples, arguments):
 
     model = apply_method(model, RunConfig(method="lora", lora_rank=8, lora_alpha=16, lora_dropout=0.0,
                                           target_modules="all-linear"), total_steps=1)
-    packing = packs_exactly(model)
-    if packing:
-        packed_attention_if_exact(model)
+    packing = packed_attention_if_exact(model) or packs_exactly(model)
     collator = (PackingCollator(tokenizer.pad_token_id) if packing
                 else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
     return make_trainer_class()(model=model, args=arguments, train_dataset=examples, processing_class=tokenizer,

@@ -116,13 +116,18 @@ def packs_exactly(model, vocab_size: int | None = None, tolerance: float = 1e-3)
 
 
 def packed_attention_if_exact(model) -> bool:
-    """Switch to per-example attention (use_packed_attention) and keep it where packing stays exact with it."""
+    """Switch to per-example attention (use_packed_attention) and keep it where packing stays exact with it: True
+    then. Otherwise the model keeps SDPA, and `packs_exactly` tells whether to pack with it."""
     if not use_packed_attention(model):
         return False
     if packs_exactly(model):
         return True
-    (model.get_base_model() if hasattr(model, "get_base_model") else model).set_attn_implementation("sdpa")
+    _inner(model).set_attn_implementation("sdpa")
     return False
+
+
+def _inner(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def use_packed_attention(model) -> bool:
@@ -131,7 +136,7 @@ def use_packed_attention(model) -> bool:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
 
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = _inner(model)
     config = inner.config
     if (config._attn_implementation != "sdpa" or next(inner.parameters()).device.type != "cpu"
             or getattr(config.get_text_config(), "sliding_window", None)):

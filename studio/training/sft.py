@@ -37,9 +37,7 @@ def train(job: Job) -> dict:
     plan = announce_plan(job, train_set)
     model = apply_method(model, config, plan.total_steps)
     probes = default_probes(config, shape, validation_rows)
-    packing = packs_exactly(model)
-    if packing:
-        packed_attention_if_exact(model)
+    packing = packed_attention_if_exact(model) or packs_exactly(model)
     facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, packing=packing)
     callback = StudioCallback(job.run_dir, plan.total_steps, tokenizer, probes, config,
                               expected=probe_references(config, shape, validation_rows))
