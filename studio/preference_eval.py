@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from studio import tokens
+from studio.evaluate import kept_logits
 from studio.messages import preference_parts
 
 ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
@@ -30,11 +31,13 @@ def answer_log_probs(model, examples: list[dict], pad_token_id: int, batch_size:
     rows = []
     for start in range(0, len(examples), batch_size):
         batch = {key: value.to(device) for key, value in collate(examples[start:start + batch_size]).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        mask = batch["completion_mask"][:, 1:]
-        logits = logits[:, -mask.size(1) - 1:-1].float()  # prompt methods prepend virtual tokens
-        targets = batch["input_ids"][:, 1:]
-        per_token = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(-1)).squeeze(-1) * mask
+        mask = batch["completion_mask"][:, 1:].bool()
+        keep = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+        keep[:, :-1] = mask
+        logits = kept_logits(model, batch["input_ids"], batch["attention_mask"], keep).float()
+        chosen = logits.log_softmax(-1).gather(1, batch["input_ids"][:, 1:][mask].unsqueeze(1)).squeeze(1)
+        per_token = torch.zeros(mask.shape, dtype=chosen.dtype, device=chosen.device)
+        per_token[mask] = chosen
         sums, counts = per_token.sum(1), mask.sum(1).float()
         chosen_sums, rejected_sums = sums.chunk(2)
         chosen_counts, rejected_counts = counts.chunk(2)
@@ -42,12 +45,18 @@ def answer_log_probs(model, examples: list[dict], pad_token_id: int, batch_size:
     return torch.cat(rows)
 
 
+def likelihood_accuracy(log_probs: torch.Tensor) -> float:
+    """Share of pairs whose chosen answer has the higher mean per-token log-probability."""
+    return round(float((log_probs[:, 0] / log_probs[:, 2] > log_probs[:, 1] / log_probs[:, 3]).float().mean()), 4)
+
+
 def evaluate_pairs(model, tokenizer, rows: list[dict], beta: float = 0.1, cutoff_length: int = 1024,
                    answers: bool = True, max_new_tokens: int | None = None) -> dict:
     """Held-out pairs scored three ways, comparable before and after tuning:
 
     - likelihood_accuracy: share of pairs where the model gives the chosen answer the higher mean
-      per-token log-probability (its own preference, no reference needed);
+      per-token log-probability (its own preference, no reference needed), and for a model with an adapter the
+      base's (the adapter switched off) as base_likelihood_accuracy: before and after in one call;
     - preference_accuracy and reward_margin: DPO's implicit reward beta * log(model / reference), the
       reference being the base model with the adapter switched off (None for a model without adapter);
     - with `answers`, the greedy answers to the prompts and their mean length in words, beside the
@@ -57,11 +66,11 @@ def evaluate_pairs(model, tokenizer, rows: list[dict], beta: float = 0.1, cutoff
         raise ValueError("No rows to evaluate.")
     examples, _ = tokens.tokenize_pairs(rows, tokenizer, cutoff_length)
     policy = answer_log_probs(model, examples, tokenizer.pad_token_id)
-    result = {"rows": len(examples),
-              "likelihood_accuracy": round(float((policy[:, 0] / policy[:, 2] > policy[:, 1] / policy[:, 3]).float().mean()), 4)}
+    result = {"rows": len(examples), "likelihood_accuracy": likelihood_accuracy(policy)}
     if hasattr(model, "disable_adapter"):
         with model.disable_adapter():
             reference = answer_log_probs(model, examples, tokenizer.pad_token_id)
+        result["base_likelihood_accuracy"] = likelihood_accuracy(reference)
         chosen_rewards = beta * (policy[:, 0] - reference[:, 0])
         rejected_rewards = beta * (policy[:, 1] - reference[:, 1])
         result.update({key: round(value, 4) for key, value in pair_metrics(chosen_rewards, rejected_rewards).items()})

@@ -53,12 +53,53 @@ def test_perplexity_is_finite_and_above_one(tiny_model_dir):
     assert math.isfinite(value) and value > 1
 
 
+def full_logits_perplexity(model, tokenizer, rows) -> float:
+    """Perplexity with every position projected onto the vocabulary, as a model's own loss computes it."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq
+
+    from studio import tokens
+
+    examples, _ = tokens.tokenize_sft(rows, "instruction", tokenizer, 1024)
+    batch = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)(examples)
+    with torch.no_grad():
+        return math.exp(float(model(**batch).loss))
+
+
+def test_perplexity_projects_only_answer_positions_and_equals_the_models_own_loss(tiny_model_dir, monkeypatch):
+    """Rows of different lengths in one padded batch: the answer positions alone reach the vocabulary projection
+    (a model that would project every position is refused here), and the number is the model's own loss."""
+    import peft
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio import tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rows = [{"instruction": "the sky", "input": "", "output": "is blue"},
+            {"instruction": "what is the colour of the sky today", "input": "", "output": "blue and the dog ate"}]
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                               peft.LoraConfig(task_type="CAUSAL_LM", r=4, init_lora_weights=False))
+    for model in (base, lora):
+        expected = full_logits_perplexity(model, tokenizer, rows)
+        projected = []
+        head = model.get_output_embeddings()
+        monkeypatch.setattr(head, "forward", lambda hidden, original=head.forward: projected.append(hidden.shape)
+                            or original(hidden))
+        assert perplexity(model, tokenizer, rows, "instruction") == pytest.approx(expected, rel=1e-5)
+        examples, _ = tokens.tokenize_sft(rows, "instruction", tokenizer, 1024)
+        answer_tokens = sum(label != -100 for example in examples for label in example["labels"])
+        assert projected == [(answer_tokens, model.config.hidden_size)]
+
+
 @pytest.mark.parametrize("method", ["PROMPT_TUNING", "P_TUNING", "PREFIX_TUNING"])
 def test_perplexity_of_a_prompt_method_scores_the_input_positions(tiny_model_dir, method):
     """Prompt and P-tuning's logits start with their virtual tokens' positions; the score is of the input's (batch
     compare of a prompt-tuning run failed on the lengths before), and the virtual tokens move it."""
     import peft
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio import tokens
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = [{"instruction": "the sky", "input": "", "output": "is blue"},

@@ -22,6 +22,7 @@ def test_evaluate_pairs_scores_before_and_after(tiny_model_dir, tiny_pairs_file,
     tuned, tokenizer = load_for_chat(None, tmp_path / "dpo")
     after = evaluate_pairs(tuned, tokenizer, rows, answers=False)
     assert 0 <= after["preference_accuracy"] <= 1 and "mean_answer_words" not in after
+    assert after["base_likelihood_accuracy"] == before["likelihood_accuracy"]  # the adapter switched off is the base
     assert json.loads(json.dumps(after)) == after  # the CLI prints it as JSON
 
 
@@ -32,3 +33,24 @@ def test_the_eval_command_scores_preference_pairs(tiny_model_dir, tiny_pairs_fil
                  "--max-new-tokens", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rows"] == 3 and "likelihood_accuracy" in result and "details" not in result
+
+
+def test_answer_log_probs_project_only_the_answers_and_equal_the_full_projection(tiny_model_dir, tiny_pairs_file,
+                                                                                 monkeypatch):
+    """The answers' log-probabilities from the answer positions alone equal those from every position's logits."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio import tokens
+    from studio.preference_eval import answer_log_probs
+    from studio import evaluate
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples, _ = tokens.tokenize_pairs(data.load_dataset(tiny_pairs_file).rows[:5], tokenizer, 1024)
+    with torch.no_grad():
+        kept = answer_log_probs(model, examples, tokenizer.pad_token_id)
+        monkeypatch.setattr(evaluate, "accepts_logits_mask", lambda model: False)
+        full = answer_log_probs(model, examples, tokenizer.pad_token_id)
+    assert kept.shape == (5, 4) and torch.allclose(kept, full, atol=1e-4)
+    assert (kept[:, 2:] > 0).all() and (kept[:, :2] < 0).all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from studio.evaluate import accepts_logits_mask
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.methods import apply_method, method_bits
 from studio.models import load_model
@@ -84,19 +85,6 @@ def make_trainer_class():
             return loss.detach(), None, None
 
     return StudioTrainer
-
-
-def accepts_logits_mask(model) -> bool:
-    """True for models that take a boolean `logits_to_keep` and whose loss is the language-model loss alone:
-    prompt methods shift positions, and AdaLoRA adds its orthogonal regularisation to the model's own loss."""
-    import inspect
-
-    if getattr(model, "peft_config", None) and any(
-        config.is_prompt_learning or config.peft_type == "ADALORA" for config in model.peft_config.values()
-    ):
-        return False
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 def trained_token_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
