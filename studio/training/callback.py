@@ -144,7 +144,7 @@ def _number(value):
 def answer_probes(model, tokenizer, prompts: list[str], config) -> list[str]:
     """Greedy answers to the probe prompts, with the chat template for SFT and raw text for pretrain: in one
     left-padded batch (each decoding step reads the weights once for every probe: 1.7x faster for two), or one at
-    a time for prompt methods, whose virtual tokens would sit before the padding."""
+    a time for prompt methods, whose virtual tokens would sit before the padding, and where nothing can pad."""
     was_training = model.training
     model.eval()
     raw = config.stage == "pretrain" or not tokenizer.chat_template
@@ -152,14 +152,14 @@ def answer_probes(model, tokenizer, prompts: list[str], config) -> list[str]:
                                                                add_generation_prompt=True, tokenize=False)
                                  for prompt in prompts]
     prompt_method = any(peft.is_prompt_learning for peft in (getattr(model, "peft_config", None) or {}).values())
-    groups = [[text] for text in texts] if prompt_method or len(texts) < 2 else [texts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    groups = [[text] for text in texts] if prompt_method or pad is None or len(texts) < 2 else [texts]
     side, pad_token = tokenizer.padding_side, tokenizer.pad_token
     device = next(model.parameters()).device
     answers = []
     try:
         tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
+        if tokenizer.pad_token is None and pad is not None:
             tokenizer.pad_token = tokenizer.eos_token
         for group in groups:
             ids = tokenizer(group, return_tensors="pt", padding=True, add_special_tokens=raw).to(device)
