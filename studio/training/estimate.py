@@ -27,13 +27,14 @@ import torch
 
 from studio.config import RunConfig
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
+from studio.evaluate import accepts_logits_mask
 from studio.methods import ADAPTER_METHODS, WEIGHT_METHODS, apply_method, count_parameters, method_bits
 from studio.models import load_model, load_reward_model, pick_device
 from studio.preflight import available_memory, check_run
 from studio.tokens import IGNORED_LABEL
 from studio.training.common import mixed_precision, weight_precision
 from studio.training.plan import count_tokens, plan_steps
-from studio.training.sft import accepts_logits_mask, trained_token_loss
+from studio.training.sft import trained_token_loss
 
 # Some memory is always taken by what the estimate cannot see (fragmentation, the job's own runtime).
 FIT_SHARE = 0.9
