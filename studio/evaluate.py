@@ -80,6 +80,14 @@ def accepts_logits_mask(model) -> bool:
     return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
+def positions_before(targets: torch.Tensor) -> torch.Tensor:
+    """The positions whose logits predict the marked tokens: `targets` marks tokens 1.. of each row (batch ×
+    length-1); the result is a batch × length mask for `kept_logits`."""
+    keep = torch.zeros(targets.shape[0], targets.shape[1] + 1, dtype=torch.bool, device=targets.device)
+    keep[:, :-1] = targets
+    return keep
+
+
 def kept_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """The logits at the positions `keep` (a boolean batch × length mask) marks, one row each: (kept, vocabulary).
 
@@ -105,8 +113,7 @@ def perplexity(model, tokenizer, rows: list[dict], shape: str, cutoff_length: in
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size]).to(device)
         targets = batch["labels"][:, 1:]
-        keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
-        keep[:, :-1] = targets != IGNORED_LABEL
+        keep = positions_before(targets != IGNORED_LABEL)
         if not keep.any():
             continue
         logits = kept_logits(model, batch["input_ids"], batch["attention_mask"], keep)

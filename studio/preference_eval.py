@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from studio import tokens
-from studio.evaluate import kept_logits
+from studio.evaluate import kept_logits, positions_before
 from studio.messages import preference_parts
 
 ANSWER_TOKENS = 200  # longest greedy answer when comparing answer lengths
@@ -32,9 +32,7 @@ def answer_log_probs(model, examples: list[dict], pad_token_id: int, batch_size:
     for start in range(0, len(examples), batch_size):
         batch = {key: value.to(device) for key, value in collate(examples[start:start + batch_size]).items()}
         mask = batch["completion_mask"][:, 1:].bool()
-        keep = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
-        keep[:, :-1] = mask
-        logits = kept_logits(model, batch["input_ids"], batch["attention_mask"], keep).float()
+        logits = kept_logits(model, batch["input_ids"], batch["attention_mask"], positions_before(mask)).float()
         chosen = logits.log_softmax(-1).gather(1, batch["input_ids"][:, 1:][mask].unsqueeze(1)).squeeze(1)
         per_token = torch.zeros(mask.shape, dtype=chosen.dtype, device=chosen.device)
         per_token[mask] = chosen

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from studio.evaluate import exact_match, perplexity, rouge_l, split_prompt, summarize
+from studio.tokens import IGNORED_LABEL
 
 
 def test_exact_match_ignores_case_space_and_punctuation():
@@ -61,14 +62,14 @@ def full_logits_perplexity(model, tokenizer, rows) -> float:
     from studio import tokens
 
     examples, _ = tokens.tokenize_sft(rows, "instruction", tokenizer, 1024)
-    batch = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)(examples)
+    batch = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORED_LABEL)(examples)
     with torch.no_grad():
         return math.exp(float(model(**batch).loss))
 
 
 def test_perplexity_projects_only_answer_positions_and_equals_the_models_own_loss(tiny_model_dir, monkeypatch):
     """Rows of different lengths in one padded batch: the answer positions alone reach the vocabulary projection
-    (a model that would project every position is refused here), and the number is the model's own loss."""
+    (one row per answer token reaches the head), and the number is the model's own loss."""
     import peft
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,7 +89,7 @@ def test_perplexity_projects_only_answer_positions_and_equals_the_models_own_los
                             or original(hidden))
         assert perplexity(model, tokenizer, rows, "instruction") == pytest.approx(expected, rel=1e-5)
         examples, _ = tokens.tokenize_sft(rows, "instruction", tokenizer, 1024)
-        answer_tokens = sum(label != -100 for example in examples for label in example["labels"])
+        answer_tokens = sum(label != IGNORED_LABEL for example in examples for label in example["labels"])
         assert projected == [(answer_tokens, model.config.hidden_size)]
 
 
@@ -98,8 +99,6 @@ def test_perplexity_of_a_prompt_method_scores_the_input_positions(tiny_model_dir
     compare of a prompt-tuning run failed on the lengths before), and the virtual tokens move it."""
     import peft
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from studio import tokens
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = [{"instruction": "the sky", "input": "", "output": "is blue"},

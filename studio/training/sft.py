@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from studio.evaluate import accepts_logits_mask
+from studio.evaluate import accepts_logits_mask, positions_before
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
 from studio.methods import apply_method, method_bits
 from studio.models import load_model
@@ -91,8 +91,7 @@ def trained_token_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Te
     """Causal LM loss equal to the model's own, computing logits only before trained labels."""
     labels = inputs["labels"]
     targets = labels[:, 1:]
-    keep = torch.zeros_like(labels, dtype=torch.bool)
-    keep[:, :-1] = targets != IGNORED_LABEL
+    keep = positions_before(targets != IGNORED_LABEL)
     if not keep.any():
         # A batch with nothing to learn still needs a graph for the backward pass.
         keep[:, 0] = True
