@@ -33,9 +33,9 @@ def answer_log_probs(model, examples: list[dict], pad_token_id: int, batch_size:
         batch = {key: value.to(device) for key, value in collate(examples[start:start + batch_size]).items()}
         mask = batch["completion_mask"][:, 1:].bool()
         logits = kept_logits(model, batch["input_ids"], batch["attention_mask"], positions_before(mask)).float()
-        chosen = logits.log_softmax(-1).gather(1, batch["input_ids"][:, 1:][mask].unsqueeze(1)).squeeze(1)
-        per_token = torch.zeros(mask.shape, dtype=chosen.dtype, device=chosen.device)
-        per_token[mask] = chosen
+        answer_token = logits.log_softmax(-1).gather(1, batch["input_ids"][:, 1:][mask].unsqueeze(1)).squeeze(1)
+        per_token = torch.zeros(mask.shape, dtype=answer_token.dtype, device=answer_token.device)
+        per_token[mask] = answer_token
         sums, counts = per_token.sum(1), mask.sum(1).float()
         chosen_sums, rejected_sums = sums.chunk(2)
         chosen_counts, rejected_counts = counts.chunk(2)
