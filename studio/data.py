@@ -83,8 +83,12 @@ def load_dataset(path) -> Dataset:
 
 def import_dataset(path, name: str | None = None) -> Path:
     """Copy a checked dataset into the workspace as JSONL; the previous version stays as `.prev`."""
-    dataset = load_dataset(path)
-    target = datasets_dir() / f"{safe_name(name or Path(path).stem, default='dataset')}.jsonl"
+    return save_dataset(load_dataset(path), name or Path(path).stem)
+
+
+def save_dataset(dataset: Dataset, name: str) -> Path:
+    """A loaded dataset written into the workspace as `name`.jsonl; the previous version stays as `.prev`."""
+    target = datasets_dir() / f"{safe_name(name, default='dataset')}.jsonl"
     return write_jsonl(target, dataset.rows, keep_previous=True)
 
 

@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -104,6 +105,10 @@ def _decode(path: Path) -> str:
                            "encoding (e.g. 'Save as... UTF-8' in your editor) and try again.", path.name)
 
 
+NOT_FINITE = "holds NaN or Infinity, which JSON does not allow; write null or a number"
+NESTING_CHECKED = 100  # brackets in one text, from which writing it back is checked too
+
+
 class _Unreadable(ValueError):
     """JSON that json.loads takes (or chokes on without a JSONDecodeError) but a dataset cannot hold."""
 
@@ -112,24 +117,40 @@ def _loads(text: str):
     """json.loads, refusing what would crash later: deep nesting, giant numbers, NaN, half characters.
 
     Rows are written back as strict UTF-8 JSON, so a value that cannot be written is refused here,
-    where its row number is known.
+    where its row number is known. NaN and infinite numbers are caught as they are parsed; writing the
+    value back to check it (which doubles the cost of a large file) is left to the only texts where
+    something else could fail: those with a \\u escape (half a character comes only from one, as
+    decoding refuses it elsewhere) or deep enough nesting to approach the recursion limit.
     """
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (json.JSONDecodeError, _Unreadable):
         raise
     except RecursionError:
         raise _Unreadable("is nested too deeply to read") from None
     except ValueError:  # Python's limit on the digits of one integer
         raise _Unreadable("holds a number with thousands of digits; write it as text") from None
+    if "\\u" not in text and text.count("[") + text.count("{") < NESTING_CHECKED:
+        return value
     try:
         json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False).encode("utf-8")
     except UnicodeEncodeError:
         raise _Unreadable("holds half of a character (an unpaired \\ud800-\\udfff escape); fix or remove it") from None
     except ValueError:
-        raise _Unreadable("holds NaN or Infinity, which JSON does not allow; write null or a number") from None
+        raise _Unreadable(NOT_FINITE) from None
     except RecursionError:
         raise _Unreadable("is nested too deeply to read") from None
+    return value
+
+
+def _refuse_constant(name: str):
+    raise _Unreadable(NOT_FINITE)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise _Unreadable(NOT_FINITE)
     return value
 
 

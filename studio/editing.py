@@ -20,7 +20,7 @@ from pathlib import Path
 from jinja2.exceptions import TemplateError
 
 from studio.config import SAMPLES_DIR
-from studio.data import import_dataset, split_rows, write_jsonl
+from studio.data import load_dataset, save_dataset, split_rows, write_jsonl
 from studio.datafile import SUFFIXES, read_rows
 from studio.messages import feedback_parts, preference_parts, training_messages
 from studio.shapes import SHAPES, DatasetError, Problem, detect_shape, validate
@@ -77,12 +77,14 @@ def new_draft(name: str, shape: str) -> Draft:
 
 
 def open_file(path, name: str | None = None) -> Draft:
-    """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise.
-
-    Preference pairs open as prompt / chosen / rejected text, and feedback rows as prompt / completion / label,
-    where that loses nothing (see editable_pair, editable_feedback)."""
+    """Any readable file opens, problems and all, so they can be fixed here; unreadable files raise."""
     rows = read_rows(path)
-    shape = detect_shape(rows)
+    return draft_of(rows, detect_shape(rows), path, name)
+
+
+def draft_of(rows: list[dict], shape: str, path, name: str | None = None) -> Draft:
+    """The draft of a file's rows. Preference pairs open as prompt / chosen / rejected text, and feedback rows
+    as prompt / completion / label, where that loses nothing (see editable_pair, editable_feedback)."""
     if shape == "preference":
         rows = [editable_pair(row) for row in rows]
     elif shape == "feedback":
@@ -106,7 +108,8 @@ def upload_file(path) -> Draft:
 
     The workspace file is named by `safe_name` of the uploaded file's name, never used as a path, and
     never replaces a saved dataset: uploading `reviews.jsonl` again makes `reviews-2`."""
-    return open_file(import_dataset(path, name=unused_name(Path(path).stem)))
+    dataset = load_dataset(path)  # read once: the copy written is these rows
+    return draft_of(dataset.rows, dataset.shape, save_dataset(dataset, unused_name(Path(path).stem)))
 
 
 def unused_name(name: str, suffix: str = "") -> str:

@@ -66,6 +66,25 @@ def test_read_rejects_bad_files(tmp_path):
         read_rows(tmp_path / "missing.jsonl")
 
 
+def test_values_that_cannot_be_written_back_are_refused_on_their_own_line_with_the_reason(tmp_path):
+    """NaN and infinities are caught as they parse; half characters and deep nesting by writing the value back."""
+    lines = ['{"text": "fine", "score": 0.5}', '{"text": NaN}', '{"text": "a", "score": -Infinity}',
+             '{"text": "a", "x": 1e999}', '{"text": "half \\ud800 a character"}', '{"text": "\\u00e9 whole"}',
+             '{"text": ' + "[" * 3000 + "]" * 3000 + "}", '{"text": "a", "n": ' + "9" * 5000 + "}",
+             '{"text": "deep", "x": ' + "[" * 150 + "]" * 150 + "}"]
+    with pytest.raises(DatasetError) as caught:
+        read_rows(write_file(tmp_path / "odd.jsonl", "\n".join(lines) + "\n"))
+    reasons = {problem.row: problem.message for problem in caught.value.problems}
+    assert sorted(reasons) == [2, 3, 4, 5, 7, 8]
+    assert all("NaN or Infinity" in reasons[row] for row in (2, 3, 4))
+    assert "half of a character" in reasons[5] and "nested too deeply" in reasons[7] and "thousands of digits" in reasons[8]
+    assert read_rows(write_file(tmp_path / "ok.jsonl", "\n".join(lines[i] for i in (0, 5, 8))))[1] == {"text": "é whole"}
+    with pytest.raises(DatasetError, match="NaN or Infinity"):
+        read_rows(write_file(tmp_path / "odd.json", '[{"text": "a", "score": NaN}]'))
+    # A CSV cell that is not JSON a dataset can hold stays the text it was.
+    assert read_rows(write_file(tmp_path / "odd.csv", 'messages\n"[1e999]"\n')) == [{"messages": "[1e999]"}]
+
+
 # --------------------------------------------------------------------- shapes and validation
 
 

@@ -119,6 +119,21 @@ def test_new_open_and_list(workspace):
     assert editing.workspace_datasets() == ["wiki"]
 
 
+def test_an_upload_reads_the_file_once_and_opens_the_copy_it_wrote(workspace, tmp_path, monkeypatch):
+    from studio import datafile
+
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(editing.sample_path("concise-preference.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    reads = []
+    monkeypatch.setattr(datafile, "_decode", lambda path, decode=datafile._decode: reads.append(path) or decode(path))
+    draft = editing.upload_file(source)
+    assert reads == [source]
+    saved = workspace / "datasets" / "pairs.jsonl"
+    assert draft.name == "pairs" and draft.shape == "preference" and draft.saved
+    reopened = editing.open_file(saved)
+    assert (draft.rows, draft.source) == (reopened.rows, reopened.source) and read_rows(saved) == read_rows(source)
+
+
 def test_a_split_of_a_long_name_keeps_its_suffixes_and_never_replaces_a_file(workspace):
     name = "评论" * 20  # 120 bytes: a suffix cut off would put both halves on the dataset itself
     draft, path = editing.save(Draft(name=name, rows=ROWS * 5), name)
