@@ -19,6 +19,7 @@ import torch
 
 from studio import tokens
 from studio.messages import to_messages
+from studio.methods import is_prompt_learning
 from studio.metrics import ANSWER_METRICS, similarity
 from studio.tokens import IGNORED_LABEL
 
@@ -72,9 +73,8 @@ def accepts_logits_mask(model) -> bool:
     prompt methods shift positions, and AdaLoRA adds its orthogonal regularisation to the model's own loss."""
     import inspect
 
-    if getattr(model, "peft_config", None) and any(
-        config.is_prompt_learning or config.peft_type == "ADALORA" for config in model.peft_config.values()
-    ):
+    if is_prompt_learning(model) or any(config.peft_type == "ADALORA"
+                                         for config in (getattr(model, "peft_config", None) or {}).values()):
         return False
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(inner.forward).parameters

@@ -25,6 +25,7 @@ import torch
 from studio import runs
 from studio.config import EMBEDDED_MODEL
 from studio.cpu_decode import decode_threads, prepare_for_decoding
+from studio.methods import is_prompt_learning
 from studio.sampling import GenerationSettings
 
 
@@ -168,11 +169,6 @@ def sampling_processors(settings: GenerationSettings):
 def stop_token_ids(model, tokenizer) -> list[int]:
     ids = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
     return [ids] if isinstance(ids, int) else list(ids or [])
-
-
-def is_prompt_learning(model) -> bool:
-    config = getattr(model, "active_peft_config", None)
-    return bool(config and config.is_prompt_learning)
 
 
 def supports_mixed_batch(model) -> bool:

@@ -35,6 +35,12 @@ DESCRIPTIONS = {
 }
 
 
+
+def is_prompt_learning(model) -> bool:
+    """True when an adapter on `model` is a prompt method (prompt or prefix tuning, P-tuning): its virtual tokens
+    come before the input's, shifting every position and shared by whatever one sequence holds."""
+    return any(config.is_prompt_learning for config in (getattr(model, "peft_config", None) or {}).values())
+
 def method_bits(method: str) -> int:
     """How many bits the base model is loaded in for this method (0 = not quantized)."""
     return {"qlora": 4, "lora-8bit": 8}.get(method, 0)

@@ -20,8 +20,9 @@ import torch
 
 from studio import generate, runs
 from studio.config import EMBEDDED_MODEL
-from studio.generate import (Lane, cached_model, generation_lock, is_prompt_learning, prompt_ids, stop_token_ids,
-                             stream_with_generate, supports_mixed_batch)
+from studio.generate import (Lane, cached_model, generation_lock, prompt_ids, stop_token_ids, stream_with_generate,
+                             supports_mixed_batch)
+from studio.methods import is_prompt_learning
 from studio.sampling import GenerationSettings
 
 

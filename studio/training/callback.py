@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from studio import runs
 from studio.events import format_progress, reward_events
-from studio.methods import update_adalora
+from studio.methods import is_prompt_learning, update_adalora
 from studio.workspace import append_jsonl
 
 
@@ -151,7 +151,7 @@ def answer_probes(model, tokenizer, prompts: list[str], config) -> list[str]:
     texts = prompts if raw else [tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                                                add_generation_prompt=True, tokenize=False)
                                  for prompt in prompts]
-    prompt_method = any(peft.is_prompt_learning for peft in (getattr(model, "peft_config", None) or {}).values())
+    prompt_method = is_prompt_learning(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     groups = [[text] for text in texts] if prompt_method or pad is None or len(texts) < 2 else [texts]
     side, pad_token = tokenizer.padding_side, tokenizer.pad_token

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from studio.methods import is_prompt_learning
 from studio.tokens import IGNORED_LABEL
 
 PACKED_ATTENTION = "studio_packed_sdpa"
@@ -92,7 +93,7 @@ def model_inputs(inputs: dict) -> dict:
 @torch.no_grad()
 def packs_exactly(model, vocab_size: int | None = None, tolerance: float = 1e-3) -> bool:
     """True when this model, fed two packed sequences, gives each the logits it gets alone."""
-    if getattr(model, "peft_config", None) and any(config.is_prompt_learning for config in model.peft_config.values()):
+    if is_prompt_learning(model):
         return False  # virtual tokens sit before the sequence and would be shared by every packed example
     device = next(model.parameters()).device
     vocab_size = vocab_size or model.config.get_text_config().vocab_size
