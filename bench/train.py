@@ -92,14 +92,13 @@ def studio_trainer(model, tokenizer, examples, arguments):
 
     from studio.config import RunConfig
     from studio.methods import apply_method
-    from studio.training.packing import PackingCollator, packed_attention_if_exact, packs_exactly
+    from studio.training.packing import packing_collator
     from studio.training.sft import make_trainer_class
 
     model = apply_method(model, RunConfig(method="lora", lora_rank=8, lora_alpha=16, lora_dropout=0.0,
                                           target_modules="all-linear"), total_steps=1)
-    packing = packed_attention_if_exact(model) or packs_exactly(model)
-    collator = (PackingCollator(tokenizer.pad_token_id) if packing
-                else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    collator = packing_collator(model, tokenizer.pad_token_id) or DataCollatorForSeq2Seq(
+        tokenizer, padding=True, label_pad_token_id=-100)
     return make_trainer_class()(model=model, args=arguments, train_dataset=examples, processing_class=tokenizer,
                                 data_collator=collator)
 

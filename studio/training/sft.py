@@ -19,7 +19,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, probe_references, save_result, seed_everything, training_arguments,
     weight_precision,
 )
-from studio.training.packing import PackingCollator, model_inputs, packed_attention_if_exact, packs_exactly
+from studio.training.packing import model_inputs, packing_collator
 
 
 def train(job: Job) -> dict:
@@ -38,8 +38,8 @@ def train(job: Job) -> dict:
     plan = announce_plan(job, train_set)
     model = apply_method(model, config, plan.total_steps)
     probes = default_probes(config, shape, validation_rows)
-    packing = packed_attention_if_exact(model) or packs_exactly(model)
-    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, packing=packing)
+    packer = packing_collator(model, tokenizer.pad_token_id or 0)
+    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, packing=packer is not None)
     callback = StudioCallback(job.run_dir, plan.total_steps, tokenizer, probes, config,
                               expected=probe_references(config, shape, validation_rows))
     trainer = make_trainer_class()(
@@ -47,8 +47,7 @@ def train(job: Job) -> dict:
         args=training_arguments(config, job.run_dir, plan.total_steps, has_validation=bool(validation_set)),
         train_dataset=train_set,
         eval_dataset=validation_set or None,
-        data_collator=PackingCollator(tokenizer.pad_token_id or 0) if packing
-        else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORED_LABEL),
+        data_collator=packer or DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORED_LABEL),
         processing_class=tokenizer,
         callbacks=[callback],
     )

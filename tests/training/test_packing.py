@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from studio.training.packing import (
-    PACKED_ATTENTION, PackingCollator, example_bounds, model_inputs, pack_rows, packed_attention_if_exact,
-    packs_exactly,
+    PACKED_ATTENTION, ROW_TOKENS, PackingCollator, example_bounds, model_inputs, pack_rows, packed_attention_if_exact,
+    packing_collator, packs_exactly,
 )
 from studio.training.sft import trained_token_loss
 
@@ -41,7 +41,32 @@ def test_collator_restarts_positions_and_drops_each_first_label():
     assert "attention_mask" not in model_inputs(batch)
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "per-example"])
+def test_with_a_row_length_a_batch_of_short_examples_is_one_row_without_padding():
+    batch = PackingCollator(pad_token_id=0, row_tokens=64)(examples(LENGTHS, 50))
+    assert batch["input_ids"].shape == (1, sum(LENGTHS)) and batch["attention_mask"].all()
+    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert len(starts) == len(LENGTHS)
+    assert PackingCollator(pad_token_id=0, row_tokens=20)(examples(LENGTHS, 50))["input_ids"].shape == (3, 20)
+    assert PackingCollator(pad_token_id=0, row_tokens=4)(examples(LENGTHS, 50))["input_ids"].shape[1] == 14
+
+
+def test_rows_are_as_long_as_the_attention_allows(tiny_model_dir):
+    """Per-example attention packs into long rows; the model's own attention only up to the longest example (its
+    mask grows with the row); a prompt method not at all."""
+    from peft import PromptTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert packing_collator(model, 0).row_tokens == ROW_TOKENS
+    windowed = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    windowed.config.sliding_window = 4
+    assert packing_collator(windowed, 0).row_tokens == 0
+    prompt = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                            PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+    assert packing_collator(prompt, 0) is None
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "per-example", "per-example-one-row"])
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method, attention):
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
@@ -52,7 +77,7 @@ def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method, attentio
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     model = apply_method(model, RunConfig(method=method, lora_dropout=0.0), 10)
-    if attention == "per-example":
+    if attention.startswith("per-example"):
         assert packed_attention_if_exact(model)
     rows = examples(LENGTHS, model.config.vocab_size)
 
@@ -64,7 +89,9 @@ def test_packed_loss_and_gradients_equal_padded(tiny_model_dir, method, attentio
     expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.requires_grad}
 
     model.zero_grad()
-    loss = trained_token_loss(model, model_inputs(PackingCollator(3)(rows)))
+    packed = PackingCollator(3, ROW_TOKENS if attention == "per-example-one-row" else 0)(rows)
+    assert len(packed["input_ids"]) == (1 if attention == "per-example-one-row" else 5)
+    loss = trained_token_loss(model, model_inputs(packed))
     loss.backward()
     assert torch.allclose(loss, reference, atol=1e-5)
     for name, parameter in model.named_parameters():
