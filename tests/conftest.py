@@ -15,6 +15,11 @@ from studio.tokens import CHATML_TEMPLATE
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# With several pytest-xdist workers, each takes its share of the cores (torch would start a thread per core in
+# every worker, and threads that outnumber the cores wait on each other); the jobs a test starts inherit it.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures" / "llamafactory"

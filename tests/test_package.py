@@ -28,7 +28,7 @@ from studio.access import ALLOW_PATHS_ENV, REMOTE_CODE_ENV
 from tests.conftest import PROJECT, write_jsonl
 
 PYPROJECT = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
-TEST_TOOLS = {"pytest", "playwright", "setuptools", "openai"}  # requirements.txt's lines the studio itself never imports
+TEST_TOOLS = {"pytest", "pytest-xdist", "playwright", "setuptools", "openai"}  # requirements.txt's lines the studio itself never imports
 
 
 def requirement_lines() -> list[str]:

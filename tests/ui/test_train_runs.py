@@ -87,12 +87,13 @@ def test_second_start_refused_page_reload_reattaches_abort_and_resume(tiny_model
 
 
 @pytest.mark.slow  # starts training jobs or servers as processes of their own
-def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(trained_run):
+def test_a_finished_run_is_never_resumed_but_trained_further_as_a_new_run(own_run):
     """Resume would train a finished run again and overwrite its result; Train more starts a new run from it."""
     import json
 
     from studio.events import read_events
 
+    trained_run = own_run  # a copy in a workspace of its own: the new run would be the newest in a shared one
     manager = JobManager()
     summary = (trained_run / "summary.json").read_text()
     with pytest.raises(gr.Error, match="has finished"):
@@ -179,11 +180,12 @@ def test_chinese_page_gets_chinese_tables_statuses_and_messages(trained_run):
         train_runs.train_more(None, request=page)
 
 
-def test_following_a_command_line_run_keeps_the_form_to_values_it_accepts(trained_run, monkeypatch):
+def test_following_a_command_line_run_keeps_the_form_to_values_it_accepts(own_run, monkeypatch):
     """A run started from the project folder names its data 'presets/samples/...': the form shows the listed sample."""
     from studio.config import SAMPLES_DIR
     from studio.workspace import PROJECT_ROOT
 
+    trained_run = own_run  # the run it adds would be the newest in a shared workspace
     manager = JobManager()
     config = yaml.safe_load((trained_run / "config.yaml").read_text())
     config["dataset"] = str((SAMPLES_DIR / "reviews-train.jsonl").relative_to(PROJECT_ROOT))
