@@ -16,9 +16,13 @@ def available_gib() -> float:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
 
 
+def cores() -> int:
+    """The cores this process may run on (a container's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def workers() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    count = max(1, min(cores, MAX_WORKERS, int(available_gib() // GIB_PER_WORKER)))
+    count = max(1, min(cores(), MAX_WORKERS, int(available_gib() // GIB_PER_WORKER)))
     return 0 if count == 1 else count
 
 

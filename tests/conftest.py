@@ -19,7 +19,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # every worker, and threads that outnumber the cores wait on each other); the jobs a test starts inherit it.
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+    from scripts.test_workers import cores
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores() // WORKERS)))
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures" / "llamafactory"
