@@ -16,6 +16,9 @@ import pytest
 from tests.conftest import PROJECT
 
 CHROMIUM = Path("/usr/bin/chromium")
+# An assertion waits this long for the page (Playwright's own default is 5 s): the tests run beside trainings in other
+# workers, and a page that waits on the app may take longer on a busy machine.
+EXPECT_WAIT = 20_000  # ms
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -30,6 +33,8 @@ def browser_or_skip():
         if os.environ.get("STUDIO_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
+    from playwright.sync_api import expect
+    expect.set_options(timeout=EXPECT_WAIT)
     return sync_playwright
 
 

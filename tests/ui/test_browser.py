@@ -313,7 +313,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
 
         # The grid (one row per temperature) and the batch compare on the run's validation rows.
         page.locator("#compare-send").click()
-        expect(right).not_to_have_value("")
+        expect(right).not_to_have_value("", timeout=MODEL_WAIT)
         expect(streaming).to_have_count(0, timeout=MODEL_WAIT)
         page.locator("#compare-side-tab").get_by_text("Temperature grid").click()
         page.locator("#compare-grid-run").click()
