@@ -40,6 +40,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, policy_and_reference, probe_references, save_result, seed_everything,
     training_arguments as common_arguments, weight_precision,
 )
+from studio.training.packing import unpad_trainer_batches
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
 SAMPLES = 4  # sampled answers an event carries: one prompt's group (or its first SAMPLES answers)
@@ -148,7 +149,7 @@ def train(job: Job) -> dict:
     callback.extra = sample_events(trainer, sample_steps(config, plan.total_steps), plan.total_steps)
     model = trainer.accelerator.unwrap_model(trainer.model)
     facts = job.prepared(plan, model, train_set, validation_set, truncated, probes,
-                         rewards=list(trainer.reward_func_names))
+                         rewards=list(trainer.reward_func_names), packing=unpad_trainer_batches(trainer))
 
     def save():
         if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):

@@ -34,6 +34,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, policy_and_reference, save_result, seed_everything,
     training_arguments as common_arguments,
 )
+from studio.training.packing import unpad_trainer_batches
 from studio.training.preference import REFERENCE_ADAPTER, use_small_log_prob_tiles
 
 # The KTO paper's advice on unequal counts (Ethayarajh et al., 2024, eq. 8): weigh the losses so that
@@ -149,7 +150,8 @@ def train(job: Job) -> dict:
     trainer.remove_callback(PrinterCallback)
     model = trainer.accelerator.unwrap_model(trainer.model)
     good = sum(example["label"] for example in train_set)
-    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, good_answers=good,
+    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes, packing=unpad_trainer_batches(trainer),
+                         good_answers=good,
                          bad_answers=len(train_set) - good, desirable_weight=weights[0], undesirable_weight=weights[1])
 
     def save():

@@ -40,6 +40,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, policy_and_reference, probe_references, save_result, seed_everything,
     training_arguments as common_arguments,
 )
+from studio.training.packing import unpad_trainer_batches
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
 
@@ -164,7 +165,8 @@ def train(job: Job) -> dict:
     )
     trainer.remove_callback(PrinterCallback)
     model = trainer.accelerator.unwrap_model(trainer.model)
-    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes)
+    facts = job.prepared(plan, model, train_set, validation_set, truncated, probes,
+                         packing=unpad_trainer_batches(trainer))
 
     def save():
         if REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
