@@ -23,6 +23,38 @@ if WORKERS > 1:
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores() // WORKERS)))
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a parallel run, the modules that train the embedded model for minutes (marked `long`) go first, spread
+    over the workers by their cost, one worker's share after another's. pytest-xdist's worksteal hands each worker
+    an equal share of the list in order and lets an idle worker take the end of another's queue: a long training
+    left at the end of a share would keep its worker busy while the other had nothing left to take."""
+    if WORKERS > 1 and len(items) > WORKERS:
+        items[:] = spread_long_modules(items, WORKERS)
+
+
+def spread_long_modules(items: list, workers: int) -> list:
+    modules: dict = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    cost = {name: sum(mark.args[0] for item in group for mark in item.iter_markers("long"))
+            for name, group in modules.items()}
+    loads, queues = [0] * workers, [[] for _ in range(workers)]
+    for name in sorted((name for name in modules if cost[name]), key=lambda name: -cost[name]):
+        lightest = loads.index(min(loads))
+        queues[lightest] += modules[name]
+        loads[lightest] += cost[name]
+    rest = [item for name, group in modules.items() if not cost[name] for item in group]
+    ordered, left = [], len(items)
+    for worker, queue in enumerate(queues):
+        share = left // (workers - worker)  # as worksteal divides the list at the start
+        fill = max(0, share - len(queue))
+        ordered += queue + rest[:fill]
+        rest, left = rest[fill:], left - len(queue) - fill
+    return ordered + rest
+
+
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT.parent / "shared" / "fixtures" / "llamafactory"
 CORPUS = [

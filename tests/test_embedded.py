@@ -31,6 +31,7 @@ def test_qlora_trains_on_the_embedded_model(embedded_workspace, tmp_path):
     assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.long(540)
 def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     """The README's demo: cpu-lora on 240 rows, then greedy answers on 60 held-out rows, before and after."""
     from peft import PeftModel

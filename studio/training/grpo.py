@@ -40,7 +40,7 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, policy_and_reference, probe_references, save_result, seed_everything,
     training_arguments as common_arguments, weight_precision,
 )
-from studio.training.packing import unpad_trainer_batches
+from studio.training.unpadded import unpad_trainer_batches
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives the frozen copy of an adapter trained on
 SAMPLES = 4  # sampled answers an event carries: one prompt's group (or its first SAMPLES answers)

@@ -34,8 +34,8 @@ from studio.training.common import (
     Job, announce_plan, default_probes, fit, policy_and_reference, save_result, seed_everything,
     training_arguments as common_arguments,
 )
-from studio.training.packing import unpad_trainer_batches
 from studio.training.preference import REFERENCE_ADAPTER, use_small_log_prob_tiles
+from studio.training.unpadded import unpad_trainer_batches
 
 # The KTO paper's advice on unequal counts (Ethayarajh et al., 2024, eq. 8): weigh the losses so that
 # desirable_weight x good answers : undesirable_weight x bad answers lies between 1:1 and 4:3, raising the weight

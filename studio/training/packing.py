@@ -23,9 +23,6 @@ in bf16 on short sequences (a row of eight 140-token examples, 9 heads, forward 
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import torch
 
 from studio.methods import is_prompt_learning
@@ -131,7 +128,7 @@ def packed_attention_if_exact(model) -> bool:
         return False
     if packs_exactly(model):
         return True
-    _inner(model).set_attn_implementation("sdpa")
+    inner_model(model).set_attn_implementation("sdpa")
     return False
 
 
@@ -144,75 +141,7 @@ def packing_collator(model, pad_token_id: int) -> PackingCollator | None:
     return PackingCollator(pad_token_id) if packs_exactly(model) else None
 
 
-PER_TOKEN_OUTPUTS = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
-
-
-def unpad_scored_batches(model) -> bool:
-    """Score padded batches as one packed row: `model(input_ids, attention_mask, labels=..., fused_lm_head=True)`,
-    TRL's fused LM head (per-token log-probabilities instead of logits), which its preference and GRPO trainers
-    call on batches padded to the longest sequence, then runs on the batch's real tokens laid end to end, each
-    sequence attending alone from position 0, and gives back every per-token output in the padded layout. Padding
-    was 39% of a batch of eight concise-vs-rambling pairs. A row's real tokens must be one block (padding on the
-    right as DPO has it, or on both sides as GRPO's prompt + answer has it); positions restart at the block, which
-    rotary embeddings do not tell from the padded row's (they see offsets only). True when installed: where
-    per-example attention keeps packing exact (a CPU; see use_packed_attention); elsewhere nothing changes."""
-    inner = _inner(model)
-    if not packed_attention_if_exact(model):
-        return False
-    fused = inner.forward
-
-    @functools.wraps(fused)
-    def forward(*args, fused_lm_head=False, input_ids=None, attention_mask=None, labels=None, **kwargs):
-        blocks = None if args or input_ids is None or labels is None or kwargs.get("position_ids") is not None \
-            else _token_blocks(attention_mask)
-        if not fused_lm_head or blocks is None:
-            return fused(*args, fused_lm_head=fused_lm_head, input_ids=input_ids, attention_mask=attention_mask,
-                         labels=labels, **kwargs)
-        real = attention_mask.bool()
-        first, lengths = blocks
-        starts = torch.cumsum(lengths, 0) - lengths
-        packed_labels = labels[real].clone()
-        packed_labels[starts] = IGNORED_LABEL  # a sequence's first token follows another sequence's last
-        columns = torch.arange(real.shape[1], device=real.device)
-        positions = (columns - first[:, None]).expand_as(real)[real]
-        outputs = fused(input_ids=input_ids[real][None], position_ids=positions[None], labels=packed_labels[None],
-                        fused_lm_head=True, **kwargs)
-        # Back to the padded layout: the prediction of row b's token j + 1 sits at packed position
-        # starts[b] + j - first[b].
-        predicted = real[:, :-1] & real[:, 1:]
-        index = (starts[:, None] - first[:, None] + columns[:-1])[predicted]
-        values = {field.name: getattr(outputs, field.name) for field in dataclasses.fields(outputs)}
-        for name in PER_TOKEN_OUTPUTS:
-            if values.get(name) is not None:
-                values[name] = values[name].new_zeros(predicted.shape).masked_scatter(predicted, values[name][0, index])
-        return type(outputs)(**values)
-
-    inner.forward = forward
-    return True
-
-
-def unpad_trainer_batches(trainer) -> bool:
-    """unpad_scored_batches on a TRL trainer's model (DPO, ORPO, KTO, GRPO) and on its frozen reference copy, if
-    it has one: True where the model was switched."""
-    reference = getattr(trainer, "ref_model", None)
-    if reference is not None:
-        unpad_scored_batches(reference)
-    return unpad_scored_batches(trainer.accelerator.unwrap_model(trainer.model))
-
-
-def _token_blocks(mask) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(first column, length) of each row's real tokens, where a 2-D mask marks one block of them a row; else None."""
-    if mask is None or mask.dim() != 2 or mask.shape[1] < 2:
-        return None
-    real = mask.bool()
-    lengths = real.sum(1)
-    first = real.int().argmax(1)
-    columns = torch.arange(mask.shape[1], device=mask.device)
-    block = (columns >= first[:, None]) & (columns < (first + lengths)[:, None])
-    return (first, lengths) if bool(lengths.min() > 0) and torch.equal(real, block) else None
-
-
-def _inner(model):
+def inner_model(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
@@ -222,7 +151,7 @@ def use_packed_attention(model) -> bool:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, sdpa_mask
 
-    inner = _inner(model)
+    inner = inner_model(model)
     config = inner.config
     if (config._attn_implementation != "sdpa" or next(inner.parameters()).device.type != "cpu"
             or getattr(config.get_text_config(), "sliding_window", None)):

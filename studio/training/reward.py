@@ -31,6 +31,7 @@ from studio.training.callback import StudioCallback
 from studio.training.common import (
     Job, announce_plan, fit, save_result, seed_everything, training_arguments as common_arguments, weight_precision,
 )
+from studio.training.unpadded import unpad_classified_batches
 
 
 def pair_sequences(examples: list[dict]) -> list[dict]:
@@ -85,7 +86,8 @@ def train(job: Job) -> dict:
     )
     trainer.remove_callback(PrinterCallback)
     model = trainer.accelerator.unwrap_model(trainer.model)
-    facts = job.prepared(plan, model, train_set, validation_set, truncated, [])
+    facts = job.prepared(plan, model, train_set, validation_set, truncated, [],
+                         packing=unpad_classified_batches(model))
     summary = fit(job, trainer, callback, lambda: save_result(model, tokenizer, config, job.run_dir), facts)
     return {**summary, **last_pair_metrics(trainer.state.log_history)}
 

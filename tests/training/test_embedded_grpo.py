@@ -29,6 +29,7 @@ def held_out_rewards(model, tokenizer, rows: list[dict], config) -> tuple[float,
     return sum(rewards) / len(rewards), sum(exact) / len(exact)
 
 
+@pytest.mark.long(500)
 def test_cpu_grpo_raises_the_held_out_reward(embedded_workspace, tmp_path):
     """cpu-grpo, cut short, on the review classifier: greedy answers to held-out reviews earn more of the run's reward
     than the base model's (which answers with a sentence a third of the time, and never says 'mixed' alone), and

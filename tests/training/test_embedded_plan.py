@@ -87,6 +87,7 @@ def test_the_base_model_does_not_know_the_name(base_answers):
     assert hit_rate(base_answers) == 0
 
 
+@pytest.mark.long(410)
 def test_the_default_preset_teaches_a_small_dataset_the_name(tuned):
     source, plan, summary, answers = tuned
     assert summary["status"] == "finished"

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow
 SAMPLES = PROJECT / "presets" / "samples"
 
 
+@pytest.mark.long(550)
 def test_cpu_dpo_raises_held_out_preference_accuracy(embedded_workspace, tmp_path):
     """cpu-dpo, cut short, on the concise-vs-rambling pairs: held-out pairs come to prefer the concise answer."""
     from studio.data import load_dataset

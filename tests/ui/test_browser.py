@@ -58,6 +58,7 @@ def settled(page) -> None:
     assert not too_wide, f"tables wider than their box: {too_wide}"
 
 
+@pytest.mark.long(150)
 def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
     sync_playwright = browser_or_skip()
     from playwright.sync_api import expect
@@ -137,6 +138,7 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
     assert any((workspace / "runs" / run_name / "checkpoints").glob("checkpoint-*"))
 
 
+@pytest.mark.long(340)
 def test_name_demo_from_the_identity_sample_to_compare(studio_app, tmp_path):
     """The README's first demo, walked as a newcomer on a 1280×800 screen: the identity sample with a name put in,
     the default preset, the tuned model answering a question that is not in the data with that name, beside a
