@@ -179,7 +179,11 @@ def trained_workspace(tmp_path_factory, tiny_model_dir) -> Path:
 
 @pytest.fixture
 def trained_run(trained_workspace, monkeypatch) -> Path:
-    """The finished tiny run, with the workspace it lives in as the current one."""
+    """The finished tiny run, with the workspace it lives in as the current one, and no exports yet: tests run in
+    any order, and an export another test made (a merged folder of the same name) would change what this one sees."""
+    import shutil
+
+    shutil.rmtree(trained_workspace / "exports", ignore_errors=True)
     monkeypatch.setenv("STUDIO_WORKSPACE", str(trained_workspace))
     return trained_workspace / "runs" / "tiny-lora"
 
