@@ -6,7 +6,8 @@ import pytest
 
 from studio.config import load_config
 from studio.training.plan import (
-    AUTO_MAX_PASSES, AUTO_STEPS, AUTO_TOKENS, count_tokens, describe, plan_run, plan_steps, warmup_steps,
+    AUTO_MAX_PASSES, AUTO_STEPS, AUTO_TOKENS, count_tokens, describe, flops_per_weight, plan_run, plan_steps,
+    warmup_steps,
 )
 
 AUTO = load_config("cpu-lora", {"dataset": "data.jsonl"})  # epochs 0: auto; batch 8
@@ -79,3 +80,15 @@ def test_the_plan_of_a_config_matches_the_steps_training_takes(tiny_model_dir, t
     assert summary["status"] == "finished" and summary["steps"] == summary["total_steps"] == plan.total_steps
     events = (tmp_path / "run" / "events.jsonl").read_text()
     assert '"plan": "11 rows → 10 passes, 20 steps' in events
+
+
+@pytest.mark.parametrize("preset, expected", [
+    ("cpu-lora", 6),  # a forward and a backward pass
+    ("cpu-rm", 6),
+    ("cpu-dpo", 10),  # + the reference's forward + gradient checkpointing's recomputation
+    ("cpu-kto", 8 + 2 * load_config("cpu-kto").gradient_checkpointing),
+    ("cpu-grpo", 8),  # + sampling; preference_beta 0: no reference pass
+])
+def test_a_first_run_is_guessed_at_the_passes_its_stage_makes(preset, expected):
+    assert flops_per_weight(load_config(preset)) == expected
+    assert flops_per_weight(load_config("cpu-grpo", {"preference_beta": 0.05})) == 10
