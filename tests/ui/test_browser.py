@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, wait_for
 from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
 
 pytestmark = pytest.mark.slow
@@ -98,8 +98,9 @@ def test_upload_edit_save_train_reload_abort(studio_app, tmp_path):
         page.keyboard.type("mixed")
         page.keyboard.press("Enter")
         page.locator("#dataset-save").click()
+        # The upload's message named the file already, so wait for the save itself: the edit on disk.
+        wait_for(lambda: json.loads(saved.read_text().splitlines()[0])["output"] == "mixed", timeout=60)
         page.locator("#dataset-message").get_by_text("my-reviews.jsonl").wait_for()
-        assert json.loads(saved.read_text().splitlines()[0])["output"] == "mixed"
         assert saved.with_name("my-reviews.jsonl.prev").exists()
         shoot(page, "dataset-tab", tmp_path)
 
