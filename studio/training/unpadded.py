@@ -44,12 +44,10 @@ def unpad_scored_batches(model) -> bool:
             return fused(*args, fused_lm_head=fused_lm_head, input_ids=input_ids, attention_mask=attention_mask,
                          labels=labels, **kwargs)
         real = attention_mask.bool()
-        first, lengths = blocks
-        starts = torch.cumsum(lengths, 0) - lengths
+        first, lengths, starts, positions = blocks
         packed_labels = labels[real].clone()
         packed_labels[starts] = IGNORED_LABEL  # a sequence's first token follows another sequence's last
         columns = torch.arange(real.shape[1], device=real.device)
-        positions = (columns - first[:, None]).expand_as(real)[real]
         outputs = fused(input_ids=input_ids[real][None], position_ids=positions[None], labels=packed_labels[None],
                         fused_lm_head=True, **kwargs)
         # Back to the padded layout: the prediction of row b's token j + 1 sits at packed position
@@ -75,8 +73,10 @@ def unpad_trainer_batches(trainer) -> bool:
     return unpad_scored_batches(trainer.accelerator.unwrap_model(trainer.model))
 
 
-def _token_blocks(mask) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(first column, length) of each row's real tokens, where a 2-D mask marks one block of them a row; else None."""
+def _token_blocks(mask) -> tuple[torch.Tensor, ...] | None:
+    """Where a 2-D mask marks one block of real tokens a row, the packed layout of those blocks: (first column,
+    length, start in the packed row) of each row, and the packed row's positions (restarting at every block);
+    None for any other mask."""
     if mask is None or mask.dim() != 2 or mask.shape[1] < 2:
         return None
     real = mask.bool()
@@ -84,7 +84,9 @@ def _token_blocks(mask) -> tuple[torch.Tensor, torch.Tensor] | None:
     first = real.int().argmax(1)
     columns = torch.arange(mask.shape[1], device=mask.device)
     block = (columns >= first[:, None]) & (columns < (first + lengths)[:, None])
-    return (first, lengths) if bool(lengths.min() > 0) and torch.equal(real, block) else None
+    if not (bool(lengths.min() > 0) and torch.equal(real, block)):
+        return None
+    return first, lengths, torch.cumsum(lengths, 0) - lengths, (columns - first[:, None]).expand_as(real)[real]
 
 
 def unpad_classified_batches(model) -> bool:
@@ -105,11 +107,12 @@ def unpad_classified_batches(model) -> bool:
         unusual = args or input_ids is None or any(kwargs.get(key) is not None for key in UNPACKED_INPUTS)
         blocks = None if unusual else _token_blocks(attention_mask)
         if blocks is not None:
-            first, lengths = blocks
+            first, lengths, starts, positions = blocks
             columns = torch.arange(input_ids.shape[1], device=input_ids.device)
             read = (columns * (input_ids != pad)).argmax(-1)  # the model's own rule: the rightmost non-pad token
             if bool(((read >= first) & (read < first + lengths)).all()):
-                return _classified(inner, heads[0], input_ids, attention_mask.bool(), first, lengths, read, kwargs)
+                return _classified(inner, heads[0], input_ids[attention_mask.bool()], positions, starts + read - first,
+                                   kwargs)
         return own(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     inner.forward = forward
@@ -123,16 +126,14 @@ def unpad_classified_batches(model) -> bool:
 UNPACKED_INPUTS = ("labels", "position_ids", "inputs_embeds", "past_key_values")
 
 
-def _classified(inner, head: str, input_ids, real, first, lengths, read, kwargs):
+def _classified(inner, head: str, packed_ids, positions, read, kwargs):
+    """The backbone on the packed row, the score head on the tokens `read` (packed positions), one per sequence."""
     from transformers.modeling_outputs import SequenceClassifierOutputWithPast
 
-    starts = torch.cumsum(lengths, 0) - lengths
-    columns = torch.arange(real.shape[1], device=real.device)
-    positions = (columns - first[:, None]).expand_as(real)[real]
     kwargs = {key: value for key, value in kwargs.items() if value is not None and key not in ("use_cache", "return_dict")}
-    hidden = getattr(inner, inner.base_model_prefix)(input_ids=input_ids[real][None], position_ids=positions[None],
+    hidden = getattr(inner, inner.base_model_prefix)(input_ids=packed_ids[None], position_ids=positions[None],
                                                      use_cache=False, **kwargs).last_hidden_state
-    return SequenceClassifierOutputWithPast(logits=getattr(inner, head)(hidden[0, starts + read - first]))
+    return SequenceClassifierOutputWithPast(logits=getattr(inner, head)(hidden[0, read]))
 
 
 @torch.no_grad()
