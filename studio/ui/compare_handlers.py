@@ -201,11 +201,23 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature,
                                                      pair.precisions, speeds):
         pair = pair.answered(base_text, tuned_text)
         shown_left, shown_right = pair.shown()
-        # The vote buttons wait for the whole answers: a vote is for what was read, and a later
-        # stream update would cover the reveal.
-        yield ({**labels[0], "value": shown_left}, {**labels[1], "value": shown_right}, pair, gr.update(visible=False),
-               "")
-    yield gr.skip(), gr.skip(), gr.skip(), gr.update(visible=blind), speeds_line(speeds, blind, request)
+        # The vote buttons wait for the whole answers: a vote is for what was read, and a later stream update
+        # would cover the reveal. They are hidden as Compare is clicked (`hide_votes`), not here: a hidden row's
+        # update among streamed values makes the page drop the values after it (Gradio 6.31), leaving an
+        # answer cut short on screen.
+        yield {**labels[0], "value": shown_left}, {**labels[1], "value": shown_right}, pair, gr.skip(), ""
+    votes = gr.update(visible=True if blind else VOTES_HIDDEN)
+    yield gr.skip(), gr.skip(), gr.skip(), votes, speeds_line(speeds, blind, request)
+
+
+# The vote buttons' row is kept on the page while hidden: a row that is not there yet is added when shown, and
+# a hide sent before could land after that and hide it again (Gradio 6.31).
+VOTES_HIDDEN = "hidden"
+
+
+def hide_votes() -> dict:
+    """The vote buttons, hidden while new answers are asked for."""
+    return gr.update(visible=VOTES_HIDDEN)
 
 
 def no_speeds() -> str:
@@ -224,20 +236,22 @@ def speeds_line(speeds: list, blind: bool, request: gr.Request | None = None) ->
 def vote(choice: str, pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Count the vote in the run's tally, then reveal which answer was which."""
     tally = record_vote(pair, choice)
-    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, gr.update(visible=False),
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None,
+            gr.update(visible=VOTES_HIDDEN),
             tally_text(request, tally)]
 
 
 def switch_mode(blind: bool) -> list:
     """A new mode starts with empty columns, so no answer keeps a label it no longer has."""
-    return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, gr.update(visible=False)]
+    return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, gr.update(visible=VOTES_HIDDEN)]
 
 
 def reveal(pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Show which answer was which without voting (no vote is counted for this pair afterwards)."""
     if not isinstance(pair, BlindPair) or not pair.blind:
-        return [gr.skip(), gr.skip(), None, gr.update(visible=False)]
-    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, gr.update(visible=False)]
+        return [gr.skip(), gr.skip(), None, gr.update(visible=VOTES_HIDDEN)]
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None,
+            gr.update(visible=VOTES_HIDDEN)]
 
 
 def stop_answers(stop: StopSignal) -> None:

@@ -25,8 +25,8 @@ from studio.jobs import JobManager
 from studio.ui.common import StopSignal, bind, precision_dropdown, run_name, settings_widgets
 from studio.ui.compare_handlers import (
     GRID_WIDTHS, ROWS_WIDTHS, answering, batch, batch_datasets, busy, cancelled, compare, current_tally, general,
-    general_frame, grid_frame, no_speeds, page_loaded, reveal, rows_frame, stop_answers, switch_mode, temperature_grid,
-    totals_frame, vote,
+    general_frame, grid_frame, hide_votes, no_speeds, page_loaded, reveal, rows_frame, stop_answers, switch_mode,
+    temperature_grid, totals_frame, vote,
 )
 from studio.ui.compare_votes import (
     kind_choices, make_votes_dataset, no_scores, reward_choices, reward_update, score_pair, tuned_choices,
@@ -111,7 +111,7 @@ def _side_by_side(page: SimpleNamespace) -> None:
                                     elem_id="compare-right")
             page.right_score = gr.Markdown(elem_id="compare-right-score")
     page.speeds = gr.Markdown(elem_id="compare-speeds")
-    with gr.Row(visible=False, elem_id="compare-votes") as page.vote_row:
+    with gr.Row(visible="hidden", elem_id="compare-votes") as page.vote_row:
         page.vote_buttons = {choice: gr.Button(i18n(f"compare.vote_{choice.lower()}"),
                                                elem_id=f"compare-vote-{choice.lower()}")
                              for choice in ("A", "B", "tie")}
@@ -235,6 +235,7 @@ def _wire_side_by_side(page: SimpleNamespace) -> None:
     answers = gr.on(triggers, bind(answering, True), outputs=[page.compare_button, page.stop_button], queue=False,
                     show_progress="hidden")
     gr.on(triggers, no_scores, outputs=scores, queue=False, show_progress="hidden")
+    gr.on(triggers, hide_votes, outputs=page.vote_row, queue=False, show_progress="hidden", api_visibility="private")
     answered = answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop,
                                              page.left_model, *page.precisions], outputs=[*columns, page.speeds])
     answered.then(

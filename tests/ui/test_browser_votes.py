@@ -39,6 +39,8 @@ def vote_three_times(page, expect) -> None:
     page.locator('#compare-temperature input[type="number"]').fill("1.2")
     page.locator('#compare-temperature input[type="number"]').press("Enter")
     page.locator("#compare-blind input").check()
+    # The switch empties the columns and hides the vote buttons: a Compare that finished first would lose them.
+    expect(page.locator('#compare-right [data-testid="block-info"]')).to_have_text("Answer B")
     for number, (prompt, choice) in enumerate(zip(PROMPTS, ("a", "b", "tie")), start=1):
         page.locator("#compare-prompt textarea").fill(prompt)
         page.locator("#compare-send").click()

@@ -34,7 +34,7 @@ def test_side_by_side_fills_both_columns_labelled(trained_run):
                         r"( · [\d.]+ tokens/s)?\.", speeds)
     assert isinstance(left["value"], str) and isinstance(right["value"], str) and (left["value"] or right["value"])
     # The pair is kept for the reward scores, but is no blind pair to vote on.
-    assert pair.order == ("base", "tuned") and not pair.blind and votes["visible"] is False
+    assert pair.order == ("base", "tuned") and not pair.blind and votes["visible"] == "hidden"
     assert pair.shown() == (left["value"], right["value"])
     with pytest.raises(gr.Error, match="blind mode first"):
         compare_handlers.vote("A", pair)
@@ -50,15 +50,17 @@ def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained
     assert speeds == ""  # precisions and speeds would tell the columns apart
     order = pair.order
     assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
-    # Voting opens once both answers are complete.
-    assert hidden_votes["visible"] is False and votes["visible"] is True
+    # Voting opens once both answers are complete; Compare hides the buttons as it is clicked, and the streamed
+    # answers leave them as they are (a hidden row's update among them cuts the answers short on the page).
+    assert compare_handlers.hide_votes()["visible"] == "hidden"
+    assert all(step[3] == gr.skip() for step in steps) and votes["visible"] is True
     # Greedy answers are the same as unblinded ones, only placed in the hidden order.
     texts = {"base": plain[0]["value"], "tuned": plain[1]["value"]}
     assert [left["value"], right["value"]] == [texts[order[0]], texts[order[1]]]
     before = votes_module.vote_tally("tiny-lora")
     revealed_a, revealed_b, cleared, hidden, tally = compare_handlers.vote("A", pair)
     assert label(revealed_a) == f"compare.a_is_{order[0]}" and label(revealed_b) == f"compare.b_is_{order[1]}"
-    assert cleared is None and hidden["visible"] is False
+    assert cleared is None and hidden["visible"] == "hidden"
     # The vote holds the answers the models gave, whatever the page shows by then.
     recorded = votes_module.read_votes("tiny-lora")[-1]
     assert recorded["answers"] == texts and recorded["winner"] == order[0] and recorded["prompt"] == "the cat sat"
