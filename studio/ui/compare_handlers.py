@@ -206,7 +206,7 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature,
         # update among streamed values makes the page drop the values after it (Gradio 6.31), leaving an
         # answer cut short on screen.
         yield {**labels[0], "value": shown_left}, {**labels[1], "value": shown_right}, pair, gr.skip(), ""
-    votes = gr.update(visible=True if blind else VOTES_HIDDEN)
+    votes = gr.update(visible=True) if blind else hide_votes()
     yield gr.skip(), gr.skip(), gr.skip(), votes, speeds_line(speeds, blind, request)
 
 
@@ -236,22 +236,20 @@ def speeds_line(speeds: list, blind: bool, request: gr.Request | None = None) ->
 def vote(choice: str, pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Count the vote in the run's tally, then reveal which answer was which."""
     tally = record_vote(pair, choice)
-    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None,
-            gr.update(visible=VOTES_HIDDEN),
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, hide_votes(),
             tally_text(request, tally)]
 
 
 def switch_mode(blind: bool) -> list:
     """A new mode starts with empty columns, so no answer keeps a label it no longer has."""
-    return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, gr.update(visible=VOTES_HIDDEN)]
+    return [{**label, "value": ""} for label in column_labels(SIDES, blind)] + [None, hide_votes()]
 
 
 def reveal(pair: BlindPair | None, request: gr.Request | None = None) -> list:
     """Show which answer was which without voting (no vote is counted for this pair afterwards)."""
     if not isinstance(pair, BlindPair) or not pair.blind:
-        return [gr.skip(), gr.skip(), None, gr.update(visible=VOTES_HIDDEN)]
-    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None,
-            gr.update(visible=VOTES_HIDDEN)]
+        return [gr.skip(), gr.skip(), None, hide_votes()]
+    return [*column_labels(pair.order, True, revealed=True, pair=pair, request=request), None, hide_votes()]
 
 
 def stop_answers(stop: StopSignal) -> None:

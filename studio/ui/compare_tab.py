@@ -24,9 +24,9 @@ from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
 from studio.ui.common import StopSignal, bind, precision_dropdown, run_name, settings_widgets
 from studio.ui.compare_handlers import (
-    GRID_WIDTHS, ROWS_WIDTHS, answering, batch, batch_datasets, busy, cancelled, compare, current_tally, general,
-    general_frame, grid_frame, hide_votes, no_speeds, page_loaded, reveal, rows_frame, stop_answers, switch_mode,
-    temperature_grid, totals_frame, vote,
+    GRID_WIDTHS, ROWS_WIDTHS, VOTES_HIDDEN, answering, batch, batch_datasets, busy, cancelled, compare,
+    current_tally, general, general_frame, grid_frame, hide_votes, no_speeds, page_loaded, reveal, rows_frame,
+    stop_answers, switch_mode, temperature_grid, totals_frame, vote,
 )
 from studio.ui.compare_votes import (
     kind_choices, make_votes_dataset, no_scores, reward_choices, reward_update, score_pair, tuned_choices,
@@ -111,7 +111,7 @@ def _side_by_side(page: SimpleNamespace) -> None:
                                     elem_id="compare-right")
             page.right_score = gr.Markdown(elem_id="compare-right-score")
     page.speeds = gr.Markdown(elem_id="compare-speeds")
-    with gr.Row(visible="hidden", elem_id="compare-votes") as page.vote_row:
+    with gr.Row(visible=VOTES_HIDDEN, elem_id="compare-votes") as page.vote_row:
         page.vote_buttons = {choice: gr.Button(i18n(f"compare.vote_{choice.lower()}"),
                                                elem_id=f"compare-vote-{choice.lower()}")
                              for choice in ("A", "B", "tie")}
