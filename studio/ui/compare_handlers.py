@@ -197,17 +197,20 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature,
     pair = new_pair(run, messages, settings, blind, left, (left_precision, right_precision))
     labels = column_labels(pair.order, blind, pair=pair, request=request)
     speeds: list = []
+    columns = [{**label, "value": ""} for label in labels]
     for base_text, tuned_text in stream_side_by_side(pair.run, messages, pair.settings, stop, pair.left,
                                                      pair.precisions, speeds):
         pair = pair.answered(base_text, tuned_text)
-        shown_left, shown_right = pair.shown()
+        columns = [{**label, "value": text} for label, text in zip(labels, pair.shown())]
         # The vote buttons wait for the whole answers: a vote is for what was read, and a later stream update
-        # would cover the reveal. They are hidden as Compare is clicked (`hide_votes`), not here: a hidden row's
+        # would cover the reveal. They are hidden as Compare is clicked (`compare_started`), not here: a hidden row's
         # update among streamed values makes the page drop the values after it (Gradio 6.31), leaving an
         # answer cut short on screen.
-        yield {**labels[0], "value": shown_left}, {**labels[1], "value": shown_right}, pair, gr.skip(), ""
+        yield *columns, pair, gr.skip(), ""
     votes = gr.update(visible=True) if blind else hide_votes()
-    yield gr.skip(), gr.skip(), gr.skip(), votes, speeds_line(speeds, blind, request)
+    # The whole answers once more: a run's last message carries full values, not a diff, so a streamed step the
+    # page missed is mended there.
+    yield *columns, pair, votes, speeds_line(speeds, blind, request)
 
 
 # The vote buttons' row is kept on the page while hidden: a row that is not there yet is added when shown, and
@@ -343,6 +346,11 @@ def answering(running: bool) -> list:
     """(Compare, Stop) while the side-by-side answers stream, or not: Stop is red and on only while they do."""
     return [gr.update(interactive=not running),
             gr.update(interactive=running, variant="stop" if running else "secondary")]
+
+
+def compare_started() -> list:
+    """(Compare, Stop, vote buttons) as Compare is clicked: Stop on, and the last pair's vote buttons hidden."""
+    return [*answering(True), hide_votes()]
 
 
 def cancelled(request: gr.Request | None = None) -> list:

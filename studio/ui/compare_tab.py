@@ -25,7 +25,7 @@ from studio.jobs import JobManager
 from studio.ui.common import StopSignal, bind, precision_dropdown, run_name, settings_widgets
 from studio.ui.compare_handlers import (
     GRID_WIDTHS, ROWS_WIDTHS, VOTES_HIDDEN, answering, batch, batch_datasets, busy, cancelled, compare,
-    current_tally, general, general_frame, grid_frame, hide_votes, no_speeds, page_loaded, reveal, rows_frame,
+    compare_started, current_tally, general, general_frame, grid_frame, no_speeds, page_loaded, reveal, rows_frame,
     stop_answers, switch_mode, temperature_grid, totals_frame, vote,
 )
 from studio.ui.compare_votes import (
@@ -232,10 +232,11 @@ def _wire_side_by_side(page: SimpleNamespace) -> None:
     scores = [page.left_score, page.right_score]
     # Stop is red and on only while the two answers stream; Compare is off meanwhile.
     triggers = [page.compare_button.click, page.prompt.submit]
-    answers = gr.on(triggers, bind(answering, True), outputs=[page.compare_button, page.stop_button], queue=False,
-                    show_progress="hidden")
+    # The vote buttons hide in the same step, so the hide lands before the answers start: sent on its own, it
+    # could land after the last answer's show under load and leave a blind pair without its buttons.
+    answers = gr.on(triggers, compare_started, outputs=[page.compare_button, page.stop_button, page.vote_row],
+                    queue=False, show_progress="hidden")
     gr.on(triggers, no_scores, outputs=scores, queue=False, show_progress="hidden")
-    gr.on(triggers, hide_votes, outputs=page.vote_row, queue=False, show_progress="hidden", api_visibility="private")
     answered = answers.then(compare, inputs=[run, page.prompt, page.system_prompt, page.blind, *settings, page.stop,
                                              page.left_model, *page.precisions], outputs=[*columns, page.speeds])
     answered.then(

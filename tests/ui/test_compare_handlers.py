@@ -25,9 +25,11 @@ def label(update) -> str:
 
 
 def test_side_by_side_fills_both_columns_labelled(trained_run):
-    *steps, (_, _, _, votes, speeds) = compare_handlers.compare("tiny-lora", "the cat sat", "", False, *GREEDY,
-                                                                 StopSignal())
+    *steps, (last_left, last_right, last_pair, votes, speeds) = compare_handlers.compare(
+        "tiny-lora", "the cat sat", "", False, *GREEDY, StopSignal())
     left, right, pair, _, _ = steps[-1]
+    # The last message repeats the whole answers (it carries full values, so a step the page missed is mended).
+    assert (last_left, last_right, last_pair) == (left, right, pair)
     assert label(left) == "compare.base" and label(right) == "compare.tuned"
     # Under the answers: what each column cost.
     assert re.fullmatch(r"Left: fp32 · \d+ MB of weights( · [\d.]+ tokens/s)?\. Right: fp32 · \d+ MB of weights"
@@ -52,7 +54,7 @@ def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained
     assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
     # Voting opens once both answers are complete; Compare hides the buttons as it is clicked, and the streamed
     # answers leave them as they are (a hidden row's update among them cuts the answers short on the page).
-    assert compare_handlers.hide_votes()["visible"] == "hidden"
+    assert compare_handlers.compare_started()[2]["visible"] == "hidden"
     assert all(step[3] == gr.skip() for step in steps) and votes["visible"] is True
     # Greedy answers are the same as unblinded ones, only placed in the hidden order.
     texts = {"base": plain[0]["value"], "tuned": plain[1]["value"]}
@@ -169,3 +171,9 @@ def test_stop_is_red_and_on_only_while_the_answers_stream():
     compare_button, stop_button = compare_handlers.answering(False)
     assert compare_button["interactive"] is True
     assert stop_button["interactive"] is False and stop_button["variant"] == "secondary"
+
+
+def test_compare_hides_the_last_pairs_vote_buttons_with_the_same_step_that_turns_stop_on():
+    compare_button, stop_button, votes = compare_handlers.compare_started()
+    assert compare_button["interactive"] is False and stop_button["interactive"] is True
+    assert votes["visible"] == "hidden"
