@@ -58,6 +58,7 @@ CSS = """
 #studio-language { flex-grow: 0; }
 #studio-language .wrap { flex-wrap: nowrap; }
 .studio-align-end { align-items: flex-end !important; }
+.studio-off { display: none !important; }
 #chat-regenerate-help p { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 .compare-actions { align-items: center !important; }
 .compare-actions button { flex: 0 0 auto !important; width: auto !important; white-space: nowrap; }

@@ -207,20 +207,25 @@ def compare(run: str, prompt: str, system_prompt: str, blind: bool, temperature,
         # update among streamed values makes the page drop the values after it (Gradio 6.31), leaving an
         # answer cut short on screen.
         yield *columns, pair, gr.skip(), ""
-    votes = gr.update(visible=True) if blind else hide_votes()
+    votes = show_votes() if blind else hide_votes()
     # The whole answers once more: a run's last message carries full values, not a diff, so a streamed step the
     # page missed is mended there.
     yield *columns, pair, votes, speeds_line(speeds, blind, request)
 
 
-# The vote buttons' row is kept on the page while hidden: a row that is not there yet is added when shown, and
-# a hide sent before could land after that and hide it again (Gradio 6.31).
-VOTES_HIDDEN = "hidden"
+# The vote buttons' row never changes its visibility: Gradio 6.31 draws a row created hidden ("hidden") as shown,
+# drops streamed values sent beside a hidden (False) row's update, and can land a hide sent to a row not yet on
+# the page after a later show. A class hides it instead (`.studio-off`, in the page's CSS).
+VOTES_OFF = ["studio-off"]
 
 
 def hide_votes() -> dict:
     """The vote buttons, hidden while new answers are asked for."""
-    return gr.update(visible=VOTES_HIDDEN)
+    return gr.update(elem_classes=VOTES_OFF)
+
+
+def show_votes() -> dict:
+    return gr.update(elem_classes=[])
 
 
 def no_speeds() -> str:

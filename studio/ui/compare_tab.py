@@ -24,7 +24,7 @@ from studio.config import SAMPLES_DIR
 from studio.jobs import JobManager
 from studio.ui.common import StopSignal, bind, precision_dropdown, run_name, settings_widgets
 from studio.ui.compare_handlers import (
-    GRID_WIDTHS, ROWS_WIDTHS, VOTES_HIDDEN, answering, batch, batch_datasets, busy, cancelled, compare,
+    GRID_WIDTHS, ROWS_WIDTHS, VOTES_OFF, answering, batch, batch_datasets, busy, cancelled, compare,
     compare_started, current_tally, general, general_frame, grid_frame, no_speeds, page_loaded, reveal, rows_frame,
     stop_answers, switch_mode, temperature_grid, totals_frame, vote,
 )
@@ -111,7 +111,7 @@ def _side_by_side(page: SimpleNamespace) -> None:
                                     elem_id="compare-right")
             page.right_score = gr.Markdown(elem_id="compare-right-score")
     page.speeds = gr.Markdown(elem_id="compare-speeds")
-    with gr.Row(visible=VOTES_HIDDEN, elem_id="compare-votes") as page.vote_row:
+    with gr.Row(elem_id="compare-votes", elem_classes=VOTES_OFF) as page.vote_row:
         page.vote_buttons = {choice: gr.Button(i18n(f"compare.vote_{choice.lower()}"),
                                                elem_id=f"compare-vote-{choice.lower()}")
                              for choice in ("A", "B", "tie")}

@@ -66,6 +66,7 @@ def test_blind_votes_make_a_dataset_that_opens_in_the_dataset_tab(voting_app, tm
         page.goto(url)
         page.get_by_role("tab", name="Compare", exact=True).click()
         expect(page.locator("#compare-run input")).to_have_value(re.compile("tiny-lora"))
+        expect(page.locator("#compare-votes")).to_be_hidden()  # no blind pair yet, nothing to vote on
         vote_three_times(page, expect)
         recorded = [json.loads(line) for line in (run / "votes.jsonl").read_text(encoding="utf-8").splitlines()]
         assert [vote["prompt"] for vote in recorded] == list(PROMPTS) and recorded[-1]["winner"] == "tie"
@@ -94,6 +95,7 @@ def test_blind_votes_make_a_dataset_that_opens_in_the_dataset_tab(voting_app, tm
         # In Chinese: the same controls and message, a KTO dataset of the votes (named after the run).
         browser, page = chinese_browser_page(playwright, url, (1400, 1000), 60_000)
         page.get_by_role("tab", name="对比", exact=True).click()
+        expect(page.locator("#compare-votes")).to_be_hidden()
         page.locator("#compare-data-kind").get_by_text("好 / 坏回答（KTO）").click()
         page.locator("#compare-data-make").click()
         expect(page.locator("#compare-data-message")).to_contain_text(

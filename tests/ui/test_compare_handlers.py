@@ -36,7 +36,7 @@ def test_side_by_side_fills_both_columns_labelled(trained_run):
                         r"( · [\d.]+ tokens/s)?\.", speeds)
     assert isinstance(left["value"], str) and isinstance(right["value"], str) and (left["value"] or right["value"])
     # The pair is kept for the reward scores, but is no blind pair to vote on.
-    assert pair.order == ("base", "tuned") and not pair.blind and votes["visible"] == "hidden"
+    assert pair.order == ("base", "tuned") and not pair.blind and votes["elem_classes"] == ["studio-off"]
     assert pair.shown() == (left["value"], right["value"])
     with pytest.raises(gr.Error, match="blind mode first"):
         compare_handlers.vote("A", pair)
@@ -54,15 +54,15 @@ def test_blind_answers_hide_their_side_until_the_vote_counts_and_reveals(trained
     assert label(left) == "compare.answer_a" and label(right) == "compare.answer_b"
     # Voting opens once both answers are complete; Compare hides the buttons as it is clicked, and the streamed
     # answers leave them as they are (a hidden row's update among them cuts the answers short on the page).
-    assert compare_handlers.compare_started()[2]["visible"] == "hidden"
-    assert all(step[3] == gr.skip() for step in steps) and votes["visible"] is True
+    assert compare_handlers.compare_started()[2]["elem_classes"] == ["studio-off"]
+    assert all(step[3] == gr.skip() for step in steps) and votes["elem_classes"] == []
     # Greedy answers are the same as unblinded ones, only placed in the hidden order.
     texts = {"base": plain[0]["value"], "tuned": plain[1]["value"]}
     assert [left["value"], right["value"]] == [texts[order[0]], texts[order[1]]]
     before = votes_module.vote_tally("tiny-lora")
     revealed_a, revealed_b, cleared, hidden, tally = compare_handlers.vote("A", pair)
     assert label(revealed_a) == f"compare.a_is_{order[0]}" and label(revealed_b) == f"compare.b_is_{order[1]}"
-    assert cleared is None and hidden["visible"] == "hidden"
+    assert cleared is None and hidden["elem_classes"] == ["studio-off"]
     # The vote holds the answers the models gave, whatever the page shows by then.
     recorded = votes_module.read_votes("tiny-lora")[-1]
     assert recorded["answers"] == texts and recorded["winner"] == order[0] and recorded["prompt"] == "the cat sat"
@@ -176,4 +176,4 @@ def test_stop_is_red_and_on_only_while_the_answers_stream():
 def test_compare_hides_the_last_pairs_vote_buttons_with_the_same_step_that_turns_stop_on():
     compare_button, stop_button, votes = compare_handlers.compare_started()
     assert compare_button["interactive"] is False and stop_button["interactive"] is True
-    assert votes["visible"] == "hidden"
+    assert votes["elem_classes"] == ["studio-off"]
