@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -129,8 +130,19 @@ def workspace(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_workspace(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("embedded-workspace")
+def shared_workspace(tmp_path_factory, worker_id) -> Path:
+    """A workspace for the tests on the embedded model. In a parallel run the workers share one de-quantized copy
+    of the model, made by whichever asks first (the studio's own cache lock keeps the other waiting) and hard-linked
+    into each worker's workspace, so the run pays for the conversion once."""
+    workspace = tmp_path_factory.mktemp("embedded-workspace")
+    if worker_id != "master":
+        from studio.models import resolve_source
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("STUDIO_WORKSPACE", str(tmp_path_factory.getbasetemp().parent / "embedded-cache"))
+            folder = Path(resolve_source("embedded").location)
+        shutil.copytree(folder, workspace / "cache" / "models" / folder.name, copy_function=os.link)
+    return workspace
 
 
 @pytest.fixture
