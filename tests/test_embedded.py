@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from studio.config import load_config
@@ -31,9 +33,10 @@ def test_qlora_trains_on_the_embedded_model(embedded_workspace, tmp_path):
     assert (tmp_path / "q" / "adapter" / "adapter_model.safetensors").exists()
 
 
-@pytest.mark.long(540)
+@pytest.mark.long(300)
 def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
-    """The README's demo: cpu-lora on 240 rows, then greedy answers on 60 held-out rows, before and after."""
+    """The README's demo: cpu-lora on 240 rows, then greedy answers to held-out rows, before and after (the first 32
+    of the 60: four batches, all three labels; the README's figures are on all 60, with `studio eval`)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -44,31 +47,28 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
 
     run_dir = tmp_path / "reviews"
     config = load_config("cpu-lora", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir)})
+    started = time.time()
     summary = run_training(config)
     assert summary["status"] == "finished"
+    trained = time.time() - started
 
     test = load_dataset(SAMPLES / "reviews-test.jsonl")
+    rows = test.rows[:32]
     base_model, tokenizer = load_for_chat("embedded")
-    before = evaluate_rows(base_model, tokenizer, test.rows, test.shape)
-    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
-                                      str(run_dir / "adapter"))
-    after = evaluate_rows(plain.eval(), tokenizer, test.rows, test.shape)
-    print(f"exact match before {before['exact_match']:.3f} after {after['exact_match']:.3f}; "
-          f"perplexity {before['perplexity']:.3f} -> {after['perplexity']:.3f}; {summary}")
+    before = evaluate_rows(base_model, tokenizer, rows, test.shape)
+    tuned, tuned_tokenizer = load_for_chat(None, run_dir)
+    after = evaluate_rows(tuned, tuned_tokenizer, rows, test.shape)
+    print(f"trained {trained:.0f} s, evaluated {time.time() - started - trained:.0f} s; exact match before "
+          f"{before['exact_match']:.3f} after {after['exact_match']:.3f}; perplexity {before['perplexity']:.3f} -> "
+          f"{after['perplexity']:.3f}; {summary}")
     assert after["exact_match"] >= before["exact_match"] + 0.25
     assert after["perplexity"] < before["perplexity"]
-    # The studio's own loading scores as plain PEFT does, row for row: the first two batches, at the same length.
-    tuned, tuned_tokenizer = load_for_chat(None, run_dir)
-    ours = evaluate_rows(tuned, tuned_tokenizer, test.rows[:16], test.shape, after["max_new_tokens"])
-    assert [row["exact_match"] for row in ours["details"]] == [row["exact_match"] for row in after["details"][:16]]
-
-
-def test_a_gguf_file_path_loads_like_the_embedded_model(embedded_workspace):
-    from studio.models import embedded_gguf_path, load_model
-
-    model, tokenizer = load_model(str(embedded_gguf_path()))
-    assert model.studio_source.kind == "gguf" and model.config.num_hidden_layers == 30
-    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
+    # The adapter loaded by plain PEFT scores as the studio's own loading does, row for row: the first two batches,
+    # at the same length.
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
+                                      str(run_dir / "adapter"))
+    theirs = evaluate_rows(plain.eval(), tokenizer, rows[:16], test.shape, after["max_new_tokens"])
+    assert [row["exact_match"] for row in theirs["details"]] == [row["exact_match"] for row in after["details"][:16]]
 
 
 def test_chat_answers_equal_plain_generate(embedded_workspace):

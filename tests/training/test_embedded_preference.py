@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 SAMPLES = PROJECT / "presets" / "samples"
 
 
-@pytest.mark.long(550)
+@pytest.mark.long(200)
 def test_cpu_dpo_raises_held_out_preference_accuracy(embedded_workspace, tmp_path):
     """cpu-dpo, cut short, on the concise-vs-rambling pairs: held-out pairs come to prefer the concise answer."""
     from studio.data import load_dataset
@@ -20,8 +20,10 @@ def test_cpu_dpo_raises_held_out_preference_accuracy(embedded_workspace, tmp_pat
     from studio.training import run_training
 
     run_dir = tmp_path / "dpo"
+    # Without cpu-dpo's gradient checkpointing: a tenth faster here, for a peak of 4.3 GB instead of 2.4.
     config = load_config("cpu-dpo", {"dataset": str(SAMPLES / "concise-preference-train.jsonl"),
-                                     "output_dir": str(run_dir), "max_steps": 6, "validation_split": 0.0})
+                                     "output_dir": str(run_dir), "max_steps": 6, "validation_split": 0.0,
+                                     "gradient_checkpointing": False})
     summary = run_training(config)
     assert summary["status"] == "finished"
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 SAMPLES = PROJECT / "presets" / "samples"
 
 
-@pytest.mark.long(140)
+@pytest.mark.long(110)
 def test_cpu_rm_prefers_the_concise_answers_of_held_out_pairs(embedded_workspace, tmp_path):
     """cpu-rm on the concise-vs-rambling pairs: the held-out pairs' concise answers score above the rambling ones."""
     from studio.data import load_dataset
