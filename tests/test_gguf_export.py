@@ -100,6 +100,19 @@ def compare_answers(original, loaded, tokenizer, prompts=PROMPTS) -> tuple[int, 
     return same, worst, wrong
 
 
+def test_a_gguf_file_path_loads_as_a_model_with_its_chat_template(exported, workspace):
+    """A .gguf path where a model is asked for: de-quantized once into the workspace cache, tokenizer and chat
+    template included (the embedded model takes the same way from its own file)."""
+    from studio.models import load_model, resolve_source
+
+    path = exported("q8_0")
+    model, tokenizer = load_model(str(path))
+    assert model.studio_source.kind == "gguf" and model.config.num_hidden_layers == 3
+    assert Path(model.studio_source.location).parent == workspace / "cache" / "models"
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).startswith("<|im_start|>")
+    assert resolve_source(str(path)).location == model.studio_source.location
+
+
 @pytest.mark.parametrize("quant, logit_error", [("f16", 1e-2), ("q8_0", 5e-2)])
 def test_the_file_loads_back_with_the_weights_and_answers(exported, original, tiny_tokenizer, quant, logit_error):
     started = time.perf_counter()
