@@ -50,6 +50,15 @@ def chinese_browser_page(playwright, url: str, size: tuple[int, int] = (1280, 80
     return browser, page
 
 
+def set_slider(page, elem_id: str, value: str) -> None:
+    """Type a value into a slider's number box and press Enter, as a person does, then let the page apply it: the
+    slider hands its new value on a tick later, so a click sent at once could still carry the old one."""
+    box = page.locator(f'#{elem_id} input[type="number"]')
+    box.fill(value)
+    box.press("Enter")
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

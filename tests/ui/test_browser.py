@@ -21,7 +21,7 @@ import pytest
 
 from bench.identity import HELD_OUT, hit_rate, name_answers
 from tests.conftest import PROJECT, wait_for
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: a first answer or a merge loads a model in the app
@@ -198,8 +198,7 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, embedded_work
         # Compare with base: a question that is not in the data, answered greedily by both.
         page.locator("#train-compare").click()
         expect(page.get_by_role("tab", name="Compare", exact=True)).to_have_attribute("aria-selected", "true")
-        page.locator('#compare-temperature input[type="number"]').fill("0")
-        page.locator('#compare-temperature input[type="number"]').press("Enter")
+        set_slider(page, "compare-temperature", "0")
         page.locator("#compare-max-new-tokens input").fill("32")
         page.locator("#compare-prompt textarea").fill("What name do you go by?")
         page.locator("#compare-send").click()
@@ -221,8 +220,7 @@ def test_name_demo_from_the_identity_sample_to_compare(studio_app, embedded_work
         expect(stop).to_be_disabled()
         page.locator("#chat-max-new-tokens input").fill("24")
         for temperature in ("0", "1.2"):
-            page.locator('#chat-temperature input[type="number"]').fill(temperature)
-            page.locator('#chat-temperature input[type="number"]').press("Enter")
+            set_slider(page, "chat-temperature", temperature)
             if temperature == "0":
                 page.locator("#chat-message textarea").fill("What name do you go by?")
                 page.locator("#chat-send").click()
@@ -320,8 +318,7 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         compare_and_wait(page)  # the first answer loads the models
         expect(left).not_to_have_value("")
         expect(right).not_to_have_value("")
-        page.locator('#compare-temperature input[type="number"]').fill("1.5")
-        page.locator('#compare-temperature input[type="number"]').press("Enter")
+        set_slider(page, "compare-temperature", "1.5")
         compare_and_wait(page)
         answers = left.input_value(), right.input_value()
 

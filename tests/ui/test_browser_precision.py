@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: the first answer loads the model in the app
@@ -54,8 +54,7 @@ def test_chat_and_compare_at_two_precisions_and_the_api_at_chat_s(precision_app,
         page.locator("#chat-model input").click()
         page.get_by_role("option").filter(has_text="tiny-lora ·").first.click()
         pick(page, "chat-precision", "int8")
-        page.locator('#chat-temperature input[type="number"]').fill("0")
-        page.locator('#chat-temperature input[type="number"]').press("Enter")
+        set_slider(page, "chat-temperature", "0")
         page.locator("#chat-max-new-tokens input").fill("8")
         page.locator("#chat-message textarea").fill("great food and friendly staff")
         page.locator("#chat-send").click()

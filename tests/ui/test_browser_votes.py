@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: the first answer loads the models in the app
@@ -36,8 +36,7 @@ def shoot(page, name: str, tmp_path: Path) -> None:
 def vote_three_times(page, expect) -> None:
     """Blind mode, then three prompts answered and voted on (A, B, tie), each vote counted in the tally."""
     page.locator("#compare-max-new-tokens input").fill("16")
-    page.locator('#compare-temperature input[type="number"]').fill("1.2")
-    page.locator('#compare-temperature input[type="number"]').press("Enter")
+    set_slider(page, "compare-temperature", "1.2")
     page.locator("#compare-blind input").check()
     # The switch empties the columns and hides the vote buttons: a Compare that finished first would lose them.
     expect(page.locator('#compare-right [data-testid="block-info"]')).to_have_text("Answer B")
