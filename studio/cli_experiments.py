@@ -56,9 +56,10 @@ def command_experiment(args) -> int:
         raise ValueError("Give --methods, or --vary SETTING with --values.")
     variable, values = ("method", args.methods) if args.methods else (args.vary, args.values)
     dataset, heldout = own_file(args.dataset), "" if args.heldout == "none" else own_file(args.heldout)
-    allow_folders_of(dataset, heldout)
+    overrides = own_paths(parse_overrides(args.set))
+    allow_folders_of(dataset, heldout, *(overrides.get(name, "") for name in PATH_SETTINGS))
     record = queue_experiment(args.name, dataset, args.preset, variable, split_values(values),
-                              parse_overrides(args.set), heldout=heldout, heldout_rows=args.heldout_rows)
+                              overrides, heldout=heldout, heldout_rows=args.heldout_rows)
     steps = f", {record['max_steps']} steps each" if record.get("max_steps") else ""
     print(f"queued {len(record['runs'])} runs{steps}: {', '.join(record['runs'])}", flush=True)
     if not args.run:
@@ -84,12 +85,26 @@ def own_file(path: str) -> str:
     return str(candidate.resolve()) if path and path != "validation" and candidate.is_file() else path
 
 
+# Settings that name a file or folder of the user's: a model folder or .gguf file, a run to start from, data.
+PATH_SETTINGS = ("base_model", "start_from", "reward_model", "validation_dataset")
+
+
+def own_paths(overrides: dict) -> dict:
+    """The `--set` values that name an existing file or folder, made absolute: the runs train later, in jobs of
+    their own, maybe started by the app from another folder."""
+    return {name: str(Path(value).expanduser().resolve())
+            if name in PATH_SETTINGS and value and Path(value).expanduser().exists() else value
+            for name, value in overrides.items()}
+
+
 def allow_folders_of(*paths: str) -> None:
-    """The command line opens the user's own files: their folders join the folders the checks allow."""
+    """The command line opens the user's own files and folders: a file's folder, or the folder itself, joins the
+    folders the checks allow."""
     from studio.access import ALLOW_PATHS_ENV
 
-    folders = [str(Path(path).expanduser().resolve().parent) for path in paths
-               if path and path != "validation" and Path(path).expanduser().is_file()]
+    folders = [str(Path(path).expanduser().resolve().parent if Path(path).expanduser().is_file()
+                   else Path(path).expanduser().resolve())
+               for path in paths if path and path != "validation" and Path(path).expanduser().exists()]
     if folders:
         current = [item for item in os.environ.get(ALLOW_PATHS_ENV, "").split(os.pathsep) if item]
         os.environ[ALLOW_PATHS_ENV] = os.pathsep.join(current + folders)

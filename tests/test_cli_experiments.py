@@ -34,6 +34,22 @@ def test_an_experiment_needs_methods_or_one_setting_with_values(workspace, tiny_
     assert not (workspace / "runs" / "x-lora").exists() and not (workspace / "experiments" / "x.json").exists()
 
 
+def test_an_experiment_opens_the_users_own_model_named_on_the_command_line(workspace, tiny_model_dir, tiny_sft_file,
+                                                                          capsys, monkeypatch):
+    """A model folder (or .gguf file) named relative to where the command runs, outside every folder the app
+    may open: the command line is the user's own, so the runs are queued with its absolute path."""
+    from studio.access import ALLOW_PATHS_ENV
+
+    monkeypatch.delenv(ALLOW_PATHS_ENV, raising=False)
+    monkeypatch.chdir(tiny_model_dir.parent)
+    assert main(["experiment", "own", "--dataset", str(tiny_sft_file), "--methods", "lora,ia3",
+                 f"--set=base_model={tiny_model_dir.name}"]) == 0, capsys.readouterr().err
+    assert "own-lora, own-ia3" in capsys.readouterr().out.splitlines()[0]
+    for run in ("own-lora", "own-ia3"):
+        config = (workspace / "runs" / run / "config.yaml").read_text()
+        assert f"base_model: {tiny_model_dir.resolve()}" in config, config
+
+
 @pytest.mark.slow  # starts training jobs or servers as processes of their own
 def test_an_experiment_trains_on_the_command_line_and_its_numbers_reach_the_table_and_the_reports(
         workspace, tiny_model_dir, tiny_sft_file, capsys, monkeypatch):
