@@ -28,34 +28,46 @@ PROJECT = Path(__file__).resolve().parent.parent
 ALPACA = PROJECT.parent / "shared" / "fixtures" / "llamafactory" / "alpaca_en_demo.json"
 
 
-def matmul_peak(size: int = 1536, repeats: int = 8) -> float:
-    """The best fp32 matrix-multiply rate of this machine, in FLOP/s."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def timed_product(a: torch.Tensor, b: torch.Tensor, repeats: int) -> float:
+    """The best rate of a @ b over `repeats` products after one warm-up, in FLOP/s (a GPU is synchronised)."""
+    flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
+    sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
     a @ b
+    sync()
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - start))
+        sync()
+        best = max(best, flops / (time.perf_counter() - start))
     return best
 
 
-def bf16_matmul_peak(hidden: int, intermediate: int, tokens: int = 1024, repeats: int = 8) -> float:
+def matmul_peak(size: int = 1536, repeats: int = 8, device: str = "cpu") -> float:
+    """The best fp32 matrix-multiply rate of the device that trains, in FLOP/s (a GPU: on 8192-wide squares)."""
+    size = 8192 if device == "cuda" else size
+    return timed_product(torch.randn(size, size, device=device), torch.randn(size, size, device=device), repeats)
+
+
+def bf16_matmul_peak(hidden: int, intermediate: int, tokens: int = 1024, repeats: int = 8,
+                     device: str = "cpu") -> float:
     """The best bf16 matrix-multiply rate on the model's own shapes (a batch of tokens through its MLP
     projections), in FLOP/s; 0 where bf16 products are not native."""
-    from studio.training.common import cpu_has_fast_bf16
-
-    if not cpu_has_fast_bf16():
+    if not fast_bf16(device):
         return 0.0
     best = 0.0
     for rows, inner, outer in ((tokens, hidden, intermediate), (tokens, intermediate, hidden)):
-        a, b = torch.randn(rows, inner, dtype=torch.bfloat16), torch.randn(inner, outer, dtype=torch.bfloat16)
-        a @ b
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = max(best, 2 * rows * inner * outer / (time.perf_counter() - start))
+        a = torch.randn(rows, inner, dtype=torch.bfloat16, device=device)
+        b = torch.randn(inner, outer, dtype=torch.bfloat16, device=device)
+        best = max(best, timed_product(a, b, repeats))
     return best
+
+
+def fast_bf16(device: str) -> bool:
+    """Whether bf16 products are native where training runs: a CPU with bf16 units, or a GPU that has them."""
+    from studio.training.common import cpu_has_fast_bf16
+
+    return torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_fast_bf16()
 
 
 def tokenised_rows(path: Path, rows: int, tokenizer, cutoff_length: int) -> list[dict]:
@@ -121,23 +133,26 @@ def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = build(model, tokenizer, examples, training_arguments(output_dir, batch_size, seed, **precision))
         trainer.remove_callback(PrinterCallback)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
     real_tokens = sum(len(example["input_ids"]) for example in examples)
+    gpu = {"gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if torch.cuda.is_available() else {}
     return {"seconds": round(seconds, 1), "tokens_per_second": round(real_tokens / seconds, 1),
             "train_loss": round(result.training_loss, 4), "real_tokens": real_tokens, "batch_size": batch_size,
-            **({} if studio else {"bf16_autocast": bf16})}
+            **({} if studio else {"bf16_autocast": bf16}), **gpu}
 
 
 def fastest_baseline(model_name: str, examples: list[dict], seed: int) -> tuple[dict, list[dict]]:
     """The plain Trainer + PEFT configuration a careful user would pick: batch 1, 2, 4 or 8 (padded to the
     batch's longest row), bf16 autocast on or off where the CPU has bf16 units, each timed on these examples."""
-    from studio.training.common import cpu_has_fast_bf16
+    from studio.models import pick_device
 
     tried = []
     for batch_size in (1, 2, 4, 8):
-        for bf16 in ((False, True) if cpu_has_fast_bf16() else (False,)):
+        for bf16 in ((False, True) if fast_bf16(pick_device()) else (False,)):
             tried.append(train_once("baseline", model_name, examples, batch_size, seed, bf16))
             print("baseline try", json.dumps(tried[-1]), flush=True)
     best = max(tried, key=lambda result: result["tokens_per_second"])
@@ -180,7 +195,10 @@ def main(argv: list[str] | None = None) -> dict:
             runs[kind].append(train_once(kind, args.model, examples, size, args.seed, bf16))
             print(kind, json.dumps(runs[kind][-1]), flush=True)
     best = {kind: max(results, key=lambda result: result["tokens_per_second"]) for kind, results in runs.items()}
-    peak = matmul_peak()
+    from studio.models import pick_device
+
+    device = pick_device()
+    peak = matmul_peak(device=device)
     model, _ = load_model(args.model)
     parameters = sum(parameter.numel() for name, parameter in model.named_parameters() if "embed_tokens" not in name)
     if model.config.tie_word_embeddings:
@@ -188,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     # Frozen weights cost a forward and an input-gradient matmul per token (2 + 2 FLOPs per weight).
     flops_per_token = 4 * parameters
     text = model.config.get_text_config()
-    bf16_peak = bf16_matmul_peak(text.hidden_size, text.intermediate_size)
+    bf16_peak = bf16_matmul_peak(text.hidden_size, text.intermediate_size, tokens=8192 if device == "cuda" else 1024,
+                                 device=device)
     report = {
         "rows": len(examples), "batch_size": args.batch_size, "real_tokens": best["studio"]["real_tokens"],
         "baseline_tried": tried, "sweep_rows": args.sweep_rows,
@@ -203,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
         "share_of_bf16_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / bf16_peak, 3)
                                for kind in best} if bf16_peak else None,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
     }
     summary = (f"studio {report['studio']['tokens_per_second']} tok/s vs baseline {report['baseline']['tokens_per_second']} "
                f"tok/s: {report['speedup']}x; train loss {report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
