@@ -68,13 +68,14 @@ def split_prompt(row: dict, shape: str) -> tuple[list[dict], str]:
     return messages[:-1], messages[-1]["content"]
 
 
-def accepts_logits_mask(model) -> bool:
-    """True for models that take a boolean `logits_to_keep` and whose loss is the language-model loss alone:
-    prompt methods shift positions, and AdaLoRA adds its orthogonal regularisation to the model's own loss."""
+def accepts_logits_mask(model, own_loss: bool = True) -> bool:
+    """True for models that take a boolean `logits_to_keep` (prompt methods shift positions) and, with `own_loss`,
+    whose own loss is the language-model loss alone: AdaLoRA adds its orthogonal regularisation to it, which
+    training must minimise; an evaluation's loss is the language model's alone (`own_loss=False`)."""
     import inspect
 
-    if is_prompt_learning(model) or any(config.peft_type == "ADALORA"
-                                         for config in (getattr(model, "peft_config", None) or {}).values()):
+    if is_prompt_learning(model) or own_loss and any(
+            config.peft_type == "ADALORA" for config in (getattr(model, "peft_config", None) or {}).values()):
         return False
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "logits_to_keep" in inspect.signature(inner.forward).parameters

@@ -103,3 +103,21 @@ def test_default_probes_come_with_their_held_out_answers(tiny_sft_file, workspac
     assert probe_references(RunConfig(dataset="x", stage="dpo"), "preference", preference) == ["this"]
     # The user's own prompts have no reference answer.
     assert probe_references(RunConfig(dataset="x", probe_prompts=["a", "b"]), shape, validation) == ["", ""]
+
+
+def test_adalora_validation_loss_is_the_language_models_alone(tiny_model_dir, tmp_path):
+    """The regularisation is for training; a validation loss with it would rank AdaLoRA below methods whose
+    answers it matches."""
+    from transformers import AutoModelForCausalLM, TrainingArguments
+
+    from studio.methods import apply_method
+    from studio.training.sft import make_trainer_class
+
+    model = apply_method(AutoModelForCausalLM.from_pretrained(tiny_model_dir), RunConfig(method="adalora"), 10)
+    assert accepts_logits_mask(model, own_loss=False)
+    batch = batch_with_masked_prompt(model.config.vocab_size)
+    trainer = make_trainer_class()(model=model, args=TrainingArguments(str(tmp_path), use_cpu=True, report_to=[]))
+    loss, _, _ = trainer.prediction_step(model, batch, prediction_loss_only=True)
+    assert torch.allclose(loss, trained_token_loss(model, batch), atol=1e-6)
+    assert model(**batch).loss > loss + 1e-3
+
