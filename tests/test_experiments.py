@@ -145,6 +145,8 @@ def test_an_experiment_queues_one_run_per_value_on_the_same_data_split_seed_and_
     planned = plan_run(load_config("cpu-lora", {**overrides, "dataset": str(tiny_sft_file)})).total_steps
     assert record["max_steps"] == planned and {config.max_steps for config in configs} == {planned}
     assert [config.method for config in configs] == ["lora", "ia3", "dora"]
+    # Each method at its own rate: ia3 at its preset's, the LoRA family at the chosen preset's.
+    assert [config.learning_rate for config in configs] == [2e-3, 5e-3, 2e-3]
     for config in configs:
         assert (config.dataset, config.validation_split, config.seed) == (str(tiny_sft_file), 0.25, 42)
         assert (config.heldout, config.heldout_rows) == ("validation", 5)
@@ -157,6 +159,24 @@ def test_an_experiment_queues_one_run_per_value_on_the_same_data_split_seed_and_
     rates = experiments.queue_experiment("rates", str(tiny_sft_file), "cpu-lora", "learning_rate", ["1e-3", 0.002],
                                          overrides)
     assert rates["runs"] == ["rates-0_001", "rates-0_002"] and rates["values"] == [0.001, 0.002]
+    own = experiments.queue_experiment("own", str(tiny_sft_file), "lora", "method", ["lora", "prefix-tuning", "full"],
+                                       overrides)  # full keeps the preset's rate: its own 1e-5 is for long runs
+    assert [runs.load_run_config(runs_dir() / name).learning_rate for name in own["runs"]] == [2e-4, 1e-2, 2e-4]
+    one_rate = experiments.queue_experiment("one-rate", str(tiny_sft_file), "cpu-lora", "method",
+                                            ["lora", "prefix-tuning", "full"], {**overrides, "learning_rate": 1e-4})
+    assert {runs.load_run_config(runs_dir() / name).learning_rate for name in one_rate["runs"]} == {1e-4}
+
+
+def test_each_method_has_the_learning_rate_its_preset_recommends():
+    """Prompt methods start from random or borrowed vectors and need rates 50-150x LoRA's; full fine-tuning, a
+    fifth of it. The shipped presets say so, and a comparison of methods takes each from there."""
+    from studio.config import load_config
+
+    rates = experiments.method_learning_rates()
+    assert set(rates) == {"adalora", "ia3", "prefix-tuning", "prompt-tuning", "p-tuning", "freeze", "full"}
+    assert all(rates[method] == load_config(method).learning_rate for method in rates)
+    assert rates["prompt-tuning"] > rates["prefix-tuning"] > rates["ia3"] > load_config("lora").learning_rate
+    assert load_config("lora").learning_rate > rates["freeze"] > rates["full"]
 
 
 def test_an_enqueue_that_fails_half_way_takes_the_runs_before_it_out_again(workspace, tiny_model_dir, tiny_sft_file,
@@ -173,3 +193,22 @@ def test_an_enqueue_that_fails_half_way_takes_the_runs_before_it_out_again(works
         experiments.queue_experiment("half", str(tiny_sft_file), "cpu-lora", "method", ["lora", "ia3"],
                                      {"base_model": str(tiny_model_dir), "validation_split": 0.25})
     assert run_queue.queued() == [] and not runs.run_folders() and experiments.list_experiments() == []
+
+
+def test_runs_of_different_methods_are_labelled_by_the_method_and_others_by_what_differs(tmp_path):
+    import yaml
+
+    def run(name: str, **settings):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.yaml").write_text(yaml.safe_dump({"seed": 42, "output_dir": str(folder), **settings}))
+        return folder
+
+    methods = [run("a", method="lora", learning_rate=2e-3), run("b", method="prefix-tuning", learning_rate=1e-2,
+                                                                  num_virtual_tokens=16)]
+    assert list(experiments.labels(methods).values()) == ["lora", "prefix-tuning"]
+    rates = [run("c", method="lora", learning_rate=1e-3), run("d", method="lora", learning_rate=2e-3)]
+    assert list(experiments.labels(rates).values()) == ["learning_rate 0.001", "learning_rate 0.002"]
+    mixed = [run("e", method="ia3", learning_rate=5e-3), *rates]  # two runs of one method: their rates are shown
+    assert list(experiments.labels(mixed).values()) == ["ia3, learning_rate 0.005", "lora, learning_rate 0.001",
+                                                        "lora, learning_rate 0.002"]
