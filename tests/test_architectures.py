@@ -79,6 +79,25 @@ def test_prompt_methods_reach_the_model_of_every_family(architecture, method, ar
 
 
 @pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_a_new_prefix_starts_as_a_real_context_in_every_family(architecture, architecture_dirs):
+    """The prefix holds the base model's own keys and values for a few vocabulary tokens: the model with it answers
+    as the base does after those tokens (PEFT's random vectors would put the loss far from the base's)."""
+    from transformers import AutoModelForCausalLM
+
+    from studio.methods import prefix_start_tokens
+
+    config = RunConfig(method="prefix-tuning", num_virtual_tokens=4)
+    tuned = apply_method(AutoModelForCausalLM.from_pretrained(architecture_dirs(architecture)), config, 2)
+    context = prefix_start_tokens(tuned.get_base_model().get_input_embeddings().num_embeddings, 4, config.seed)
+    question = torch.tensor([[5, 9, 14, 3, 7]])
+    with torch.no_grad():
+        answered = tuned(input_ids=question, attention_mask=torch.ones_like(question)).logits
+        with tuned.disable_adapter():
+            after_context = tuned(input_ids=torch.cat([context, question], dim=1)).logits[:, 4:]
+    assert torch.allclose(answered, after_context, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_freeze_trains_exactly_the_top_layers(architecture, architecture_dirs):
     from transformers import AutoModelForCausalLM
 
