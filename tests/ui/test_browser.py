@@ -322,6 +322,12 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         compare_and_wait(page)
         answers = left.input_value(), right.input_value()
 
+        # Open again, same settings: the same whole answers come back (the last message carries them whole, so
+        # a streamed step the page missed cannot leave one short).
+        compare_and_wait(page)
+        expect(left).to_have_value(answers[0])
+        expect(right).to_have_value(answers[1])
+
         # Blind: answers A and B, a vote, the tally and the run's votes.jsonl count it, the sides revealed.
         def votes_counted() -> int:
             return sum(int(number) for number in re.findall(r"\d+", page.locator("#compare-tally").inner_text()))
@@ -339,12 +345,6 @@ def test_compare_blind_vote_chat_and_export_on_a_finished_run(trained_app, tmp_p
         expect(page.locator("#compare-left")).to_contain_text(re.compile("Answer A: (base model|tuned)"))
         assert len((run / "votes.jsonl").read_text().splitlines()) == votes_before + 1
         switch_mode(page, blind=False)
-
-        # Open again, same settings: the same whole answers come back (the last message carries them whole, so
-        # a streamed step the page missed cannot leave one short).
-        compare_and_wait(page)
-        expect(left).to_have_value(answers[0])
-        expect(right).to_have_value(answers[1])
 
         # The grid (one row per temperature) and the batch compare on the run's validation rows.
         page.locator("#compare-side-tab").get_by_text("Temperature grid").click()
