@@ -193,8 +193,8 @@ def start_prefix_from_the_model(model, seed: int) -> None:
     vocabulary tokens, so the prefix starts as a real context (Li and Liang's start from real activations, as
     prompt tuning starts from sampled token embeddings). PEFT's random vectors put the embedded model's loss on
     the review sample at 9.0 before any update, against the base's 1.05, and 30 steps at LoRA's rate did not
-    bring it back; from real activations it starts at 1.14. A model whose cache does not fit the prefix's layout
-    keeps PEFT's start."""
+    bring it back; from real activations the first step's loss is 1.06. A model whose cache does not fit the
+    prefix's layout keeps PEFT's start."""
     adapter = model.active_adapter
     settings, encoder = model.peft_config[adapter], model.prompt_encoder[adapter]
     base = model.get_base_model()

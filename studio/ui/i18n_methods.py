@@ -42,8 +42,8 @@ EN = {
     "methods.name_help": "Each run is named after it and its method or value.",
     "methods.fair": "Each run gets the same data, the same split and seed, and the same number of steps, so only "
                     "what varies differs. Prefix, prompt and P-tuning, IA3 and AdaLoRA take the larger learning "
-                    "rate their own preset recommends (prefix tuning 1e-2): at LoRA's they barely move in a short "
-                    "run. The runs train one after another in the background: close the page if "
+                    "rate their own preset recommends (prefix tuning 1e-2): they train few weights and need larger "
+                    "steps. The runs train one after another in the background: close the page if "
                     "you like, and come back to read them.",
     "methods.queue_button": "Queue comparison",
     "methods.queued_message": "Queued **{name}**: {count} runs ({runs}). They train one after another; the view "
@@ -149,7 +149,7 @@ ZH = {
     "methods.name_help": "每个训练以它加上方法或取值命名。",
     "methods.fair": "每个训练使用相同的数据、相同的划分和随机种子、相同的步数，因此只有对比的那一项不同。"
                     "前缀微调、提示微调、P-Tuning、IA3 和 AdaLoRA 使用其预设推荐的更大学习率（前缀微调 1e-2）："
-                    "在 LoRA 的学习率下，它们在短训练中几乎学不到东西。"
+                    "它们训练的权重很少，需要更大的步长。"
                     "这些训练在后台依次进行：可以关闭页面，稍后回来查看。",
     "methods.queue_button": "加入队列",
     "methods.queued_message": "已加入队列 **{name}**：{count} 个训练（{runs}）。它们将依次训练；下方的视图会跟随它们。",
