@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
         "precisions": precisions,
         "side_by_side": pairs,
         "cached_model_load_seconds": round(cached_load, 2),
-        "cache_check_seconds": round(first_conversion, 2),  # the one-time conversion, where this run made the cache
+        "cache_build_seconds": round(first_conversion, 2),  # the one-time conversion (near 0 once the cache exists)
         "library_import_seconds": round(imports, 2),
         "app_ready_seconds": round(app_ready_seconds(workspace_root()), 1),
     }

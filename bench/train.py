@@ -147,7 +147,7 @@ def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int
 
 def fastest_baseline(model_name: str, examples: list[dict], seed: int) -> tuple[dict, list[dict]]:
     """The plain Trainer + PEFT configuration a careful user would pick: batch 1, 2, 4 or 8 (padded to the
-    batch's longest row), bf16 autocast on or off where the CPU has bf16 units, each timed on these examples."""
+    batch's longest row), bf16 autocast on or off where the device has bf16 units, each timed on these examples."""
     from studio.models import pick_device
 
     tried = []
