@@ -236,8 +236,13 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
     """Yield every row's new tokens after each step; rows are the lanes' rows in order.
 
     Sampling matches `model.generate`: the same processors, then softmax and one multinomial
-    draw per step for the whole batch.
+    draw per step for the whole batch. A seeded answer draws from its own generator, seeded as
+    `torch.manual_seed` seeds the global one (so the same draws as `generate` after it), which
+    nothing else in the process advances: another answer, a model loading (PEFT draws its new
+    adapters' first values) or anything else that draws meanwhile leaves it the same answer.
     """
+    seeded = settings.seed is not None
+    generator = torch.Generator(input_ids.device).manual_seed(settings.seed) if seeded else None
     processors = sampling_processors(settings)
     rows_per_lane = [lane.rows for lane in lanes]
     sequence = torch.cat([input_ids.expand(rows, -1) for rows in rows_per_lane])
@@ -250,7 +255,7 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
             logits = torch.cat([lane.logits(ids) for lane, ids in zip(lanes, step_input)])
             scores = processors(sequence, logits)
             if settings.temperature > 0:
-                chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+                chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1, generator=generator).squeeze(1)
             else:
                 chosen = scores.argmax(dim=-1)
             chosen = torch.where(finished, torch.full_like(chosen, pad_id), chosen)
@@ -276,8 +281,6 @@ def stream_chat(model, tokenizer, messages: list[dict], settings: GenerationSett
     lane = Lane(model)
     answer: list[int] = []
     with generation_lock(model):
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
         shown = ""
         for answers in decode([lane], inputs["input_ids"], settings, stop_token_ids(model, tokenizer),
                               tokenizer.pad_token_id or 0, stop):

@@ -16,8 +16,6 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-import torch
-
 from studio import generate, runs
 from studio.config import EMBEDDED_MODEL
 from studio.generate import (Lane, cached_model, generation_lock, prompt_ids, stop_token_ids, stream_with_generate,
@@ -75,8 +73,6 @@ def stream_lanes(lanes: list[Lane], tokenizer, messages: list[dict], settings: G
     for lock in locks:
         lock.acquire()
     try:
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
         for answers in generate.decode(lanes, inputs["input_ids"], settings, stop_token_ids(models[-1], tokenizer),
                               tokenizer.pad_token_id or 0, stop):
             yield tuple(tokenizer.decode(answer, skip_special_tokens=True) for answer in answers)

@@ -47,6 +47,30 @@ def test_stop_event_ends_the_answer(tiny_model_dir):
     assert len(answers) <= 1
 
 
+def test_a_seeded_answer_is_the_same_whatever_else_draws_meanwhile(tiny_model_dir):
+    """Two seeded answers streaming at once (two people chatting with two models), and something else drawing
+    random numbers between their steps (a model loading draws its new adapters' first values): each comes out as
+    it does alone, as a seed promises."""
+    from dataclasses import replace
+
+    settings = GenerationSettings(temperature=1.5, max_new_tokens=16, seed=3)
+    models = [load_for_chat(str(tiny_model_dir)) for _ in range(2)]
+    alone = [generate_text(model, tokenizer, PROMPTS[0], replace(settings, seed=seed))
+             for (model, tokenizer), seed in zip(models, (3, 4))]
+    streams = [stream_chat(model, tokenizer, PROMPTS[0], replace(settings, seed=seed))
+               for (model, tokenizer), seed in zip(models, (3, 4))]
+    together, live = ["", ""], dict(enumerate(streams))
+    while live:
+        for index in list(live):
+            try:
+                together[index] = next(live[index])
+            except StopIteration:
+                del live[index]
+            torch.rand(1000)
+    assert [text.strip() for text in together] == [text.strip() for text in alone]
+    assert alone[0] != alone[1]
+
+
 @pytest.mark.parametrize("method", ["lora", "dora", "ia3", "prefix-tuning", "full"])
 def test_pair_matches_each_model_alone(method, tiny_model_dir, tiny_sft_file, tmp_path, workspace):
     run_training(tiny_config(tiny_model_dir, tiny_sft_file, tmp_path, method))
