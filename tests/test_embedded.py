@@ -46,7 +46,10 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     from studio.training import run_training
 
     run_dir = tmp_path / "reviews"
-    config = load_config("cpu-lora", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir)})
+    # The preset as it is, but its validation share is measured at the end only (the held-out rows below are the
+    # measure here; the Train tab's curve is another test's).
+    config = load_config("cpu-lora", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir),
+                                      "eval_steps": 0})
     started = time.time()
     summary = run_training(config)
     assert summary["status"] == "finished"
@@ -63,12 +66,12 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
           f"{after['perplexity']:.3f}; {summary}")
     assert after["exact_match"] >= before["exact_match"] + 0.25
     assert after["perplexity"] < before["perplexity"]
-    # The adapter loaded by plain PEFT scores as the studio's own loading does, row for row: the first two batches,
-    # at the same length.
+    # The adapter loaded by plain PEFT scores as the studio's own loading does, row for row: the first batch, at the
+    # same length.
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
                                       str(run_dir / "adapter"))
-    theirs = evaluate_rows(plain.eval(), tokenizer, rows[:16], test.shape, after["max_new_tokens"])
-    assert [row["exact_match"] for row in theirs["details"]] == [row["exact_match"] for row in after["details"][:16]]
+    theirs = evaluate_rows(plain.eval(), tokenizer, rows[:8], test.shape, after["max_new_tokens"])
+    assert [row["exact_match"] for row in theirs["details"]] == [row["exact_match"] for row in after["details"][:8]]
 
 
 def test_chat_answers_equal_plain_generate(embedded_workspace):

@@ -11,7 +11,9 @@ from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.slow
 SAMPLES = PROJECT / "presets" / "samples"
-STEPS = 6  # cpu-grpo's 40 steps cut short: 12 gave the same held-out rewards, in twice the time
+# cpu-grpo's 40 steps cut short, without the warm-up step (from a rate of 0 it would learn nothing): 5 steps
+# that learn; 12 gave the same held-out rewards, in twice the time.
+STEPS = 5
 
 
 def held_out_rewards(model, tokenizer, rows: list[dict], config) -> tuple[float, float]:
@@ -29,7 +31,7 @@ def held_out_rewards(model, tokenizer, rows: list[dict], config) -> tuple[float,
     return sum(rewards) / len(rewards), sum(exact) / len(exact)
 
 
-@pytest.mark.long(250)
+@pytest.mark.long(175)
 def test_cpu_grpo_raises_the_held_out_reward(embedded_workspace, tmp_path):
     """cpu-grpo, cut short, on the review classifier: greedy answers to held-out reviews earn more of the run's reward
     than the base model's (which answers with a sentence a third of the time, and never says 'mixed' alone), and
@@ -40,7 +42,8 @@ def test_cpu_grpo_raises_the_held_out_reward(embedded_workspace, tmp_path):
 
     run_dir = tmp_path / "grpo"
     config = load_config("cpu-grpo", {"dataset": str(SAMPLES / "reviews-train.jsonl"), "output_dir": str(run_dir),
-                                      "max_steps": STEPS, "validation_split": 0.0})
+                                      "max_steps": STEPS, "validation_split": 0.0,
+                                      "warmup_ratio": 0.0})
     started = time.time()
     summary = run_training(config)
     assert summary["status"] == "finished" and summary["steps"] == STEPS
