@@ -41,7 +41,7 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from studio.data import load_dataset
-    from studio.evaluate import evaluate_rows
+    from studio.evaluate import answer_rows, evaluate_rows, evaluation_prompts
     from studio.generate import load_for_chat
     from studio.training import run_training
 
@@ -70,8 +70,9 @@ def test_cpu_lora_learns_the_review_task(embedded_workspace, tmp_path):
     # same length.
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve_source("embedded").location),
                                       str(run_dir / "adapter"))
-    theirs = evaluate_rows(plain.eval(), tokenizer, rows[:8], test.shape, after["max_new_tokens"])
-    assert [row["exact_match"] for row in theirs["details"]] == [row["exact_match"] for row in after["details"][:8]]
+    prompts, references, _ = evaluation_prompts(tokenizer, rows[:8], test.shape)
+    theirs = answer_rows(plain.eval(), tokenizer, prompts, references, after["max_new_tokens"])
+    assert [row["exact_match"] for row in theirs] == [row["exact_match"] for row in after["details"][:8]]
 
 
 def test_chat_answers_equal_plain_generate(embedded_workspace):

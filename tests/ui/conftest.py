@@ -59,6 +59,13 @@ def set_slider(page, elem_id: str, value: str) -> None:
     page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
+def shoot(page, name: str, tmp_path: Path) -> None:
+    """A full-page screenshot into STUDIO_SCREENSHOT_DIR when set (the README's pictures), else the test's folder."""
+    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

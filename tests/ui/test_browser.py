@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import os
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from bench.identity import HELD_OUT, hit_rate, name_answers
 from tests.conftest import PROJECT, wait_for
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, set_slider
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, shoot, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: a first answer or a merge loads a model in the app
@@ -39,12 +37,6 @@ def trained_app(trained_workspace):
     yet (other tests share this workspace and may have merged the run already)."""
     shutil.rmtree(trained_workspace / "exports", ignore_errors=True)
     yield from running_app(trained_workspace)
-
-
-def shoot(page, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def settled(page) -> None:

@@ -9,13 +9,12 @@ Set STUDIO_SCREENSHOT_DIR to keep the screenshots.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app, shoot
 
 pytestmark = pytest.mark.slow
 TRAINING_WAIT = 900_000  # ms: three runs one after another, each a process that loads, trains and answers
@@ -26,12 +25,6 @@ METHODS = ("lora", "dora", "ia3")
 def methods_app(tmp_path_factory, tiny_model_dir):
     """The app over an empty workspace; the tiny model's folder is one the app may open."""
     yield from running_app(tmp_path_factory.mktemp("methods-workspace"), "--allow-paths", str(tiny_model_dir))
-
-
-def shoot(page, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def pick(page, field: str, typed: str, option: str) -> None:

@@ -6,13 +6,11 @@ STUDIO_SCREENSHOT_DIR to keep the screenshots."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, set_slider
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, running_app, shoot, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: the first answer loads the model in the app
@@ -24,12 +22,6 @@ SPEEDS = re.compile(r"Left: fp32 · \d+ MB of weights( · [\d.]+ tokens/s)?\. Ri
 def precision_app(own_run):
     """The app over a workspace of its own holding a copy of the finished tiny run."""
     yield from running_app(own_run.parent.parent)
-
-
-def shoot(page, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def pick(page, field: str, option: str) -> None:

@@ -8,13 +8,11 @@ switch's cookie) makes a KTO dataset of them. Set STUDIO_SCREENSHOT_DIR to keep 
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app, set_slider
+from tests.ui.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip, chinese_browser_page, running_app, shoot, set_slider
 
 pytestmark = pytest.mark.slow
 MODEL_WAIT = 90_000  # ms: the first answer loads the models in the app
@@ -25,12 +23,6 @@ PROMPTS = ("classify the review as positive or negative", "what is the colour of
 def voting_app(own_run):
     """The app over a workspace of its own holding a copy of the finished tiny run (no votes, no datasets)."""
     yield from running_app(own_run.parent.parent)
-
-
-def shoot(page, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("STUDIO_SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def vote_three_times(page, expect) -> None:
