@@ -69,15 +69,15 @@ def trainer_class():
 
         def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
             model = self.accelerator.unwrap_model(self.model_wrapped)
-            if self.use_vllm or images or is_prompt_learning(model):
-                return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
-                                                     has_tool_images)
-            model.generate = types.MethodType(generate_reading_each_prompt_once(num_generations), model)
+            shared = not (self.use_vllm or images or is_prompt_learning(model))
+            if shared:
+                model.generate = types.MethodType(generate_reading_each_prompt_once(num_generations), model)
             try:
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                      has_tool_images)
             finally:
-                del model.generate
+                if shared:
+                    del model.generate
 
     return StudioGRPOTrainer
 
@@ -93,10 +93,11 @@ def generate_reading_each_prompt_once(answers_per_prompt: int):
     from transformers import DynamicCache
 
     def generate(model, input_ids=None, attention_mask=None, **kwargs):
-        rows, copies = (0, 1) if input_ids is None else (input_ids.shape[0], answers_per_prompt)
-        if (copies > 1 and rows % copies == 0 and input_ids.shape[1] > 1 and attention_mask is not None
-                and "past_key_values" not in kwargs):
-            groups = torch.cat([input_ids, attention_mask.to(input_ids.dtype)], dim=1).view(rows // copies, copies, -1)
+        copies = answers_per_prompt
+        if (copies > 1 and input_ids is not None and attention_mask is not None and input_ids.shape[0] % copies == 0
+                and input_ids.shape[1] > 1 and "past_key_values" not in kwargs):
+            rows = torch.cat([input_ids, attention_mask.to(input_ids.dtype)], dim=1)
+            groups = rows.view(-1, copies, rows.shape[1])
             if bool((groups == groups[:, :1]).all()):
                 prompts, mask = input_ids[::copies], attention_mask[::copies]
                 positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
