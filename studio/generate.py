@@ -32,6 +32,7 @@ from studio.sampling import GenerationSettings
 def load_for_chat(base: str | None = None, trained: str | Path | None = None, precision: str = "auto"):
     """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model, at a chat
     precision (studio.precision: auto, fp32, bf16, int8, int4). The model carries `studio_precision`."""
+    from studio.fused_projections import fuse_projections
     from studio.models import load_model, load_tokenizer, pick_device
     from studio.precision import apply_precision, resolve
 
@@ -56,6 +57,8 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
         # The run's tokenizer carries any chat template override it trained with.
         tokenizer = load_tokenizer(folder)
     model.eval()
+    if device == "cpu":
+        fuse_projections(model)
     apply_precision(model, precision, device)
     prepare_for_decoding(model)
     return model, tokenizer

@@ -10,6 +10,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from studio import cpu_decode, precision
+from studio.fused_projections import ProjectionSlice
 from studio.generate import GenerationSettings, cached_model, load_for_chat, stream_chat
 from studio.pairs import stream_pair
 from studio.precision import Int4Linear, Int8Embedding, Int8Linear, check_precision, weight_bytes
@@ -63,7 +64,8 @@ def test_each_precision_loads_and_answers(tiny_model_dir, small_layers_too, name
         pass
     assert answer and speed["precision"] == name and speed["tokens"] >= 1 and speed["weight_mb"] >= 0
     if name in ("int8", "int4"):
-        assert model.studio_quantized_layers == 3 * 7 + 1  # every projection of 3 layers, and the head
+        # Every projection of 3 layers (q, k and v stacked into one, gate and up into one), and the head.
+        assert model.studio_quantized_layers == 3 * 4 + 1
 
 
 def test_lower_precisions_hold_less_memory_and_stay_close(tiny_model_dir, small_layers_too):
@@ -94,7 +96,11 @@ def test_an_adapter_stays_as_trained_under_a_quantized_base(tiny_model_dir, smal
     from peft.tuners.lora import Linear as LoraLinear
 
     layers = [module for module in tuned.modules() if isinstance(module, LoraLinear)]
-    assert layers and all(isinstance(layer.base_layer, Int8Linear) for layer in layers)
+    # Under each adapter, an int8 layer: its own, or the one its stacked siblings share (q, k, v; gate, up).
+    bases = [layer.base_layer.stacked.layer() if isinstance(layer.base_layer, ProjectionSlice) else layer.base_layer
+             for layer in layers]
+    assert layers and all(isinstance(base, Int8Linear) for base in bases)
+    assert sum(isinstance(layer.base_layer, ProjectionSlice) for layer in layers) == 3 * 5
     assert all(type(layer.lora_A["default"]) is torch.nn.Linear for layer in layers)
     exact, _ = load_for_chat(trained=tmp_path, precision="fp32")
     ids = torch.tensor([[1, 5, 9, 13]])
