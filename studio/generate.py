@@ -25,6 +25,7 @@ import torch
 from studio import runs
 from studio.config import EMBEDDED_MODEL
 from studio.cpu_decode import decode_threads, prepare_for_decoding
+from studio.decode_step import StepCache, written_step
 from studio.methods import is_prompt_learning
 from studio.sampling import GenerationSettings
 
@@ -61,6 +62,7 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
         fuse_projections(model)
     apply_precision(model, precision, device)
     prepare_for_decoding(model)
+    model.studio_step = written_step(model)
     return model, tokenizer
 
 
@@ -203,8 +205,9 @@ class Lane:
 
         from transformers import DynamicCache
 
+        step = getattr(self.model, "studio_step", None)  # a step written out for this model (studio.decode_step)
         if self.cache is None:
-            self.cache = DynamicCache(config=self.model.config)
+            self.cache = StepCache() if step else DynamicCache(config=self.model.config)
         holder = getattr(self.model, "studio_adapter_rows", None)
         if holder is not None:
             holder.rows = self.adapter_rows if self.adapter_rows is not None else slice(0, self.rows)
@@ -212,11 +215,15 @@ class Lane:
         start = time.perf_counter()
         try:
             with context:
-                output = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+                if step:
+                    logits = step(input_ids, self.cache)
+                else:
+                    logits = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True,
+                                        logits_to_keep=1).logits[:, -1, :]
         finally:
             if holder is not None:
                 holder.rows = None
-        logits = output.logits[:, -1, :].float()
+        logits = logits.float()
         if self.passes:
             self.seconds += time.perf_counter() - start
         self.passes += 1
