@@ -100,16 +100,17 @@ def bandwidths(megabytes: int = 512, repeats: int = 5) -> dict[str, float]:
 
 def read_bytes_per_token(model) -> int:
     """Bytes of weights one decoding step reads: every linear layer's weights (quantized ones as stored) and the
-    norms; an embedding is only looked up, a row per token."""
+    norms; an embedding is only looked up, a row per token. Counted by tensor (the weights may share one region
+    of memory, see studio.huge_pages), each once."""
     seen, total = set(), 0
     for module in model.modules():
         if isinstance(module, torch.nn.Embedding) or type(module).__name__ == "Int8Embedding":
             continue
-        for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
-            key = tensor.untyped_storage().data_ptr()
-            if key not in seen and tensor.dim() >= 1 and "inv_freq" not in str(tensor.shape):
+        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            key = tensor.data_ptr()
+            if key not in seen and tensor.dim() >= 1 and "inv_freq" not in name:  # rotary angles: not weights
                 seen.add(key)
-                total += tensor.untyped_storage().nbytes()
+                total += tensor.numel() * tensor.element_size()
     return total
 
 

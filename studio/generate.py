@@ -34,6 +34,7 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
     """(model, tokenizer) for the base alone, or the base with a run's adapter, or a run's full model, at a chat
     precision (studio.precision: auto, fp32, bf16, int8, int4). The model carries `studio_precision`."""
     from studio.fused_projections import fuse_projections
+    from studio.huge_pages import move_to_huge_pages
     from studio.models import load_model, load_tokenizer, pick_device
     from studio.precision import apply_precision, resolve
 
@@ -63,6 +64,8 @@ def load_for_chat(base: str | None = None, trained: str | Path | None = None, pr
     apply_precision(model, precision, device)
     prepare_for_decoding(model)
     model.studio_step = written_step(model)
+    if device == "cpu":
+        move_to_huge_pages(model)
     return model, tokenizer
 
 
