@@ -106,8 +106,9 @@ def read_bytes_per_token(model) -> int:
     for module in model.modules():
         if isinstance(module, torch.nn.Embedding) or type(module).__name__ == "Int8Embedding":
             continue
-        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-            key = tensor.data_ptr()
+        packed = [("packed", module.packed)] if type(module).__name__ == "PackedLinear" else []
+        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False), *packed]:
+            key = tensor.data_ptr() if tensor.layout == torch.strided else id(tensor)
             if key not in seen and tensor.dim() >= 1 and "inv_freq" not in name:  # rotary angles: not weights
                 seen.add(key)
                 total += tensor.numel() * tensor.element_size()

@@ -59,15 +59,13 @@ class SmallBatchLinear(torch.nn.Linear):
 
 
 KERNELS = ("linear", "small_batch")
+BF16_KERNELS = ("linear", "packed")
 _kernel: str | None = None
+_bf16_kernel: str | None = None
 
 
-def time_kernels(rows: int = 16384, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
-    """Seconds for one row times a 64 MB fp32 matrix (larger than the caches, like a model's weights), the best of
-    a few, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
-    weight, row = torch.randn(rows, columns), torch.randn(1, columns)
-    ways = {"linear": lambda: F.linear(row, weight),
-            "small_batch": lambda: (weight @ torch.cat([row, row]).T).T[:1].contiguous()}
+def best_seconds(ways: dict, repeats: int) -> dict[str, float]:
+    """Each way's best time of a few calls (after one to warm up)."""
     seconds = {}
     with torch.no_grad():
         for name, way in ways.items():
@@ -79,6 +77,24 @@ def time_kernels(rows: int = 16384, columns: int = 1024, repeats: int = 3) -> di
                 best = min(best, time.perf_counter() - start)
             seconds[name] = best
     return seconds
+
+
+def time_kernels(rows: int = 16384, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
+    """Seconds for one row times a 64 MB fp32 matrix (larger than the caches, like a model's weights), the best of
+    a few, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
+    weight, row = torch.randn(rows, columns), torch.randn(1, columns)
+    return best_seconds({"linear": lambda: F.linear(row, weight),
+                         "small_batch": lambda: (weight @ torch.cat([row, row]).T).T[:1].contiguous()}, repeats)
+
+
+def time_bf16_kernels(rows: int = 32768, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
+    """Seconds for one bf16 row times a 64 MB bf16 matrix, each way: `F.linear` and oneDNN's product on weights
+    packed once in its own layout (as `precision.PackedLinear` multiplies)."""
+    weight, row = torch.randn(rows, columns).bfloat16(), torch.randn(1, columns).bfloat16()
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+    return best_seconds({"linear": lambda: F.linear(row, weight),
+                         "packed": lambda: torch.ops.mkldnn._linear_pointwise(row, packed, None, "none", [], "")},
+                        repeats)
 
 
 def machine_key() -> str:
@@ -94,12 +110,9 @@ def machine_key() -> str:
     return f"{cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
-def faster_kernel(cache: Path | None = None) -> str:
-    """'linear' or 'small_batch': the faster way to decode on this machine, timed once and kept in
+def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | None = None) -> str:
+    """The fastest of `choices` as `timing()` measures them on this machine, timed once and kept under `field` in
     cache/decode-kernel.json (one entry per CPU, torch version and thread count)."""
-    global _kernel
-    if _kernel is not None:
-        return _kernel
     from studio.workspace import atomic_write_json, cache_dir
 
     path = cache or cache_dir() / "decode-kernel.json"
@@ -110,15 +123,35 @@ def faster_kernel(cache: Path | None = None) -> str:
         known = {}
     if not isinstance(known, dict):
         known = {}
-    if known.get(key, {}).get("kernel") not in KERNELS:
-        seconds = time_kernels()
-        known[key] = {"kernel": min(seconds, key=seconds.get), "seconds": seconds}
+    entry = known.get(key) if isinstance(known.get(key), dict) else {}
+    if entry.get(field) not in choices:
+        seconds = timing()
+        entry = {**entry, field: min(seconds, key=seconds.get), field.replace("kernel", "seconds"): seconds}
+        known[key] = entry
         try:
             atomic_write_json(path, known)
         except OSError:  # a read-only workspace: measured again next time
             pass
-    _kernel = known[key]["kernel"]
+    return entry[field]
+
+
+def faster_kernel(cache: Path | None = None) -> str:
+    """'linear' or 'small_batch': the faster way to decode fp32 weights on this machine (`measured_choice`)."""
+    global _kernel
+    if _kernel is None:
+        _kernel = measured_choice("kernel", KERNELS, time_kernels, cache)
     return _kernel
+
+
+def faster_bf16_kernel(cache: Path | None = None) -> str:
+    """'linear' or 'packed': the faster way to multiply by bf16 weights here (`measured_choice`); 'linear' without
+    timing where oneDNN has no bf16 on this CPU."""
+    global _bf16_kernel
+    if _bf16_kernel is None:
+        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        _bf16_kernel = measured_choice("bf16_kernel", BF16_KERNELS, time_bf16_kernels, cache) \
+            if supported else "linear"
+    return _bf16_kernel
 
 
 def prepare_for_decoding(model, kernel: str | None = None) -> None:

@@ -97,6 +97,44 @@ class Int4Linear(torch.nn.Module):
         return output if self.bias is None else output + self.bias
 
 
+class PackedLinear(torch.nn.Module):
+    """A bf16 linear layer whose weights oneDNN holds in its own blocked layout, packed once, multiplied by
+    `torch.ops.mkldnn._linear_pointwise` (the product PyTorch's compiler calls for bf16 linears on a CPU): the
+    same numbers as `F.linear` in bf16, and on a CPU with bf16 units the weights read about 1.4x faster for one
+    row. Takes and returns bf16."""
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None)  # an opaque tensor
+        self.bias = linear.bias
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weights in the usual layout (for code that reads `.weight`, e.g. DoRA's norm)."""
+        eye = torch.eye(self.in_features, dtype=self.packed.dtype)
+        return torch.ops.mkldnn._linear_pointwise(eye, self.packed, None, "none", [], "").T
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(input, self.packed, self.bias, "none", [], "")
+
+
+def pack_bf16(model) -> int:
+    """Swap the model's large bf16 CPU linears (not a PEFT adapter's own, not a head that shares the token
+    embedding's weights, which packing would copy) for `PackedLinear`s, in place; returns how many."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    shared = getattr(embedding, "weight", None)
+    kept, swapped = adapter_modules(model), 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if (type(child) is torch.nn.Linear and id(child) not in kept and child.weight.device.type == "cpu"
+                    and child.weight.dtype == torch.bfloat16 and child.weight.numel() >= LARGE_WEIGHT
+                    and child.weight is not shared):
+                setattr(parent, name, PackedLinear(child))
+                swapped += 1
+    return swapped
+
+
 class Int8Embedding(torch.nn.Module):
     """A token embedding with int8 rows (one scale per token); looks up, then returns fp32 rows."""
 
@@ -158,20 +196,33 @@ def quantize_cpu(model, precision: str) -> int:
 
 
 def apply_precision(model, precision: str, device: str = "cpu"):
-    """The model at this precision (in place where it can be): bf16 casts, int8/int4 swap layers on the CPU.
-    A model loaded through bitsandbytes (GPU int8/int4) is already there."""
+    """The model at this precision (in place where it can be): bf16 casts (on the CPU, large linears then packed
+    for oneDNN where that multiplies faster here: `cpu_decode.faster_bf16_kernel`), int8/int4 swap layers on the
+    CPU. A model loaded through bitsandbytes (GPU int8/int4) is already there."""
     if precision == "bf16":
         model.to(torch.bfloat16)
+        if device == "cpu":
+            from studio.cpu_decode import faster_bf16_kernel
+
+            if faster_bf16_kernel() == "packed":
+                model.studio_packed_layers = pack_bf16(model)
     elif precision in ("int8", "int4") and device == "cpu":
         model.studio_quantized_layers = quantize_cpu(model, precision)
     model.studio_precision = precision
     return model
 
 
+def packed_weights(model) -> list[torch.Tensor]:
+    return [module.packed for module in model.modules() if isinstance(module, PackedLinear)]
+
+
 def weight_bytes(model) -> int:
     """Bytes the model's weights hold in memory: every parameter and buffer once (tied weights count once)."""
     seen, total = set(), 0
-    for tensor in [*model.parameters(), *model.buffers()]:
+    for tensor in [*model.parameters(), *model.buffers(), *packed_weights(model)]:
+        if tensor.layout != torch.strided:  # oneDNN's packed weights keep no storage we can see
+            total += tensor.numel() * tensor.element_size()
+            continue
         key = (tensor.untyped_storage().data_ptr(), tensor.device)
         if key in seen:
             continue

@@ -3,6 +3,7 @@ as trained; side by side at two precisions; the decoding kernel is timed once an
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -169,3 +170,54 @@ def test_the_decoding_kernel_is_timed_once_and_kept(tmp_path, monkeypatch):
     # The real timing compares the two ways on a matrix larger than the caches.
     seconds = real_timing(rows=2048, columns=256, repeats=1)
     assert set(seconds) == {"linear", "small_batch"} and all(value > 0 for value in seconds.values())
+
+
+BF16_PACKING = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.skipif(not BF16_PACKING, reason="oneDNN has no bf16 products on this CPU")
+@pytest.mark.parametrize("shape", [(1, 576), (3, 576), (2, 1, 576), (1, 40, 576)])
+def test_packed_bf16_linear_gives_f_linears_numbers(shape):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(576, 384).bfloat16()
+    packed = precision.PackedLinear(linear)
+    rows = torch.randn(*shape).bfloat16()
+    with torch.no_grad():
+        assert torch.equal(packed(rows), linear(rows))
+        assert torch.equal(packed.weight, linear.weight)  # what DoRA's norm would read
+
+
+@pytest.mark.skipif(not BF16_PACKING, reason="oneDNN has no bf16 products on this CPU")
+def test_bf16_packs_the_large_layers_but_not_a_shared_head_nor_an_adapter(tiny_model_dir, small_layers_too,
+                                                                          monkeypatch, tmp_path):
+    monkeypatch.setattr(cpu_decode, "_bf16_kernel", "packed")
+    from studio.models import load_model
+
+    plain, _ = load_model(str(tiny_model_dir), "fp32")
+    model = get_peft_model(plain, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj"],
+                                             init_lora_weights=False))
+    exact = copy.deepcopy(model).eval()
+    exact.to(torch.bfloat16)
+    size = weight_bytes(exact)
+    precision.apply_precision(model.eval(), "bf16")
+    assert model.studio_packed_layers == 3 * 7  # every projection of 3 layers; the head is the embedding's
+    inner = model.base_model.model
+    assert type(inner.lm_head) is torch.nn.Linear and inner.lm_head.weight is inner.model.embed_tokens.weight
+    assert type(inner.model.layers[0].self_attn.q_proj.lora_A["default"]) is torch.nn.Linear
+    assert weight_bytes(model) == size
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, exact(input_ids=ids).logits)
+
+
+def test_the_bf16_kernel_is_timed_once_where_onednn_has_bf16(tmp_path, monkeypatch):
+    cache = tmp_path / "decode-kernel.json"
+    real_timing = cpu_decode.time_bf16_kernels
+    monkeypatch.setattr(cpu_decode, "_bf16_kernel", None)
+    monkeypatch.setattr(cpu_decode, "time_bf16_kernels", lambda: {"linear": 2.0, "packed": 1.0})
+    expected = "packed" if BF16_PACKING else "linear"
+    assert cpu_decode.faster_bf16_kernel(cache) == expected
+    if BF16_PACKING:
+        assert json.loads(cache.read_text())[cpu_decode.machine_key()]["bf16_kernel"] == "packed"
+        seconds = real_timing(rows=1024, columns=256, repeats=1)
+        assert set(seconds) == {"linear", "packed"} and all(value > 0 for value in seconds.values())
