@@ -25,11 +25,15 @@ GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 
 
 class StackedOutput:
-    """The stacked product of one input, kept until each projection of the group has taken its columns."""
+    """The stacked product of one input, kept until each projection of the group has taken its columns.
+
+    The input and its product are kept as one pair, replaced whole: a forward on another thread (chat models
+    take turns, but nothing else relies on it) can make a projection compute again, never take another
+    input's columns."""
 
     def __init__(self, parent: torch.nn.Module, name: str, members: int):
         self.parent, self.name, self.members = parent, name, members
-        self.input = self.output = None
+        self.held: tuple[torch.Tensor, torch.Tensor] | None = None
         self.served = 0
 
     def layer(self) -> torch.nn.Module:
@@ -37,14 +41,14 @@ class StackedOutput:
         return getattr(self.parent, self.name)
 
     def columns(self, input: torch.Tensor, part: slice) -> torch.Tensor:
-        if input is not self.input:
-            self.input, self.served = input, 0
-            self.output = self.layer().forward(input)
-        output = self.output
+        held = self.held
+        if held is None or held[0] is not input:
+            held = (input, self.layer().forward(input))
+            self.held, self.served = held, 0
         self.served += 1
         if self.served >= self.members:  # every projection has its part: keep neither alive
-            self.input = self.output = None
-        return output[..., part]
+            self.held = None
+        return held[1][..., part]
 
 
 class ProjectionSlice(torch.nn.Module):
