@@ -14,6 +14,7 @@ row only) so a side-by-side costs about what one answer costs.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import OrderedDict
@@ -124,8 +125,14 @@ def cached_model(base: str | None = None, trained: str | Path | None = None, pre
         with _models_lock:
             _models[key] = (model, tokenizer)
             _loading.pop(key, None)
+            evicted = []
             while len(_models) > MODEL_CACHE_SIZE:
-                _models.popitem(last=False)
+                evicted.append(_models.popitem(last=False))
+        if evicted:
+            # A transformers model holds reference cycles, so dropping it frees nothing until the garbage
+            # collector runs, which may be long after: collect now, so its weights leave memory with it.
+            evicted.clear()
+            gc.collect()
         return model, tokenizer
 
 

@@ -11,6 +11,7 @@ stays in a small cache, like studio.generate.cached_model; a run trained again i
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -71,8 +72,10 @@ def cached_reward_run(run: str | Path):
             _models.move_to_end(key)
             return _models[key]
         _models[key] = load_reward_run(run)
-        while len(_models) > MODEL_CACHE_SIZE:
-            _models.popitem(last=False)
+        evicted = [_models.popitem(last=False) for _ in range(len(_models) - MODEL_CACHE_SIZE)]
+        if evicted:  # a dropped model's reference cycles hold its weights until a collection (as in generate)
+            evicted.clear()
+            gc.collect()
         return _models[key]
 
 

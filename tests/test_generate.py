@@ -95,3 +95,21 @@ def test_model_cache_reuses_and_reloads_retrained_runs(tiny_model_dir, tiny_sft_
     weights = run / "adapter" / "adapter_model.safetensors"
     os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 5))
     assert cached_model(trained=run)[0] is not first
+
+
+def test_a_model_dropped_from_the_cache_leaves_memory_at_once(tiny_model_dir, monkeypatch):
+    import gc
+    import weakref
+
+    from studio import generate
+
+    monkeypatch.setattr(generate, "MODEL_CACHE_SIZE", 1)
+    monkeypatch.setattr(generate, "_models", generate.OrderedDict())
+    first = weakref.ref(cached_model(str(tiny_model_dir))[0])
+    gc.disable()  # only the cache's own collection may free it
+    try:
+        assert first() is not None
+        cached_model(str(tiny_model_dir), precision="bf16")
+        assert first() is None
+    finally:
+        gc.enable()
