@@ -1,4 +1,4 @@
-"""A decoding step of a Llama model written out, for chat on the CPU.
+"""A decoding step of a Llama-family model written out, for chat on the CPU.
 
 A step of the embedded model reads 538 MB of fp32 weights, about 21 ms on a 2-core AMD EPYC; the rest of a
 step through transformers' forward, about 7 ms, is small operators and the Python around them: module calls,
@@ -12,7 +12,8 @@ model: about 26 ms instead of 28.5 at fp32, 17 instead of 19.5 at int8 (the same
 logits are the forward's (`tests/test_decode_step.py`; `python -m bench.chat` checks greedy answers equal to
 `generate`'s).
 
-It takes only what it reproduces exactly: `LlamaForCausalLM` with its own decoder layer, attention and MLP
+It takes only what it reproduces exactly: `LlamaForCausalLM`, and `Qwen2ForCausalLM` and `MistralForCausalLM`
+without a sliding window (their layers are Llama's otherwise), with their own decoder layer, attention and MLP
 classes and SDPA attention, bare or under a PEFT adapter that is not prompt learning, on the CPU, a whole
 prompt first and then a token at a time. Any other model decodes through its forward, as before.
 """
@@ -60,34 +61,46 @@ def causal_model(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def families() -> dict:
+    """{causal LM class: (its module, decoder layer, attention and MLP classes)} for the families whose decoding
+    the step reproduces: Llama, and Qwen2 and Mistral, whose layers are Llama's but for a sliding window."""
+    from transformers.models.llama import modeling_llama as llama
+    from transformers.models.mistral import modeling_mistral as mistral
+    from transformers.models.qwen2 import modeling_qwen2 as qwen2
+
+    return {getattr(source, f"{name}ForCausalLM"): (source, *(getattr(source, f"{name}{part}")
+                                                              for part in ("DecoderLayer", "Attention", "MLP")))
+            for source, name in ((llama, "Llama"), (qwen2, "Qwen2"), (mistral, "Mistral"))}
+
+
 def written_step(model) -> Callable | None:
     """`step(input_ids, cache) -> logits of the last position` for a model this module writes out (see above),
     else None."""
-    from transformers.models.llama import modeling_llama as llama
-
     inner = causal_model(model)
-    if type(inner) is not llama.LlamaForCausalLM or inner.config._attn_implementation != "sdpa":
+    family = families().get(type(inner))
+    if family is None or inner.config._attn_implementation != "sdpa":
         return None
     if inner.model.norm.weight.device.type != "cpu" or inner.training:  # (an int8 head's .weight would dequantize)
         return None
+    source, layer_class, attention_class, mlp_class = family
     for layer in inner.model.layers:
-        if (type(layer) is not llama.LlamaDecoderLayer or type(layer.self_attn) is not llama.LlamaAttention
-                or type(layer.mlp) is not llama.LlamaMLP):
+        if (type(layer) is not layer_class or type(layer.self_attn) is not attention_class
+                or type(layer.mlp) is not mlp_class or getattr(layer.self_attn, "sliding_window", None) is not None):
             return None
+    if type(inner).__name__ == "MistralForCausalLM" and inner.config.sliding_window is not None:
+        return None  # a window masks positions further back: the step attends to all of them
     if any(module._forward_hooks or module._forward_pre_hooks for module in model.modules()):
         return None  # the step calls modules' forward directly, which would skip a hook
 
     def step(input_ids: torch.Tensor, cache: StepCache) -> torch.Tensor:
-        return llama_step(inner, input_ids, cache)
+        return llama_step(inner, input_ids, cache, source.apply_rotary_pos_emb)
 
     return step
 
 
-def llama_step(model, input_ids: torch.Tensor, cache: StepCache) -> torch.Tensor:
+def llama_step(model, input_ids: torch.Tensor, cache: StepCache, apply_rotary_pos_emb: Callable) -> torch.Tensor:
     """What `model(input_ids, past_key_values=..., use_cache=True, logits_to_keep=1).logits[:, -1]` gives, for a
-    prompt read whole into an empty cache or one token per row after it."""
-    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
+    prompt read whole into an empty cache or one token per row after it (`apply_rotary_pos_emb`: the family's)."""
     batch, count = input_ids.shape
     start = cache.length
     if count > 1 and start:

@@ -1,5 +1,5 @@
-"""The written-out Llama step gives the forward's logits, prompt then token by token, past its buffers' first
-room, side by side under an adapter, and is taken only where it reproduces the forward."""
+"""The written-out step gives the forward's logits, prompt then token by token, past its buffers' first room,
+side by side under an adapter, for Llama, Qwen2 and Mistral, and is taken only where it reproduces the forward."""
 
 from __future__ import annotations
 
@@ -70,12 +70,32 @@ def test_side_by_side_rows_under_an_adapter_are_the_forwards():
     assert isinstance(lanes[0].cache, StepCache) and isinstance(lanes[1].cache, DynamicCache)
 
 
-def test_only_models_it_reproduces_take_the_step(architecture_dirs):
+@pytest.mark.parametrize("architecture", ["llama", "qwen2", "mistral"])
+def test_each_family_it_takes_gets_the_forwards_logits(architecture, architecture_dirs):
     from transformers import AutoModelForCausalLM
 
+    model = chat_ready(AutoModelForCausalLM.from_pretrained(architecture_dirs(architecture)))
+    step = written_step(model)
+    assert step is not None
+    ours, theirs = StepCache(), DynamicCache(config=model.config)
+    tokens = PROMPT
+    with torch.inference_mode():
+        for _ in range(24):
+            logits, expected = step(tokens, ours), forward_logits(model, tokens, theirs)
+            assert torch.equal(logits, expected)
+            tokens = expected.argmax(-1, keepdim=True)
+
+
+def test_only_models_it_reproduces_take_the_step(architecture_dirs):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
     assert written_step(chat_ready(build_tiny_model(64))) is not None
-    qwen = chat_ready(AutoModelForCausalLM.from_pretrained(architecture_dirs("qwen2")))
-    assert written_step(qwen) is None  # another family: its own forward
+    gemma = chat_ready(AutoModelForCausalLM.from_pretrained(architecture_dirs("gemma2")))
+    assert written_step(gemma) is None  # another family: its own forward
+    config = AutoConfig.from_pretrained(architecture_dirs("qwen2"))
+    config.use_sliding_window, config.sliding_window, config.layer_types = True, 4, ["sliding_attention"] * 2
+    windowed = chat_ready(AutoModelForCausalLM.from_config(config))
+    assert written_step(windowed) is None  # a window hides positions the step would attend to
     prompts = get_peft_model(build_tiny_model(64), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     assert written_step(prompts) is None  # virtual tokens: generate's path
     hooked = chat_ready(build_tiny_model(64))
