@@ -52,15 +52,6 @@ class StepCache:
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
 
-def causal_model(model):
-    """The transformers model under a PEFT wrapper (or the model itself), None for prompt learning."""
-    from studio.methods import is_prompt_learning
-
-    if is_prompt_learning(model):
-        return None
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
 def families() -> dict:
     """{causal LM class: (its module, decoder layer, attention and MLP classes)} for the families whose decoding
     the step reproduces: Llama, and Qwen2 and Mistral, whose layers are Llama's but for a sliding window."""
@@ -76,7 +67,11 @@ def families() -> dict:
 def written_step(model) -> Callable | None:
     """`step(input_ids, cache) -> logits of the last position` for a model this module writes out (see above),
     else None."""
-    inner = causal_model(model)
+    from studio.methods import inner_model, is_prompt_learning
+
+    if is_prompt_learning(model):
+        return None
+    inner = inner_model(model)
     family = families().get(type(inner))
     if family is None or inner.config._attn_implementation != "sdpa":
         return None

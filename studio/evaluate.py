@@ -19,7 +19,7 @@ import torch
 
 from studio import tokens
 from studio.messages import to_messages
-from studio.methods import is_prompt_learning
+from studio.methods import inner_model, is_prompt_learning
 from studio.metrics import ANSWER_METRICS, similarity
 from studio.tokens import IGNORED_LABEL
 
@@ -77,7 +77,7 @@ def accepts_logits_mask(model, own_loss: bool = True) -> bool:
     if is_prompt_learning(model) or own_loss and any(
             config.peft_type == "ADALORA" for config in (getattr(model, "peft_config", None) or {}).values()):
         return False
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = inner_model(model)
     return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 

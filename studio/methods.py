@@ -41,6 +41,12 @@ def is_prompt_learning(model) -> bool:
     come before the input's, shifting every position and shared by whatever one sequence holds."""
     return any(config.is_prompt_learning for config in (getattr(model, "peft_config", None) or {}).values())
 
+
+def inner_model(model):
+    """The transformers model under a PEFT wrapper, or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def method_bits(method: str) -> int:
     """How many bits the base model is loaded in for this method (0 = not quantized)."""
     return {"qlora": 4, "lora-8bit": 8}.get(method, 0)

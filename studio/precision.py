@@ -123,15 +123,11 @@ def pack_bf16(model) -> int:
     """Swap the model's large bf16 CPU linears (not a PEFT adapter's own, not a head that shares the token
     embedding's weights, which packing would copy) for `PackedLinear`s, in place; returns how many."""
     embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    shared = getattr(embedding, "weight", None)
-    kept, swapped = adapter_modules(model), 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if (type(child) is torch.nn.Linear and id(child) not in kept and child.weight.device.type == "cpu"
-                    and child.weight.dtype == torch.bfloat16 and child.weight.numel() >= LARGE_WEIGHT
-                    and child.weight is not shared):
-                setattr(parent, name, PackedLinear(child))
-                swapped += 1
+    shared, swapped = getattr(embedding, "weight", None), 0
+    for parent, name, child in large_linears(model, torch.bfloat16):
+        if child.weight is not shared:
+            setattr(parent, name, PackedLinear(child))
+            swapped += 1
     return swapped
 
 
@@ -177,19 +173,25 @@ def adapter_modules(model) -> set[int]:
     return kept
 
 
+def large_linears(model, dtype: torch.dtype) -> list[tuple[torch.nn.Module, str, torch.nn.Linear]]:
+    """(parent, name, layer) for each plain CPU linear of this dtype worth a kernel of its own (LARGE_WEIGHT and
+    up), also the base layers under a PEFT adapter, never the adapter's own."""
+    kept = adapter_modules(model)
+    return [(parent, name, child) for parent in list(model.modules()) for name, child in list(parent.named_children())
+            if type(child) is torch.nn.Linear and id(child) not in kept and child.weight.device.type == "cpu"
+            and child.weight.dtype == dtype and child.weight.numel() >= LARGE_WEIGHT]
+
+
 def quantize_cpu(model, precision: str) -> int:
     """Swap the model's large fp32 linears (also the base layers under a PEFT adapter, not the adapter's own) and
     its token embedding for int8/int4 ones, in place; returns how many linears were swapped."""
     embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    kept, swapped = adapter_modules(model), 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if (type(child) is torch.nn.Linear and id(child) not in kept and child.weight.device.type == "cpu"
-                    and child.weight.dtype == torch.float32 and child.weight.numel() >= LARGE_WEIGHT):
-                layer = quantized_linear(child, precision)
-                if layer is not None:
-                    setattr(parent, name, layer)
-                    swapped += 1
+    swapped = 0
+    for parent, name, child in large_linears(model, torch.float32):
+        layer = quantized_linear(child, precision)
+        if layer is not None:
+            setattr(parent, name, layer)
+            swapped += 1
     if isinstance(embedding, torch.nn.Embedding) and embedding.weight.dtype == torch.float32:
         model.set_input_embeddings(Int8Embedding(embedding))
     return swapped

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from studio.methods import is_prompt_learning
+from studio.methods import inner_model, is_prompt_learning
 from studio.tokens import IGNORED_LABEL
 
 PACKED_ATTENTION = "studio_packed_sdpa"
@@ -139,10 +139,6 @@ def packing_collator(model, pad_token_id: int) -> PackingCollator | None:
     if packed_attention_if_exact(model):
         return PackingCollator(pad_token_id, ROW_TOKENS)
     return PackingCollator(pad_token_id) if packs_exactly(model) else None
-
-
-def inner_model(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def use_packed_attention(model) -> bool:
