@@ -97,6 +97,14 @@ def build_tiny_model(vocab_size: int):
     return LlamaForCausalLM(config)
 
 
+@pytest.fixture
+def small_layers_too(monkeypatch):
+    """The tiny model's layers are far below the size worth quantizing in a real model: quantize them anyway."""
+    from studio import precision
+
+    monkeypatch.setattr(precision, "LARGE_WEIGHT", 0)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def handlers_may_open_test_folders(tmp_path_factory):
     """Handlers called in-process act as an app started with `--allow-paths` on pytest's temporary folder,

@@ -9,19 +9,11 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from studio import cpu_decode, precision
+from studio import cpu_decode
 from studio.cpu_decode import SmallBatchLinear, prepare_for_decoding
 from studio.fused_projections import ProjectionSlice, StackedOutput, fuse_projections
 from studio.precision import Int4Linear, Int8Linear, apply_precision, weight_bytes
 from tests.conftest import ARCHITECTURES, build_tiny_model
-
-
-
-@pytest.fixture
-def small_layers_too(monkeypatch):
-    """The tiny model's layers are far smaller than those the decoding kernels and int8/int4 take: take them."""
-    monkeypatch.setattr(precision, "LARGE_WEIGHT", 0)
-    monkeypatch.setattr(cpu_decode, "LARGE_WEIGHT", 0)
 
 
 IDS = torch.tensor([[5, 6, 7, 8, 9, 10, 11]])
@@ -44,7 +36,8 @@ def stacked_outputs(model) -> list[StackedOutput]:
 
 
 @pytest.mark.parametrize("kernel", ["small_batch", "linear"])
-def test_stacked_projections_give_the_same_outputs_and_answers(kernel, small_layers_too):
+def test_stacked_projections_give_the_same_outputs_and_answers(kernel, monkeypatch):
+    monkeypatch.setattr(cpu_decode, "LARGE_WEIGHT", 0)  # the tiny model's layers take the decoding kernel too
     plain = build_tiny_model(64).eval()
     fused = copy.deepcopy(plain)
     size = weight_bytes(plain)

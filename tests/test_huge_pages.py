@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from studio import huge_pages
-from studio import precision as precision_module
 from studio.fused_projections import fuse_projections
 from studio.huge_pages import available, move_to_huge_pages
 from studio.precision import apply_precision, weight_bytes
@@ -41,9 +40,8 @@ def region_flags(address: int) -> list[str]:
 
 @pytest.mark.skipif(not available(), reason="this system gives no transparent huge pages")
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_the_weights_move_with_their_values_and_ties(precision, monkeypatch):
+def test_the_weights_move_with_their_values_and_ties(precision, small_layers_too, monkeypatch):
     monkeypatch.setattr(huge_pages, "LARGE", 0)  # the tiny model's tensors are small: move them all
-    monkeypatch.setattr(precision_module, "LARGE_WEIGHT", 0)  # and quantize its small layers
     model = build_tiny_model(64).eval()
     fuse_projections(model)
     apply_precision(model, precision)

@@ -22,12 +22,6 @@ GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
 MESSAGES = [{"role": "user", "content": "the cat sat"}]
 
 
-@pytest.fixture
-def small_layers_too(monkeypatch):
-    """The tiny model's layers are far below the size worth quantizing in a real model: quantize them anyway."""
-    monkeypatch.setattr(precision, "LARGE_WEIGHT", 0)
-
-
 def relative_error(approximate: torch.Tensor, exact: torch.Tensor) -> float:
     return float((approximate - exact).norm() / exact.norm())
 
