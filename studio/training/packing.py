@@ -167,15 +167,18 @@ def packed_attention(module, query, key, value, attention_mask, dropout: float =
     if bounds is None or dropout or kwargs.get("softcap") is not None or kwargs.get("sliding_window"):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
+    # Under autocast a model kept in fp32 (full or freeze training) brings fp32 queries and keys (rotated at fp32)
+    # beside a bf16 value, which the kernel refuses: a long example attends at the autocast dtype, all three alike.
+    long_dtype = torch.get_autocast_dtype(query.device.type) if torch.is_autocast_enabled() else query.dtype
     rows = []
     for row, examples in enumerate(bounds):
         # split, not slices: its backward joins the examples' gradients instead of adding each into a zero tensor
         sizes = [end - start for start, end in examples]
         parts = []
         for pieces in zip(*(tensor[row:row + 1].split(sizes, dim=2) for tensor in (query, key, value))):
-            short = pieces[0].shape[2] <= SHORT_EXAMPLE
-            with torch.autocast(query.device.type, enabled=torch.is_autocast_enabled() and not short):
-                out = sdpa_attention_forward(module, *(piece.float() if short else piece for piece in pieces), None,
+            dtype = torch.float32 if pieces[0].shape[2] <= SHORT_EXAMPLE else long_dtype
+            with torch.autocast(query.device.type, enabled=False):
+                out = sdpa_attention_forward(module, *(piece.to(dtype) for piece in pieces), None,
                                              scaling=scaling, is_causal=True)[0]
             parts.append(out.to(query.dtype))
         rows.append(torch.cat(parts, dim=1))

@@ -196,3 +196,27 @@ def test_short_examples_attend_in_fp32_under_bf16_autocast(tiny_model_dir):
         patch.setattr(sdpa_attention, "sdpa_attention_forward", spy)
         model(**batch)
     assert seen and set(seen) == {torch.float32}
+
+
+def test_long_examples_of_an_fp32_model_attend_at_the_autocast_dtype(tiny_model_dir, monkeypatch):
+    """Full and freeze runs keep the model in fp32 under bf16 autocast: its queries and keys come out of the
+    rotation at fp32 beside a bf16 value. A long example then attends with all three at bf16, and the loss and
+    gradients are those of transformers' own attention under the same autocast."""
+    from transformers import AutoModelForCausalLM
+
+    from studio.training import packing
+
+    monkeypatch.setattr(packing, "SHORT_EXAMPLE", 4)  # the 8- and 6-token examples count as long
+    batch = model_inputs(PackingCollator(3)(examples([8, 6, 3], 100)))
+    results = []
+    for packed in (False, True):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        assert not packed or packed_attention_if_exact(model)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch).loss
+        loss.backward()
+        results.append((loss.detach(), model.lm_head.weight.grad.clone()))
+    (plain_loss, plain_grad), (loss, grad) = results
+    assert torch.isfinite(loss) and abs(loss - plain_loss) < 0.02 * abs(plain_loss)
+    assert torch.allclose(grad, plain_grad, rtol=0.05, atol=0.05 * plain_grad.abs().max())
