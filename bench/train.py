@@ -3,18 +3,23 @@
     python -m bench.train                      # first 80 rows of alpaca_en_demo.json, embedded model
     python -m bench.train --rows 40 --repeat 2
     python -m bench.train --sweep-rows 0       # the baseline at --batch-size in fp32, no sweep
+    python -m bench.train --method dora        # or qlora, freeze (top 2 layers), full
+    python -m bench.train --data ../shared/fixtures/llamafactory/c4_demo.jsonl   # raw text: continued pre-training
+    python -m bench.train --profile            # and where the studio's time goes, by operator
 
-Both sides train the same LoRA (r=8, alpha 16, every linear layer, no dropout) on the same
-tokenised examples, for one epoch. The baseline is what LLaMA-Factory runs: `transformers.Trainer`,
-`DataCollatorForSeq2Seq` padding each batch to its longest row, the model's own loss, at the batch size
-(1, 2, 4 or 8) and autocast (bf16 or none) that train the first --sweep-rows rows fastest here. The studio packs each batch (no padding, no example
-attending to another) and projects onto the vocabulary only where a label is trained.
+Both sides train the same method (LoRA: r=8, alpha 16, every linear layer, no dropout) on the same
+tokenised examples, for one epoch; rows of raw text train every token, as continued pre-training does. The
+baseline is what LLaMA-Factory runs: `transformers.Trainer`, `DataCollatorForSeq2Seq` padding each batch to its
+longest row, the model's own loss, at the batch size (1, 2, 4 or 8) and autocast (bf16 or none) that train the
+first --sweep-rows rows fastest here. The studio packs each batch (no padding, no example attending to another)
+and projects onto the vocabulary only where a label is trained.
 Throughput counts real tokens (padding excluded) per second of `trainer.train()`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -25,6 +30,8 @@ import torch
 from bench import publish
 
 PROJECT = Path(__file__).resolve().parent.parent
+METHODS = ("lora", "dora", "qlora", "freeze", "full")
+TRAINABLE_LAYERS = 2  # freeze: the top layers that train, the studio's default
 ALPACA = PROJECT.parent / "shared" / "fixtures" / "llamafactory" / "alpaca_en_demo.json"
 
 
@@ -71,9 +78,12 @@ def fast_bf16(device: str) -> bool:
 
 
 def tokenised_rows(path: Path, rows: int, tokenizer, cutoff_length: int) -> list[dict]:
+    """The first `rows` rows as training examples: answers learned (SFT), or every token of raw text."""
     from studio import data, tokens
 
     dataset = data.load_dataset(path)
+    if dataset.shape == "text":
+        return tokens.tokenize_text(dataset.rows[:rows], tokenizer, cutoff_length)
     examples, _ = tokens.tokenize_sft(dataset.rows[:rows], dataset.shape, tokenizer, cutoff_length, False)
     return examples
 
@@ -89,63 +99,123 @@ def training_arguments(output_dir: str, batch_size: int, seed: int, **precision)
     )
 
 
-def baseline_trainer(model, tokenizer, examples, arguments):
-    from peft import LoraConfig, get_peft_model
+def plain_model(model, method: str):
+    """The model as transformers and PEFT alone train it with this method (QLoRA: after PEFT's k-bit preparation,
+    without the gradient checkpointing it turns on by default)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if method == "full":
+        return model
+    if method == "freeze":
+        model.requires_grad_(False)
+        model.model.layers[-TRAINABLE_LAYERS:].requires_grad_(True)
+        return model
+    if method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, lora_dropout=0.0,
+                                            target_modules="all-linear", use_dora=method == "dora"))
+
+
+def studio_config(method: str):
+    from studio.config import RunConfig
+
+    return RunConfig(method=method, lora_rank=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
+                     trainable_layers=TRAINABLE_LAYERS)
+
+
+def baseline_trainer(model, tokenizer, examples, arguments, method: str = "lora"):
     from transformers import DataCollatorForSeq2Seq, Trainer
 
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16, lora_dropout=0.0,
-                                             target_modules="all-linear"))
-    return Trainer(model=model, args=arguments, train_dataset=examples, processing_class=tokenizer,
+    return Trainer(model=plain_model(model, method), args=arguments, train_dataset=examples,
+                   processing_class=tokenizer,
                    data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
 
 
-def studio_trainer(model, tokenizer, examples, arguments):
+def studio_trainer(model, tokenizer, examples, arguments, method: str = "lora"):
     from transformers import DataCollatorForSeq2Seq
 
-    from studio.config import RunConfig
     from studio.methods import apply_method
     from studio.training.packing import packing_collator
     from studio.training.sft import make_trainer_class
 
-    model = apply_method(model, RunConfig(method="lora", lora_rank=8, lora_alpha=16, lora_dropout=0.0,
-                                          target_modules="all-linear"), total_steps=1)
+    model = apply_method(model, studio_config(method), total_steps=1)
     collator = packing_collator(model, tokenizer.pad_token_id) or DataCollatorForSeq2Seq(
         tokenizer, padding=True, label_pad_token_id=-100)
     return make_trainer_class()(model=model, args=arguments, train_dataset=examples, processing_class=tokenizer,
                                 data_collator=collator)
 
 
-def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int, seed: int, bf16: bool = False) -> dict:
+def train_once(kind: str, model_name: str, examples: list[dict], batch_size: int, seed: int, bf16: bool = False,
+               method: str = "lora", profile: bool = False) -> dict:
+    """One epoch of one side; with `profile`, also the operators that took its time (the timing is then slower)."""
     from transformers import PrinterCallback, set_seed
 
-    from studio.models import load_model
-
-    from studio.config import RunConfig
-    from studio.models import pick_device
+    from studio.methods import method_bits
+    from studio.models import load_model, pick_device
     from studio.training.common import mixed_precision, weight_precision
 
     set_seed(seed)
     build = baseline_trainer if kind == "baseline" else studio_trainer
-    # The studio's default number format ("auto") on this machine; the baseline loads as plain transformers does.
+    # The studio's default number format ("auto") on this machine; the baseline loads as plain transformers does
+    # (a 4-bit base computing in bf16 where autocast is on, as the QLoRA recipe has it).
     studio = kind == "studio"
-    model, tokenizer = load_model(model_name, weight_precision(RunConfig(method="lora")) if studio else "fp32")
+    weights = (weight_precision(studio_config(method)) if studio
+               else "bf16" if bf16 and method_bits(method) else "fp32")
+    model, tokenizer = load_model(model_name, weights, method_bits(method))
     precision = mixed_precision("auto", pick_device()) if studio else ({"bf16": True} if bf16 else {})
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = build(model, tokenizer, examples, training_arguments(output_dir, batch_size, seed, **precision))
+        trainer = build(model, tokenizer, examples, training_arguments(output_dir, batch_size, seed, **precision),
+                        method)
         trainer.remove_callback(PrinterCallback)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        result = trainer.train()
-        seconds = time.perf_counter() - start
+        with operator_profile(profile) as operators:
+            start = time.perf_counter()
+            result = trainer.train()
+            seconds = time.perf_counter() - start
     real_tokens = sum(len(example["input_ids"]) for example in examples)
     gpu = {"gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if torch.cuda.is_available() else {}
     return {"seconds": round(seconds, 1), "tokens_per_second": round(real_tokens / seconds, 1),
             "train_loss": round(result.training_loss, 4), "real_tokens": real_tokens, "batch_size": batch_size,
-            **({} if studio else {"bf16_autocast": bf16}), **gpu}
+            **({} if studio else {"bf16_autocast": bf16}), **gpu, **({"operators": operators} if profile else {})}
 
 
-def fastest_baseline(model_name: str, examples: list[dict], seed: int) -> tuple[dict, list[dict]]:
+@contextlib.contextmanager
+def operator_profile(enabled: bool, top: int = 15):
+    """Yields a list that fills, on exit, with the `top` operators by their own time: [name, seconds, share]."""
+    operators: list = []
+    if not enabled:
+        yield operators
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as profiler:
+        yield operators
+    events = profiler.key_averages()
+    total = sum(event.self_cpu_time_total for event in events) or 1
+    for event in sorted(events, key=lambda event: -event.self_cpu_time_total)[:top]:
+        operators.append([event.key, round(event.self_cpu_time_total / 1e6, 2),
+                          round(event.self_cpu_time_total / total, 3)])
+
+
+def flops_per_token(model, method: str) -> int:
+    """Matrix-multiply FLOPs a trained token costs: 2 per weight for the forward, 2 more for the input gradient
+    wherever a gradient flows back through it, 2 more for the weight gradient where the weight itself trains
+    (full, freeze's top layers). Below freeze's trained layers no gradient flows. The embedding is a lookup (a
+    head tied to it is counted as the head)."""
+    layers = model.model.layers
+    counts = [sum(parameter.numel() for parameter in layer.parameters()) for layer in layers]
+    head = model.get_output_embeddings().weight.numel()
+    if method == "full":
+        return 6 * (sum(counts) + head)
+    if method == "freeze":
+        trained = counts[len(counts) - TRAINABLE_LAYERS:]
+        return 2 * sum(counts[:len(counts) - TRAINABLE_LAYERS]) + 6 * sum(trained) + 4 * head
+    return 4 * (sum(counts) + head)
+
+
+def fastest_baseline(model_name: str, examples: list[dict], seed: int, method: str = "lora") -> tuple[dict, list[dict]]:
     """The plain Trainer + PEFT configuration a careful user would pick: batch 1, 2, 4 or 8 (padded to the
     batch's longest row), bf16 autocast on or off where the device has bf16 units, each timed on these examples."""
     from studio.models import pick_device
@@ -153,7 +223,7 @@ def fastest_baseline(model_name: str, examples: list[dict], seed: int) -> tuple[
     tried = []
     for batch_size in (1, 2, 4, 8):
         for bf16 in ((False, True) if fast_bf16(pick_device()) else (False,)):
-            tried.append(train_once("baseline", model_name, examples, batch_size, seed, bf16))
+            tried.append(train_once("baseline", model_name, examples, batch_size, seed, bf16, method))
             print("baseline try", json.dumps(tried[-1]), flush=True)
     best = max(tried, key=lambda result: result["tokens_per_second"])
     return {"batch_size": best["batch_size"], "bf16": best["bf16_autocast"]}, tried
@@ -172,12 +242,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default=str(ALPACA))
     parser.add_argument("--rows", type=int, default=80)
     parser.add_argument("--model", default="embedded")
+    parser.add_argument("--method", choices=METHODS, default="lora")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--cutoff-length", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=1, help="Alternate the two sides this many times; the best of each counts.")
     parser.add_argument("--sweep-rows", type=int, default=16,
                         help="Rows each plain configuration is timed on before the fastest trains all of them (0: "
                              "no sweep, the baseline trains at --batch-size in fp32).")
+    parser.add_argument("--profile", action="store_true",
+                        help="Then train the studio's side once more under torch.profiler: its time by operator.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="Also write the results to this file.")
     args = parser.parse_args(argv)
@@ -187,52 +260,61 @@ def main(argv: list[str] | None = None) -> dict:
     _, tokenizer = load_model(args.model)
     examples = tokenised_rows(Path(args.data), args.rows, tokenizer, args.cutoff_length)
     plain, tried = ({"batch_size": args.batch_size, "bf16": False}, []) if not args.sweep_rows else \
-        fastest_baseline(args.model, examples[:args.sweep_rows], args.seed)
+        fastest_baseline(args.model, examples[:args.sweep_rows], args.seed, args.method)
     runs = {"baseline": [], "studio": []}
     for _ in range(args.repeat):
         for kind in runs:
             size, bf16 = (plain["batch_size"], plain["bf16"]) if kind == "baseline" else (args.batch_size, False)
-            runs[kind].append(train_once(kind, args.model, examples, size, args.seed, bf16))
+            runs[kind].append(train_once(kind, args.model, examples, size, args.seed, bf16, args.method))
             print(kind, json.dumps(runs[kind][-1]), flush=True)
     best = {kind: max(results, key=lambda result: result["tokens_per_second"]) for kind, results in runs.items()}
-    from studio.models import pick_device
+    report = {"method": args.method, "rows": len(examples), "batch_size": args.batch_size,
+              "real_tokens": best["studio"]["real_tokens"], "baseline_tried": tried, "sweep_rows": args.sweep_rows,
+              "padding_share_baseline": round(1 - best["studio"]["real_tokens"] / padded_tokens(
+                  examples, plain["batch_size"], args.seed), 3),
+              **compared(best, args.model, args.method)}
+    if args.profile:
+        report["studio_operators"] = train_once("studio", args.model, examples, args.batch_size, args.seed,
+                                                method=args.method, profile=True)["operators"]
+    return publish(report, summary_line(report, plain), args.json)
+
+
+def compared(best: dict, model_name: str, method: str) -> dict:
+    """Both sides, their ratio, and the share of the device's fp32 and bf16 matmul peaks each reaches."""
+    from studio.models import load_model, pick_device
 
     device = pick_device()
     peak = matmul_peak(device=device)
-    model, _ = load_model(args.model)
-    parameters = sum(parameter.numel() for name, parameter in model.named_parameters() if "embed_tokens" not in name)
-    if model.config.tie_word_embeddings:
-        parameters += model.get_output_embeddings().weight.numel()
-    # Frozen weights cost a forward and an input-gradient matmul per token (2 + 2 FLOPs per weight).
-    flops_per_token = 4 * parameters
+    model, _ = load_model(model_name)
+    flops = flops_per_token(model, method)
     text = model.config.get_text_config()
     bf16_peak = bf16_matmul_peak(text.hidden_size, text.intermediate_size, tokens=8192 if device == "cuda" else 1024,
                                  device=device)
-    report = {
-        "rows": len(examples), "batch_size": args.batch_size, "real_tokens": best["studio"]["real_tokens"],
-        "baseline_tried": tried, "sweep_rows": args.sweep_rows,
-        "padding_share_baseline": round(1 - best["studio"]["real_tokens"] / padded_tokens(
-            examples, plain["batch_size"], args.seed), 3),
+    return {
         "baseline": best["baseline"], "studio": best["studio"],
         "speedup": round(best["studio"]["tokens_per_second"] / best["baseline"]["tokens_per_second"], 2),
         "loss_difference": round(abs(best["studio"]["train_loss"] / best["baseline"]["train_loss"] - 1), 4),
+        "matmul_flops_per_token": flops,
         "matmul_peak_gflops": round(peak / 1e9, 1),
-        "share_of_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / peak, 3) for kind in best},
+        "share_of_peak": {kind: round(best[kind]["tokens_per_second"] * flops / peak, 3) for kind in best},
         "bf16_matmul_peak_gflops": round(bf16_peak / 1e9, 1),
-        "share_of_bf16_peak": {kind: round(best[kind]["tokens_per_second"] * flops_per_token / bf16_peak, 3)
+        "share_of_bf16_peak": {kind: round(best[kind]["tokens_per_second"] * flops / bf16_peak, 3)
                                for kind in best} if bf16_peak else None,
         "threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
     }
-    summary = (f"studio {report['studio']['tokens_per_second']} tok/s vs baseline {report['baseline']['tokens_per_second']} "
-               f"tok/s: {report['speedup']}x; train loss {report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
-               f"({report['loss_difference'] * 100:.2f}% apart); the baseline at batch {plain['batch_size']}"
-               f"{' with bf16 autocast' if plain['bf16'] else ''} (the fastest plain configuration tried); "
-               f"{report['share_of_peak']['studio'] * 100:.0f}% of the {report['matmul_peak_gflops']} GFLOP/s fp32 "
-               f"matmul peak" + (f", {report['share_of_bf16_peak']['studio'] * 100:.0f}% of the "
-                                 f"{report['bf16_matmul_peak_gflops']} GFLOP/s bf16 peak on the model's shapes"
-                                 if bf16_peak else ""))
-    return publish(report, summary, args.json)
+
+
+def summary_line(report: dict, plain: dict) -> str:
+    bf16 = report["share_of_bf16_peak"]
+    return (f"{report['method']}: studio {report['studio']['tokens_per_second']} tok/s vs baseline "
+            f"{report['baseline']['tokens_per_second']} tok/s: {report['speedup']}x; train loss "
+            f"{report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
+            f"({report['loss_difference'] * 100:.2f}% apart); the baseline at batch {plain['batch_size']}"
+            f"{' with bf16 autocast' if plain['bf16'] else ''} (the fastest plain configuration tried); "
+            f"{report['share_of_peak']['studio'] * 100:.0f}% of the {report['matmul_peak_gflops']} GFLOP/s fp32 "
+            f"matmul peak" + (f", {bf16['studio'] * 100:.0f}% of the {report['bf16_matmul_peak_gflops']} GFLOP/s "
+                              f"bf16 peak on the model's shapes" if bf16 else ""))
 
 
 if __name__ == "__main__":
