@@ -215,13 +215,14 @@ def flops_per_token(model, method: str) -> int:
     return 4 * (sum(counts) + head)
 
 
-def fastest_baseline(model_name: str, examples: list[dict], seed: int, method: str = "lora") -> tuple[dict, list[dict]]:
+def fastest_baseline(model_name: str, examples: list[dict], seed: int, method: str = "lora",
+                     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)) -> tuple[dict, list[dict]]:
     """The plain Trainer + PEFT configuration a careful user would pick: batch 1, 2, 4 or 8 (padded to the
     batch's longest row), bf16 autocast on or off where the device has bf16 units, each timed on these examples."""
     from studio.models import pick_device
 
     tried = []
-    for batch_size in (1, 2, 4, 8):
+    for batch_size in batch_sizes:
         for bf16 in ((False, True) if fast_bf16(pick_device()) else (False,)):
             tried.append(train_once("baseline", model_name, examples, batch_size, seed, bf16, method))
             print("baseline try", json.dumps(tried[-1]), flush=True)
@@ -249,6 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sweep-rows", type=int, default=16,
                         help="Rows each plain configuration is timed on before the fastest trains all of them (0: "
                              "no sweep, the baseline trains at --batch-size in fp32).")
+    parser.add_argument("--batches", default="1,2,4,8",
+                        help="The plain batch sizes the sweep tries (fewer where the larger do not fit in memory).")
     parser.add_argument("--profile", action="store_true",
                         help="Then train the studio's side once more under torch.profiler: its time by operator.")
     parser.add_argument("--seed", type=int, default=0)
@@ -260,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
     _, tokenizer = load_model(args.model)
     examples = tokenised_rows(Path(args.data), args.rows, tokenizer, args.cutoff_length)
     plain, tried = ({"batch_size": args.batch_size, "bf16": False}, []) if not args.sweep_rows else \
-        fastest_baseline(args.model, examples[:args.sweep_rows], args.seed, args.method)
+        fastest_baseline(args.model, examples[:args.sweep_rows], args.seed, args.method,
+                         tuple(int(size) for size in args.batches.split(",")))
     runs = {"baseline": [], "studio": []}
     for _ in range(args.repeat):
         for kind in runs:
@@ -273,10 +277,21 @@ def main(argv: list[str] | None = None) -> dict:
               "padding_share_baseline": round(1 - best["studio"]["real_tokens"] / padded_tokens(
                   examples, plain["batch_size"], args.seed), 3),
               **compared(best, args.model, args.method)}
+    if plain["batch_size"] != args.batch_size:
+        report["studio_at_baseline_batch"] = same_steps(args, examples, plain["batch_size"], best["baseline"])
     if args.profile:
         report["studio_operators"] = train_once("studio", args.model, examples, args.batch_size, args.seed,
                                                 method=args.method, profile=True)["operators"]
     return publish(report, summary_line(report, plain), args.json)
+
+
+def same_steps(args, examples: list[dict], batch_size: int, baseline: dict) -> dict:
+    """The studio at the baseline's batch size: the same optimizer steps on the same examples, so the two losses
+    are one computation's within float error (at its own batch size the studio takes fewer, larger steps)."""
+    same = train_once("studio", args.model, examples, batch_size, args.seed, method=args.method)
+    print("studio at the baseline's batch", json.dumps(same), flush=True)
+    return {**same, "speedup": round(same["tokens_per_second"] / baseline["tokens_per_second"], 2),
+            "loss_difference": round(abs(same["train_loss"] / baseline["train_loss"] - 1), 4)}
 
 
 def compared(best: dict, model_name: str, method: str) -> dict:
@@ -307,6 +322,10 @@ def compared(best: dict, model_name: str, method: str) -> dict:
 
 def summary_line(report: dict, plain: dict) -> str:
     bf16 = report["share_of_bf16_peak"]
+    same = report.get("studio_at_baseline_batch")
+    same_text = (f"; the studio at batch {plain['batch_size']} too (the same steps): {same['tokens_per_second']} tok/s, "
+                 f"{same['speedup']}x, train loss {same['train_loss']} ({same['loss_difference'] * 100:.2f}% apart)"
+                 if same else "")
     return (f"{report['method']}: studio {report['studio']['tokens_per_second']} tok/s vs baseline "
             f"{report['baseline']['tokens_per_second']} tok/s: {report['speedup']}x; train loss "
             f"{report['studio']['train_loss']} vs {report['baseline']['train_loss']} "
@@ -314,7 +333,7 @@ def summary_line(report: dict, plain: dict) -> str:
             f"{' with bf16 autocast' if plain['bf16'] else ''} (the fastest plain configuration tried); "
             f"{report['share_of_peak']['studio'] * 100:.0f}% of the {report['matmul_peak_gflops']} GFLOP/s fp32 "
             f"matmul peak" + (f", {bf16['studio'] * 100:.0f}% of the {report['bf16_matmul_peak_gflops']} GFLOP/s "
-                              f"bf16 peak on the model's shapes" if bf16 else ""))
+                              f"bf16 peak on the model's shapes" if bf16 else "") + same_text)
 
 
 if __name__ == "__main__":

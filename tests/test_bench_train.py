@@ -63,3 +63,19 @@ def test_matmul_flops_count_what_each_method_computes(tiny_model_dir):
     assert train.flops_per_token(model, "full") == 6 * (sum(layers) + head)
     top = train.TRAINABLE_LAYERS
     assert train.flops_per_token(model, "freeze") == 2 * sum(layers[:-top]) + 6 * sum(layers[-top:]) + 4 * head
+
+
+def test_the_studio_also_trains_at_the_baseline_batch_size(tiny_model_dir, tmp_path, monkeypatch):
+    """Where the fastest plain configuration takes smaller batches (more optimizer steps), the studio is timed at
+    that batch size too: the same steps, so the two losses agree within the bench's 3%."""
+    from bench import train
+
+    monkeypatch.setattr(train, "fastest_baseline", lambda *args: ({"batch_size": 2, "bf16": False}, []))
+    rows = [{"instruction": f"say {number}", "input": "", "output": f"number {number} " * (number % 5 + 1)}
+            for number in range(8)]
+    data = write_jsonl(tmp_path / "rows.json", rows)
+    report = train.main(["--data", str(data), "--model", str(tiny_model_dir), "--rows", "8"])
+    same = report["studio_at_baseline_batch"]
+    assert same["batch_size"] == report["baseline"]["batch_size"] == 2 and report["studio"]["batch_size"] == 8
+    assert same["loss_difference"] < 0.03 and same["real_tokens"] == report["baseline"]["real_tokens"]
+    assert same["speedup"] == round(same["tokens_per_second"] / report["baseline"]["tokens_per_second"], 2)
