@@ -290,8 +290,13 @@ def same_steps(args, examples: list[dict], batch_size: int, baseline: dict) -> d
     are one computation's within float error (at its own batch size the studio takes fewer, larger steps)."""
     same = train_once("studio", args.model, examples, batch_size, args.seed, method=args.method)
     print("studio at the baseline's batch", json.dumps(same), flush=True)
-    return {**same, "speedup": round(same["tokens_per_second"] / baseline["tokens_per_second"], 2),
-            "loss_difference": round(abs(same["train_loss"] / baseline["train_loss"] - 1), 4)}
+    return {**same, **versus(same, baseline)}
+
+
+def versus(studio: dict, baseline: dict) -> dict:
+    """The studio's speed-up over the baseline and how far apart their train losses are (a share)."""
+    return {"speedup": round(studio["tokens_per_second"] / baseline["tokens_per_second"], 2),
+            "loss_difference": round(abs(studio["train_loss"] / baseline["train_loss"] - 1), 4)}
 
 
 def compared(best: dict, model_name: str, method: str) -> dict:
@@ -307,8 +312,7 @@ def compared(best: dict, model_name: str, method: str) -> dict:
                                  device=device)
     return {
         "baseline": best["baseline"], "studio": best["studio"],
-        "speedup": round(best["studio"]["tokens_per_second"] / best["baseline"]["tokens_per_second"], 2),
-        "loss_difference": round(abs(best["studio"]["train_loss"] / best["baseline"]["train_loss"] - 1), 4),
+        **versus(best["studio"], best["baseline"]),
         "matmul_flops_per_token": flops,
         "matmul_peak_gflops": round(peak / 1e9, 1),
         "share_of_peak": {kind: round(best[kind]["tokens_per_second"] * flops / peak, 3) for kind in best},

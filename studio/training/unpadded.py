@@ -15,9 +15,8 @@ import functools
 
 import torch
 
-from studio.methods import is_prompt_learning, score_heads
+from studio.methods import inner_model, is_prompt_learning, score_heads
 from studio.tokens import IGNORED_LABEL
-from studio.methods import inner_model
 from studio.training.packing import packed_attention_if_exact, use_packed_attention
 
 PER_TOKEN_OUTPUTS = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
