@@ -2,15 +2,17 @@
 
 Each decoding step multiplies every weight matrix by one row (a chat) or two (base and tuned
 side by side), so a step costs one read of all weights from memory. Which way of writing that
-product reads the weights fastest depends on the CPU and its BLAS: on an AMD EPYC,
-`torch.nn.functional.linear` read them at half the rate the same product reaches written as
-`weight @ rows.T` with at least two columns (`SmallBatchLinear`); on an Intel Xeon with AMX,
-the reverse, by 3.6x. So the two are timed once on this machine, on a matrix larger than its
-caches (`faster_kernel`, cached in the workspace's cache/), and chat models swap their
-`nn.Linear`s for `SmallBatchLinear` only where it won (same weights, same results up to float
-rounding order; the greedy answers are checked identical by tests and `python -m bench.chat`).
-Its output is laid out row by row: left transposed, two-row products downstream took a BLAS
-path 6x slower, and two rows cost 1.5x one.
+product reads the weights fastest depends on the CPU, its BLAS and the matrix's shape: on a
+2-core AMD EPYC without AVX-512, `weight @ rows.T` with at least two columns (`SmallBatchLinear`)
+read the embedded model's tall matrices (more rows than columns, the head's 49,152 x 576 among
+them) 1.2-1.4x faster than `torch.nn.functional.linear`, which read its wide one (576 x 1,536)
+1.1x faster; on an AVX-512 EPYC the two-column way won by 2x, on an Intel Xeon with AMX `F.linear`
+by 3.6x. So each shape of weight a chat model has is timed once on this machine, over the model's
+own matrices of that shape (`kernel_for`, cached in the workspace's cache/ by CPU, torch version,
+threads and shape), and its layers of that shape become `SmallBatchLinear` only where that won
+(same weights, same results up to float rounding order; the greedy answers are checked identical
+by tests and `python -m bench.chat`). Its output is laid out row by row: left transposed,
+two-row products downstream took a BLAS path 6x slower, and two rows cost 1.5x one.
 
 Side by side, the base and a LoRA-tuned model (also DoRA, AdaLoRA, (IA)3) answer in one
 batch: every layer reads its weights once for both rows and applies the adapter to the tuned
@@ -26,6 +28,7 @@ a busy core made decoding up to 30 times slower on a 2-core machine.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import platform
 import threading
@@ -60,31 +63,32 @@ class SmallBatchLinear(torch.nn.Linear):
 
 KERNELS = ("linear", "small_batch")
 BF16_KERNELS = ("linear", "packed")
-_kernel: str | None = None
+_kernels: dict[str, str] = {}  # "kernel ROWSxCOLUMNS" -> the choice, once read
 _bf16_kernel: str | None = None
 
 
 def best_seconds(ways: dict, repeats: int) -> dict[str, float]:
-    """Each way's best time of a few calls (after one to warm up)."""
-    seconds = {}
+    """Each way's best time of a few calls (after one to warm up), the ways taking turns, so that a moment when the
+    machine is slower falls on each alike."""
+    seconds = dict.fromkeys(ways, float("inf"))
     with torch.no_grad():
-        for name, way in ways.items():
+        for way in ways.values():
             way()
-            best = float("inf")
-            for _ in range(repeats):
+        for _ in range(repeats):
+            for name, way in ways.items():
                 start = time.perf_counter()
                 way()
-                best = min(best, time.perf_counter() - start)
-            seconds[name] = best
+                seconds[name] = min(seconds[name], time.perf_counter() - start)
     return seconds
 
 
-def time_kernels(rows: int = 16384, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
-    """Seconds for one row times a 64 MB fp32 matrix (larger than the caches, like a model's weights), the best of
-    a few, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
-    weight, row = torch.randn(rows, columns), torch.randn(1, columns)
-    return best_seconds({"linear": lambda: F.linear(row, weight),
-                         "small_batch": lambda: (weight @ torch.cat([row, row]).T).T[:1].contiguous()}, repeats)
+def time_kernels(weights: list[torch.Tensor], repeats: int = 3) -> dict[str, float]:
+    """Seconds for one row times each of `weights` (one shape, together larger than the caches as a model's are),
+    the best of a few passes, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
+    row = torch.randn(1, weights[0].shape[1], dtype=weights[0].dtype)
+    return best_seconds({"linear": lambda: [F.linear(row, weight) for weight in weights],
+                         "small_batch": lambda: [(weight @ torch.cat([row, row]).T).T[:1].contiguous()
+                                                 for weight in weights]}, repeats)
 
 
 def time_bf16_kernels(rows: int = 32768, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
@@ -97,22 +101,27 @@ def time_bf16_kernels(rows: int = 32768, columns: int = 1024, repeats: int = 3) 
                         repeats)
 
 
-def machine_key() -> str:
-    """What the choice of kernel depends on: the CPU, torch's version and its threads."""
-    cpu = platform.processor() or platform.machine()
+def machine_key(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """What the choice of kernel depends on: the CPU (its name, and its family, model and instruction sets, since
+    one name covers several generations), torch's version and its threads."""
+    cpu, details = platform.processor() or platform.machine(), {}
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        for line in cpuinfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            details.setdefault(name.strip(), value.strip())
     except OSError:
         pass
+    cpu = details.get("model name", cpu)
+    if "flags" in details:
+        flags = hashlib.sha1(details["flags"].encode()).hexdigest()[:8]
+        cpu += f" (family {details.get('cpu family', '?')} model {details.get('model', '?')}, flags {flags})"
     return f"{cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
 def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | None = None) -> str:
     """The fastest of `choices` as `timing()` measures them on this machine, timed once and kept under `field` in
-    cache/decode-kernel.json (one entry per CPU, torch version and thread count)."""
+    cache/decode-kernel.json (one entry per CPU, torch version and thread count). Timed while anything else ran
+    (a training job), the choice serves now but is not kept: it is timed again next time."""
     from studio.workspace import atomic_write_json, cache_dir
 
     path = cache or cache_dir() / "decode-kernel.json"
@@ -125,22 +134,35 @@ def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | 
         known = {}
     entry = known.get(key) if isinstance(known.get(key), dict) else {}
     if entry.get(field) not in choices:
+        busy = others_runnable() > 0
         seconds = timing()
         entry = {**entry, field: min(seconds, key=seconds.get), field.replace("kernel", "seconds"): seconds}
         known[key] = entry
         try:
-            atomic_write_json(path, known)
+            if not busy and others_runnable() <= 0:
+                atomic_write_json(path, known)
         except OSError:  # a read-only workspace: measured again next time
             pass
     return entry[field]
 
 
-def faster_kernel(cache: Path | None = None) -> str:
-    """'linear' or 'small_batch': the faster way to decode fp32 weights on this machine (`measured_choice`)."""
-    global _kernel
-    if _kernel is None:
-        _kernel = measured_choice("kernel", KERNELS, time_kernels, cache)
-    return _kernel
+TIMED_BYTES = 256 * 2**20  # per shape: more than any cache, a fraction of a second to read
+
+
+def kernel_for(weights: list[torch.Tensor], cache: Path | None = None) -> str:
+    """'linear' or 'small_batch': the faster way to decode these fp32 weights (one shape) on this machine, timed
+    once over as many of them as make TIMED_BYTES (one at least) and kept per shape (`measured_choice`)."""
+    rows, columns = weights[0].shape
+    field = f"kernel {rows}x{columns}"
+    if field not in _kernels:
+        timed, size = [], 0
+        for weight in weights:
+            if timed and size >= TIMED_BYTES:
+                break
+            timed.append(weight)
+            size += weight.numel() * weight.element_size()
+        _kernels[field] = measured_choice(field, KERNELS, lambda: time_kernels(timed), cache)
+    return _kernels[field]
 
 
 def faster_bf16_kernel(cache: Path | None = None) -> str:
@@ -155,16 +177,19 @@ def faster_bf16_kernel(cache: Path | None = None) -> str:
 
 
 def prepare_for_decoding(model, kernel: str | None = None) -> None:
-    """Set `model.studio_adapter_rows` (see `prepare_adapter_rows`) and, where `SmallBatchLinear` is the faster
-    kernel here (`faster_kernel`, or `kernel` when given), swap the model's plain fp32 CPU linears for it. In
-    place; the weights are untouched."""
+    """Set `model.studio_adapter_rows` (see `prepare_adapter_rows`) and swap the model's plain fp32 CPU linears for
+    `SmallBatchLinear` where that is the faster kernel for their shape here (`kernel_for`, or `kernel` when
+    given). In place; the weights are untouched."""
     model.studio_adapter_rows = prepare_adapter_rows(model)
-    if (kernel or faster_kernel()) != "small_batch":
-        return
+    shapes: dict[tuple, list[torch.nn.Linear]] = {}
     for module in model.modules():
         if (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
                 and module.weight.dtype == torch.float32 and module.weight.numel() >= LARGE_WEIGHT):
-            module.__class__ = SmallBatchLinear
+            shapes.setdefault(tuple(module.weight.shape), []).append(module)
+    for layers in shapes.values():
+        if (kernel or kernel_for([layer.weight.detach() for layer in layers])) == "small_batch":
+            for layer in layers:
+                layer.__class__ = SmallBatchLinear
 
 
 class AdapterRows:

@@ -4,6 +4,7 @@ as trained; side by side at two precisions; the decoding kernel is timed once an
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from studio import cpu_decode, precision
+from studio.cpu_decode import SmallBatchLinear
 from studio.fused_projections import ProjectionSlice
 from studio.generate import GenerationSettings, cached_model, load_for_chat, stream_chat
 from studio.pairs import stream_pair
@@ -142,28 +144,54 @@ def test_compare_labels_two_precisions_and_says_what_each_cost(trained_run, smal
                                       "base", "fp32", "fp128"))
 
 
-def test_the_decoding_kernel_is_timed_once_and_kept(tmp_path, monkeypatch):
+def test_each_shapes_decoding_kernel_is_timed_once_on_its_own_weights_and_kept(tmp_path, monkeypatch):
     cache = tmp_path / "decode-kernel.json"
     timed = []
     real_timing = cpu_decode.time_kernels
 
-    def timing():
-        timed.append(1)
-        return {"linear": 2.0, "small_batch": 1.0}
+    def timing(weights):
+        timed.append([tuple(weight.shape) for weight in weights])
+        return {"linear": 2.0, "small_batch": 1.0} if weights[0].shape[0] > weights[0].shape[1] else \
+            {"linear": 1.0, "small_batch": 2.0}
 
-    monkeypatch.setattr(cpu_decode, "_kernel", None)
+    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 0)
     monkeypatch.setattr(cpu_decode, "time_kernels", timing)
-    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 1
-    kept = json.loads(cache.read_text())
-    assert kept[cpu_decode.machine_key()]["kernel"] == "small_batch"
-    monkeypatch.setattr(cpu_decode, "_kernel", None)
-    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 1  # read back, not timed again
+    monkeypatch.setattr(cpu_decode, "kernel_for", functools.partial(cpu_decode.kernel_for, cache=cache))
+    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.Linear(512, 256), torch.nn.Linear(256, 512))
+    cpu_decode.prepare_for_decoding(model)
+    assert [type(layer) for layer in model] == [SmallBatchLinear, torch.nn.Linear, SmallBatchLinear]
+    assert sorted(timed) == [[(256, 512)], [(512, 256), (512, 256)]]  # one timing a shape, over its own layers
+    kept = json.loads(cache.read_text())[cpu_decode.machine_key()]
+    assert (kept["kernel 512x256"], kept["kernel 256x512"]) == ("small_batch", "linear")
+    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    cpu_decode.prepare_for_decoding(torch.nn.Sequential(torch.nn.Linear(256, 512)))
+    assert len(timed) == 2  # read back, not timed again
     cache.write_text("not json")
-    monkeypatch.setattr(cpu_decode, "_kernel", None)
-    assert cpu_decode.faster_kernel(cache) == "small_batch" and len(timed) == 2
-    # The real timing compares the two ways on a matrix larger than the caches.
-    seconds = real_timing(rows=2048, columns=256, repeats=1)
+    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    cpu_decode.prepare_for_decoding(torch.nn.Sequential(torch.nn.Linear(256, 512)))
+    assert len(timed) == 3
+    # Timed beside other work (a training job): used, not kept.
+    cache.unlink()
+    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 1)
+    busy = torch.nn.Sequential(torch.nn.Linear(256, 512))
+    cpu_decode.prepare_for_decoding(busy)
+    assert type(busy[0]) is SmallBatchLinear and not cache.exists()
+    # The real timing compares the two ways over the weights it is given.
+    seconds = real_timing([torch.randn(2048, 256), torch.randn(2048, 256)], repeats=1)
     assert set(seconds) == {"linear", "small_batch"} and all(value > 0 for value in seconds.values())
+
+
+def test_the_machine_key_tells_apart_cpus_that_share_a_name(tmp_path):
+    def cpuinfo(family: str, flags: str) -> str:
+        return f"processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: {family}\nmodel\t\t: 1\nflags\t\t: {flags}\n"
+
+    keys = []
+    for family, flags in (("23", "fpu avx2"), ("25", "fpu avx2 avx512f avx512_bf16"), ("25", "fpu avx2 avx512f")):
+        (tmp_path / "cpuinfo").write_text(cpuinfo(family, flags))
+        keys.append(cpu_decode.machine_key(tmp_path / "cpuinfo"))
+    assert len(set(keys)) == 3 and all(key.startswith("AMD EPYC (family ") for key in keys)
 
 
 BF16_PACKING = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
@@ -208,6 +236,7 @@ def test_the_bf16_kernel_is_timed_once_where_onednn_has_bf16(tmp_path, monkeypat
     cache = tmp_path / "decode-kernel.json"
     real_timing = cpu_decode.time_bf16_kernels
     monkeypatch.setattr(cpu_decode, "_bf16_kernel", None)
+    monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 0)  # (a timing beside other work is not kept)
     monkeypatch.setattr(cpu_decode, "time_bf16_kernels", lambda: {"linear": 2.0, "packed": 1.0})
     expected = "packed" if BF16_PACKING else "linear"
     assert cpu_decode.faster_bf16_kernel(cache) == expected
