@@ -6,13 +6,15 @@ product reads the weights fastest depends on the CPU, its BLAS and the matrix's 
 2-core AMD EPYC without AVX-512, `weight @ rows.T` with at least two columns (`SmallBatchLinear`)
 read the embedded model's tall matrices (more rows than columns, the head's 49,152 x 576 among
 them) 1.2-1.4x faster than `torch.nn.functional.linear`, which read its wide one (576 x 1,536)
-1.1x faster; on an AVX-512 EPYC the two-column way won by 2x, on an Intel Xeon with AMX `F.linear`
-by 3.6x. So each shape of weight a chat model has is timed once on this machine, over the model's
-own matrices of that shape (`kernel_for`, cached in the workspace's cache/ by CPU, torch version,
-threads and shape), and its layers of that shape become `SmallBatchLinear` only where that won
-(same weights, same results up to float rounding order; the greedy answers are checked identical
-by tests and `python -m bench.chat`). Its output is laid out row by row: left transposed,
-two-row products downstream took a BLAS path 6x slower, and two rows cost 1.5x one.
+1.1x faster, and numpy's OpenBLAS read them all faster than either (`studio.decode_kernels`); on an
+AVX-512 EPYC the two-column way won by 2x, on an Intel Xeon with AMX `F.linear` by 3.6x. So each
+shape of weight a chat model has is timed once on this machine, every way, over the model's own
+matrices of that shape (`kernel_seconds`, cached in the workspace's cache/ by CPU, torch version,
+threads and shape), and `model_kernels` picks: OpenBLAS for the whole model where it wins by a
+margin, else torch's faster way shape by shape (same weights, same results up to float rounding
+order; the greedy answers are checked identical by tests and `python -m bench.chat`).
+`SmallBatchLinear`'s output is laid out row by row: left transposed, two-row products downstream
+took a BLAS path 6x slower, and two rows cost 1.5x one.
 
 Side by side, the base and a LoRA-tuned model (also DoRA, AdaLoRA, (IA)3) answer in one
 batch: every layer reads its weights once for both rows and applies the adapter to the tuned
@@ -38,32 +40,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-SMALL_BATCH = 8
+from studio import decode_kernels
+from studio.decode_kernels import SMALL_BATCH, SmallBatchLinear  # noqa: F401  (named here too)
+
 LARGE_WEIGHT = 65536  # adapters' small matrices gain nothing and would pay the reshaping
 _threads_lock = threading.Lock()
 _active_decodes = 0
 _threads_before = 1  # the process's thread count when the first of the running decodes began
 
 
-class SmallBatchLinear(torch.nn.Linear):
-    """nn.Linear that computes few-row inputs as `weight @ rows.T`, two columns at least."""
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        rows = input.numel() // input.shape[-1] if input.numel() else 0
-        if (0 < rows <= SMALL_BATCH and input.device.type == "cpu" and self.weight.dtype == torch.float32
-                and input.dtype == torch.float32 and not torch.is_grad_enabled()):
-            flat = input.reshape(rows, input.shape[-1])
-            columns = torch.cat([flat, flat]) if rows == 1 else flat
-            output = (self.weight @ columns.T).T[:rows].contiguous()
-            if self.bias is not None:
-                output = output + self.bias
-            return output.reshape(*input.shape[:-1], self.out_features)
-        return super().forward(input)
-
-
-KERNELS = ("linear", "small_batch")
+KERNELS = ("linear", "small_batch", "openblas")
 BF16_KERNELS = ("linear", "packed")
-_kernels: dict[str, str] = {}  # "kernel ROWSxCOLUMNS" -> the choice, once read
+_kernel_seconds: dict[str, dict[str, float]] = {}  # "seconds ROWSxCOLUMNS" -> each way's, once read
 _bf16_kernel: str | None = None
 
 
@@ -84,11 +72,17 @@ def best_seconds(ways: dict, repeats: int) -> dict[str, float]:
 
 def time_kernels(weights: list[torch.Tensor], repeats: int = 3) -> dict[str, float]:
     """Seconds for one row times each of `weights` (one shape, together larger than the caches as a model's are),
-    the best of a few passes, each way: `F.linear` and `SmallBatchLinear`'s `weight @ rows.T`."""
+    the best of a few passes, each way: `F.linear`, `SmallBatchLinear`'s `weight @ rows.T` and, where numpy's BLAS
+    is OpenBLAS, `decode_kernels.BlasLinear`'s product, timed last and waited out (its threads spin a moment after
+    their last product, and torch's would run against them)."""
     row = torch.randn(1, weights[0].shape[1], dtype=weights[0].dtype)
-    return best_seconds({"linear": lambda: [F.linear(row, weight) for weight in weights],
-                         "small_batch": lambda: [(weight @ torch.cat([row, row]).T).T[:1].contiguous()
-                                                 for weight in weights]}, repeats)
+    seconds = best_seconds({"linear": lambda: [F.linear(row, weight) for weight in weights],
+                            "small_batch": lambda: [(weight @ torch.cat([row, row]).T).T[:1].contiguous()
+                                                    for weight in weights]}, repeats)
+    if decode_kernels.available():
+        seconds.update(best_seconds({"openblas": decode_kernels.pass_over(weights)}, repeats))
+        time.sleep(decode_kernels.SPIN_SECONDS)
+    return seconds
 
 
 def time_bf16_kernels(rows: int = 32768, columns: int = 1024, repeats: int = 3) -> dict[str, float]:
@@ -118,10 +112,10 @@ def machine_key(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return f"{cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
-def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | None = None) -> str:
-    """The fastest of `choices` as `timing()` measures them on this machine, timed once and kept under `field` in
-    cache/decode-kernel.json (one entry per CPU, torch version and thread count). Timed while anything else ran
-    (a training job), the choice serves now but is not kept: it is timed again next time."""
+def measured(field: str, timing, valid, cache: Path | None = None):
+    """What `timing()` measures on this machine (seconds by way), timed once and kept under `field` in
+    cache/decode-kernel.json (one entry per CPU, torch version and thread count), timed again where the kept
+    value is not `valid`. Timed while anything else ran (a training job), it serves now but is not kept."""
     from studio.workspace import atomic_write_json, cache_dir
 
     path = cache or cache_dir() / "decode-kernel.json"
@@ -133,10 +127,9 @@ def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | 
     if not isinstance(known, dict):
         known = {}
     entry = known.get(key) if isinstance(known.get(key), dict) else {}
-    if entry.get(field) not in choices:
+    if not valid(entry.get(field)):
         busy = others_runnable() > 0
-        seconds = timing()
-        entry = {**entry, field: min(seconds, key=seconds.get), field.replace("kernel", "seconds"): seconds}
+        entry = {**entry, field: timing()}
         known[key] = entry
         try:
             if not busy and others_runnable() <= 0:
@@ -146,23 +139,51 @@ def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | 
     return entry[field]
 
 
+def measured_choice(field: str, choices: tuple[str, ...], timing, cache: Path | None = None) -> str:
+    """The fastest of `choices` as `timing()` measures them here (`measured`, kept as seconds under `field`)."""
+    seconds = measured(field, timing, lambda kept: seconds_of(kept, choices), cache)
+    return min(choices, key=lambda name: seconds[name])
+
+
+def seconds_of(kept, ways) -> bool:
+    return isinstance(kept, dict) and all(isinstance(kept.get(way), (int, float)) for way in ways)
+
+
 TIMED_BYTES = 256 * 2**20  # per shape: more than any cache, a fraction of a second to read
 
 
-def kernel_for(weights: list[torch.Tensor], cache: Path | None = None) -> str:
-    """'linear' or 'small_batch': the faster way to decode these fp32 weights (one shape) on this machine, timed
-    once over as many of them as make TIMED_BYTES (one at least) and kept per shape (`measured_choice`)."""
+def kernel_seconds(weights: list[torch.Tensor], cache: Path | None = None) -> dict[str, float]:
+    """Seconds each way takes to multiply one row by all these fp32 weights (one shape) here, timed once over as
+    many of them as make TIMED_BYTES (one at least) and kept per shape (`measured`)."""
     rows, columns = weights[0].shape
-    field = f"kernel {rows}x{columns}"
-    if field not in _kernels:
+    field = f"seconds {rows}x{columns}"
+    if field not in _kernel_seconds:
         timed, size = [], 0
         for weight in weights:
             if timed and size >= TIMED_BYTES:
                 break
             timed.append(weight)
             size += weight.numel() * weight.element_size()
-        _kernels[field] = measured_choice(field, KERNELS, lambda: time_kernels(timed), cache)
-    return _kernels[field]
+        ways = KERNELS if decode_kernels.available() else KERNELS[:2]
+        seconds = measured(field, lambda: time_kernels(timed), lambda kept: seconds_of(kept, ways), cache)
+        _kernel_seconds[field] = {way: value * len(weights) / len(timed) for way, value in seconds.items()}
+    return _kernel_seconds[field]
+
+
+def torch_kernels(seconds: dict[tuple, dict[str, float]]) -> dict[tuple, str]:
+    return {shape: min(("linear", "small_batch"), key=ways.get) for shape, ways in seconds.items()}
+
+
+def model_kernels(seconds: dict[tuple, dict[str, float]]) -> dict[tuple, str]:
+    """The kernel for each shape of a model's weights from their timings: OpenBLAS for all of them where its total
+    beats torch's best by `decode_kernels.MARGIN` (its steps run torch on one thread, so it is all or none), else
+    torch's faster way shape by shape."""
+    best = torch_kernels(seconds)
+    torch_total = sum(seconds[shape][way] for shape, way in best.items())
+    if seconds and all("openblas" in ways for ways in seconds.values()):
+        if sum(ways["openblas"] for ways in seconds.values()) * decode_kernels.MARGIN < torch_total:
+            return dict.fromkeys(seconds, "openblas")
+    return best
 
 
 def faster_bf16_kernel(cache: Path | None = None) -> str:
@@ -171,25 +192,32 @@ def faster_bf16_kernel(cache: Path | None = None) -> str:
     global _bf16_kernel
     if _bf16_kernel is None:
         supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        _bf16_kernel = measured_choice("bf16_kernel", BF16_KERNELS, time_bf16_kernels, cache) \
+        _bf16_kernel = measured_choice("bf16_seconds", BF16_KERNELS, time_bf16_kernels, cache) \
             if supported else "linear"
     return _bf16_kernel
 
 
 def prepare_for_decoding(model, kernel: str | None = None) -> None:
     """Set `model.studio_adapter_rows` (see `prepare_adapter_rows`) and swap the model's plain fp32 CPU linears for
-    `SmallBatchLinear` where that is the faster kernel for their shape here (`kernel_for`, or `kernel` when
-    given). In place; the weights are untouched."""
+    `SmallBatchLinear` or `decode_kernels.BlasLinear` where that is the faster kernel for them here (`model_kernels`
+    on `kernel_seconds`, or `kernel` when given; `model.studio_blas` tells whether they are OpenBLAS's). In place;
+    the weights are untouched."""
+    classes = {"small_batch": SmallBatchLinear, "openblas": decode_kernels.BlasLinear}
     model.studio_adapter_rows = prepare_adapter_rows(model)
     shapes: dict[tuple, list[torch.nn.Linear]] = {}
     for module in model.modules():
         if (type(module) is torch.nn.Linear and module.weight.device.type == "cpu"
                 and module.weight.dtype == torch.float32 and module.weight.numel() >= LARGE_WEIGHT):
             shapes.setdefault(tuple(module.weight.shape), []).append(module)
-    for layers in shapes.values():
-        if (kernel or kernel_for([layer.weight.detach() for layer in layers])) == "small_batch":
-            for layer in layers:
-                layer.__class__ = SmallBatchLinear
+    seconds = {} if kernel else {shape: kernel_seconds([layer.weight.detach() for layer in layers])
+                                 for shape, layers in shapes.items()}
+    chosen = dict.fromkeys(shapes, kernel) if kernel else model_kernels(seconds)
+    for shape, layers in shapes.items():
+        for layer in layers if chosen[shape] in classes else ():
+            layer.__class__ = classes[chosen[shape]]
+            if seconds and chosen[shape] == "openblas":  # what it multiplies more than one row with
+                layer.studio_torch_kernel = torch_kernels(seconds)[shape]
+    model.studio_blas = "openblas" in chosen.values()
 
 
 class AdapterRows:
@@ -334,20 +362,27 @@ def others_runnable(loadavg: Path = Path("/proc/loadavg"), tasks: Path = Path("/
 
 
 @contextlib.contextmanager
-def decode_threads():
-    """Decode on all threads when the CPU is free, else on one; the last decode to end gives the process back
-    the threads it had before the first began (answers that overlap must not restore each other's one thread)."""
+def decode_threads(blas: tuple[bool, ...] = ()):
+    """Decode on all threads when the CPU is free, else on one; `blas`: whether each model answering multiplies
+    through OpenBLAS (`model.studio_blas`): where they all do, torch keeps one thread and OpenBLAS takes the
+    threads (`decode_kernels.enabled`). The last decode to end gives the process back the threads it had before the
+    first began (answers that overlap must not restore each other's one thread)."""
     global _active_decodes, _threads_before
+    every = bool(blas) and all(blas)
     with _threads_lock:
         if _active_decodes == 0:
             _threads_before = torch.get_num_threads()
         alone = _active_decodes == 0 and others_runnable() == 0
         _active_decodes += 1
-        torch.set_num_threads(_threads_before if alone else 1)
+        threads = _threads_before if alone else 1
+        torch.set_num_threads(1 if every else threads)
+        decode_kernels.limit_threads(threads)
     try:
-        yield
+        with decode_kernels.enabled() if every else contextlib.nullcontext():
+            yield
     finally:
         with _threads_lock:
             _active_decodes -= 1
             if _active_decodes == 0:
                 torch.set_num_threads(_threads_before)
+                decode_kernels.limit_threads(_threads_before)

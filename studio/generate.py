@@ -270,7 +270,9 @@ def decode(lanes: list[Lane], input_ids: torch.Tensor, settings: GenerationSetti
     stop_tensor = torch.tensor(stop_ids or [-1])
     answers: list[list[int]] = [[] for _ in range(len(sequence))]
     step_input = [input_ids.expand(rows, -1) for rows in rows_per_lane]
-    with decode_threads():
+    # OpenBLAS for one row only (studio.decode_kernels): side by side, torch's two-row product reads the weights once.
+    blas = (getattr(lanes[0].model, "studio_blas", False),) if rows_per_lane == [1] else ()
+    with decode_threads(blas):
         for _ in range(settings.max_new_tokens):
             logits = torch.cat([lane.logits(ids) for lane, ids in zip(lanes, step_input)])
             scores = processors(sequence, logits)

@@ -151,36 +151,37 @@ def test_each_shapes_decoding_kernel_is_timed_once_on_its_own_weights_and_kept(t
 
     def timing(weights):
         timed.append([tuple(weight.shape) for weight in weights])
-        return {"linear": 2.0, "small_batch": 1.0} if weights[0].shape[0] > weights[0].shape[1] else \
-            {"linear": 1.0, "small_batch": 2.0}
+        return {"linear": 2.0, "small_batch": 1.0, "openblas": 1.5} if weights[0].shape[0] > weights[0].shape[1] \
+            else {"linear": 1.0, "small_batch": 2.0, "openblas": 1.5}
 
-    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    monkeypatch.setattr(cpu_decode, "_kernel_seconds", {})
     monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 0)
     monkeypatch.setattr(cpu_decode, "time_kernels", timing)
-    monkeypatch.setattr(cpu_decode, "kernel_for", functools.partial(cpu_decode.kernel_for, cache=cache))
+    monkeypatch.setattr(cpu_decode, "kernel_seconds", functools.partial(cpu_decode.kernel_seconds, cache=cache))
     model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.Linear(512, 256), torch.nn.Linear(256, 512))
     cpu_decode.prepare_for_decoding(model)
     assert [type(layer) for layer in model] == [SmallBatchLinear, torch.nn.Linear, SmallBatchLinear]
+    assert not model.studio_blas
     assert sorted(timed) == [[(256, 512)], [(512, 256), (512, 256)]]  # one timing a shape, over its own layers
     kept = json.loads(cache.read_text())[cpu_decode.machine_key()]
-    assert (kept["kernel 512x256"], kept["kernel 256x512"]) == ("small_batch", "linear")
-    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    assert kept["seconds 512x256"]["small_batch"] == 1.0 and kept["seconds 256x512"]["linear"] == 1.0
+    monkeypatch.setattr(cpu_decode, "_kernel_seconds", {})
     cpu_decode.prepare_for_decoding(torch.nn.Sequential(torch.nn.Linear(256, 512)))
     assert len(timed) == 2  # read back, not timed again
     cache.write_text("not json")
-    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    monkeypatch.setattr(cpu_decode, "_kernel_seconds", {})
     cpu_decode.prepare_for_decoding(torch.nn.Sequential(torch.nn.Linear(256, 512)))
     assert len(timed) == 3
     # Timed beside other work (a training job): used, not kept.
     cache.unlink()
-    monkeypatch.setattr(cpu_decode, "_kernels", {})
+    monkeypatch.setattr(cpu_decode, "_kernel_seconds", {})
     monkeypatch.setattr(cpu_decode, "others_runnable", lambda: 1)
     busy = torch.nn.Sequential(torch.nn.Linear(256, 512))
     cpu_decode.prepare_for_decoding(busy)
     assert type(busy[0]) is SmallBatchLinear and not cache.exists()
-    # The real timing compares the two ways over the weights it is given.
+    # The real timing compares the ways over the weights it is given.
     seconds = real_timing([torch.randn(2048, 256), torch.randn(2048, 256)], repeats=1)
-    assert set(seconds) == {"linear", "small_batch"} and all(value > 0 for value in seconds.values())
+    assert {"linear", "small_batch"} <= set(seconds) and all(value > 0 for value in seconds.values())
 
 
 def test_the_machine_key_tells_apart_cpus_that_share_a_name(tmp_path):
