@@ -212,11 +212,12 @@ def prepare_for_decoding(model, kernel: str | None = None) -> None:
     seconds = {} if kernel else {shape: kernel_seconds([layer.weight.detach() for layer in layers])
                                  for shape, layers in shapes.items()}
     chosen = dict.fromkeys(shapes, kernel) if kernel else model_kernels(seconds)
+    fallback = torch_kernels(seconds)  # what an OpenBLAS layer multiplies more than one row with
     for shape, layers in shapes.items():
         for layer in layers if chosen[shape] in classes else ():
             layer.__class__ = classes[chosen[shape]]
-            if seconds and chosen[shape] == "openblas":  # what it multiplies more than one row with
-                layer.studio_torch_kernel = torch_kernels(seconds)[shape]
+            if shape in fallback and chosen[shape] == "openblas":
+                layer.studio_torch_kernel = fallback[shape]
     model.studio_blas = "openblas" in chosen.values()
 
 
